@@ -1,0 +1,75 @@
+"""Request bodies and query strings of the JSON API, as pydantic models.
+
+Bodies are strict (a string is not a number, unknown fields are rejected); query strings are text
+by nature, so their numbers are parsed, but unknown parameters are still rejected.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from server.models import EXTERNAL_ID_LENGTH
+
+ExternalId = Annotated[
+    str, StringConstraints(pattern=rf"^[A-Za-z0-9._:@-]{{1,{EXTERNAL_ID_LENGTH}}}$")
+]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+GenreName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+Year = Annotated[int, Field(ge=1800, le=2200)]
+
+
+class Body(BaseModel):
+    """Base of request bodies: strict types, no unknown fields."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class Query(BaseModel):
+    """Base of query strings: numbers parsed from text, no unknown parameters."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class UserIn(Body):
+    """A new user."""
+
+    id: ExternalId
+    name: Name | None = None
+
+
+class MovieIn(Body):
+    """A new movie."""
+
+    id: ExternalId
+    title: Title
+    year: Year | None = None
+    genres: Annotated[list[GenreName], Field(max_length=30)] = []
+    tags: Annotated[list[Tag], Field(max_length=200)] = []
+    overview: Annotated[str, StringConstraints(max_length=20_000)] | None = None
+    imdb_id: Annotated[str, StringConstraints(pattern=r"^(tt)?[0-9]{1,10}$")] | None = None
+    tmdb_id: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None
+
+
+class RatingIn(Body):
+    """A star rating, 0.5 to 5.0 in steps of 0.5."""
+
+    rating: Annotated[float, Field(description="0.5 to 5.0 in steps of 0.5")]
+
+
+class Page(Query):
+    """Pagination of a list."""
+
+    limit: Annotated[int, Field(ge=1, le=1000)] = 50
+    offset: Annotated[int, Field(ge=0)] = 0
+
+
+class MovieSearch(Page):
+    """Filters of the movie list."""
+
+    q: Annotated[str, StringConstraints(max_length=200)] | None = None
+    genre: GenreName | None = None
+    year: Year | None = None

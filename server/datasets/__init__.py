@@ -1,0 +1,16 @@
+"""Rating datasets on disk: readers for every supported layout (records only, no database), format
+detection, and the synthetic generator. ``server.importer`` loads a reader's records into the
+database; the evaluation engine reads them directly."""
+
+from server.datasets.detect import DatasetError, open_dataset
+from server.datasets.records import DatasetReader, MovieRecord, Problems, RatingRecord, TagRecord
+
+__all__ = [
+    "DatasetError",
+    "DatasetReader",
+    "MovieRecord",
+    "Problems",
+    "RatingRecord",
+    "TagRecord",
+    "open_dataset",
+]

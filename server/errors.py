@@ -1,0 +1,108 @@
+"""One error hierarchy and one JSON error shape for every 4xx and 5xx response:
+
+    {"error": {"code": "invalid_rating", "message": "...", "field": "rating"}}
+
+Services raise these domain errors; the app turns them (and Werkzeug's HTTP errors) into that shape.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, jsonify
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+
+class MovieRecError(Exception):
+    """Base of every error a client can cause; carries its HTTP status and a stable code."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, code: str | None = None, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        if code is not None:
+            self.code = code
+
+    def to_dict(self) -> dict[str, Any]:
+        """The body of the JSON error response."""
+        return {"error": {"code": self.code, "message": self.message, "field": self.field}}
+
+
+class ValidationError(MovieRecError):
+    """The input is malformed or out of range."""
+
+    status = 400
+    code = "invalid_input"
+
+
+class AuthenticationError(MovieRecError):
+    """No valid credentials were given."""
+
+    status = 401
+    code = "unauthorized"
+
+
+class NotFound(MovieRecError):
+    """The addressed user, movie or rating does not exist."""
+
+    status = 404
+    code = "not_found"
+
+
+class Conflict(MovieRecError):
+    """The resource already exists."""
+
+    status = 409
+    code = "conflict"
+
+
+def error_response(status: int, code: str, message: str, field: str | None = None) -> Response:
+    """Build a JSON error response in the one shape."""
+    response = jsonify({"error": {"code": code, "message": message, "field": field}})
+    response.status_code = status
+    return response
+
+
+# Stable codes for the HTTP errors Werkzeug raises before our code runs.
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "too_many_requests",
+}
+
+
+def init_app(app: Flask) -> None:
+    """Register the handlers that turn every error into the JSON shape."""
+
+    @app.errorhandler(MovieRecError)
+    def _domain_error(error: MovieRecError) -> Response:
+        response = jsonify(error.to_dict())
+        response.status_code = error.status
+        if isinstance(error, AuthenticationError):
+            response.headers["WWW-Authenticate"] = 'Bearer realm="movierec"'
+        return response
+
+    @app.errorhandler(HTTPException)
+    def _http_error(error: HTTPException) -> Response:
+        status = error.code or 500
+        code = _HTTP_CODES.get(status, "http_error")
+        response = error_response(status, code, error.description or error.name)
+        if status == 405 and error.valid_methods:  # type: ignore[attr-defined]
+            response.headers["Allow"] = ", ".join(error.valid_methods)  # type: ignore[attr-defined]
+        return response
+
+    @app.errorhandler(Exception)
+    def _unexpected(error: Exception) -> Response:
+        log.exception("unhandled error")
+        return error_response(500, "internal_error", "The server failed to handle the request.")

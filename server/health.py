@@ -1,0 +1,43 @@
+"""Liveness and readiness: ``/healthz`` answers while the process runs; ``/readyz`` checks that the
+database and Redis answer (503 with the failing part named otherwise)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Flask
+from sqlalchemy import text
+
+from server.context import get_db, get_redis
+
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/healthz")
+def healthz() -> dict[str, Any]:
+    """The process is up."""
+    return {"status": "ok"}
+
+
+@bp.get("/readyz")
+def readyz() -> tuple[dict[str, Any], int]:
+    """The database and Redis both answer."""
+    checks: dict[str, str] = {}
+    try:
+        with get_db().engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as error:  # any failure means "not ready", reported by kind only
+        checks["database"] = f"error: {type(error).__name__}"
+    try:
+        get_redis().ping()
+        checks["redis"] = "ok"
+    except Exception as error:
+        checks["redis"] = f"error: {type(error).__name__}"
+    ready = all(value == "ok" for value in checks.values())
+    return {"status": "ok" if ready else "unavailable", "checks": checks}, 200 if ready else 503
+
+
+def init_app(app: Flask) -> None:
+    """Register the health endpoints."""
+    app.register_blueprint(bp)

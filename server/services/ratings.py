@@ -1,0 +1,122 @@
+"""Ratings and their events. Every change of a rating writes one ``rating_events`` row in the same
+transaction (the outbox): a committed rating always has its event, and a failed write has neither."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from server.db import now
+from server.errors import NotFound, ValidationError
+from server.models import Movie, Rating, RatingEvent, User
+from server.services.movies import get_movie
+from server.services.users import get_user
+
+MIN_HALF_STARS, MAX_HALF_STARS = 1, 10
+
+
+def to_half_stars(stars: float) -> int:
+    """0.5-5.0 in half steps to 1-10; ``ValidationError`` for anything else."""
+    doubled = stars * 2
+    if not MIN_HALF_STARS <= doubled <= MAX_HALF_STARS or doubled != int(doubled):
+        raise ValidationError(
+            f"rating must be 0.5 to 5.0 in steps of 0.5, not {stars}",
+            code="invalid_rating",
+            field="rating",
+        )
+    return int(doubled)
+
+
+def put_rating(
+    session: Session, user_id: str, movie_id: str, half_stars: int
+) -> tuple[Rating, bool]:
+    """Create or change a user's rating of a movie; returns the rating and whether it is new.
+
+    Setting the value it already has changes nothing and writes no event (PUT is idempotent).
+    """
+    user, movie = get_user(session, user_id), get_movie(session, movie_id)
+    key = (user.id, movie.id)
+    rating = session.get(Rating, key, with_for_update=True)
+    if rating is None:
+        stamp = now()
+        try:
+            with session.begin_nested():
+                rating = Rating(
+                    user_id=user.id,
+                    movie_id=movie.id,
+                    half_stars=half_stars,
+                    created_at=stamp,
+                    updated_at=stamp,
+                )
+                session.add(rating)
+            _record_event(session, rating, "created")
+            return rating, True
+        except IntegrityError:
+            # A concurrent request created it first: carry on as an update of that row.
+            rating = session.get(Rating, key, with_for_update=True, populate_existing=True)
+            assert rating is not None
+    if rating.half_stars != half_stars:
+        rating.half_stars = half_stars
+        rating.updated_at = now()
+        _record_event(session, rating, "updated")
+    return rating, False
+
+
+def get_rating(session: Session, user_id: str, movie_id: str) -> Rating:
+    """A user's rating of a movie; ``NotFound`` when the user, movie or rating does not exist."""
+    user, movie = get_user(session, user_id), get_movie(session, movie_id)
+    rating = session.get(Rating, (user.id, movie.id))
+    if rating is None:
+        raise NotFound(f"user {user_id!r} has not rated movie {movie_id!r}", code="rating_not_found")
+    return rating
+
+
+def delete_rating(session: Session, user_id: str, movie_id: str) -> None:
+    """Remove a rating (and write its ``deleted`` event); ``NotFound`` if there is none."""
+    rating = get_rating(session, user_id, movie_id)
+    _record_event(session, rating, "deleted")
+    session.delete(rating)
+
+
+def _record_event(session: Session, rating: Rating, kind: str) -> None:
+    session.add(
+        RatingEvent(
+            user_id=rating.user_id,
+            movie_id=rating.movie_id,
+            kind=kind,
+            half_stars=None if kind == "deleted" else rating.half_stars,
+            created_at=now(),
+        )
+    )
+
+
+def user_ratings(
+    session: Session, user: User, limit: int, offset: int
+) -> tuple[list[tuple[Rating, str]], int]:
+    """A page of a user's ratings, newest first, with each movie's external id; and the total."""
+    rows = session.execute(
+        select(Rating, Movie.external_id)
+        .join(Movie, Movie.id == Rating.movie_id)
+        .where(Rating.user_id == user.id)
+        .order_by(Rating.updated_at.desc(), Movie.external_id)
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    total = session.scalar(select(func.count()).where(Rating.user_id == user.id)) or 0
+    return [(rating, external_id) for rating, external_id in rows], total
+
+
+def movie_ratings(
+    session: Session, movie: Movie, limit: int, offset: int
+) -> list[tuple[Rating, str]]:
+    """A page of a movie's ratings, newest first, with each user's external id."""
+    rows = session.execute(
+        select(Rating, User.external_id)
+        .join(User, User.id == Rating.user_id)
+        .where(Rating.movie_id == movie.id)
+        .order_by(Rating.updated_at.desc(), User.external_id)
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    return [(rating, external_id) for rating, external_id in rows]
