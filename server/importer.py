@@ -84,7 +84,7 @@ class _Loader:
         ids = self._ids(session, Movie, [movie.external_id for movie in chunk], self.movie_ids)
         genre_names = {name for movie in chunk for name in movie.genres}
         self._insert_ignore(session, Genre.__table__, [{"name": n} for n in genre_names])  # type: ignore[arg-type]
-        genre_ids = dict(session.execute(select(Genre.name, Genre.id)).tuples().all())
+        genre_ids = {name: id_ for name, id_ in session.execute(select(Genre.name, Genre.id))}
         links = {
             (ids[movie.external_id], genre_ids[name]) for movie in chunk for name in movie.genres
         }
@@ -176,7 +176,7 @@ class _Loader:
             rows = session.execute(
                 select(Rating.user_id, Rating.movie_id, Rating.half_stars).where(column.in_(chunk))
             )
-            stored.update({(u, m): h for u, m, h in rows.tuples() if (u, m) in wanted})
+            stored.update({(u, m): h for u, m, h in rows if (u, m) in wanted})
         return stored
 
     def _ensure_users(self, session: Session, external_ids: set[str]) -> dict[str, int]:
@@ -202,7 +202,7 @@ class _Loader:
             rows = session.execute(
                 select(model.external_id, model.id).where(model.external_id.in_(chunk))
             )
-            cache.update(rows.tuples().all())
+            cache.update({external: internal for external, internal in rows})
         return cache
 
     def _insert_ignore(self, session: Session, table: Table, rows: list[dict[str, Any]]) -> None:

@@ -1,0 +1,102 @@
+"""Shared fixtures. The suite runs on the embedded default (SQLite file + embedded Redis) unless
+``MOVIEREC_DATABASE_URL`` / ``MOVIEREC_REDIS_URL`` name real servers, as ``.ci/run`` does for its
+second pass: then every test session gets a fresh PostgreSQL database of its own."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from server import create_app
+from server.db import Base, Database
+from server.migrate import upgrade
+from server.redis_store import start_embedded_redis
+
+FIXTURES = Path(__file__).parent / "fixtures"
+API_KEY = "test-api-key"
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated, empty database for this test session."""
+    server_url = os.environ.get("MOVIEREC_DATABASE_URL")
+    if not server_url:
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+        upgrade(url)
+        yield url
+        return
+    name = f"movierec_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    upgrade(url)
+    yield url
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The Redis server of this test session: the configured one, or an embedded one."""
+    return os.environ.get("MOVIEREC_REDIS_URL") or start_embedded_redis(
+        tmp_path_factory.mktemp("redis")
+    )
+
+
+@pytest.fixture
+def database(database_url: str) -> Iterator[Database]:
+    """The session's database, emptied before each test."""
+    db = Database(database_url)
+    with db.transaction() as session:
+        for table in reversed(Base.metadata.sorted_tables):
+            session.execute(table.delete())
+    yield db
+    db.dispose()
+
+
+@pytest.fixture
+def settings(database: Database, database_url: str, redis_url: str, tmp_path: Path) -> dict[str, Any]:
+    """App settings for a test: the session's database and Redis, a fixed API key."""
+    return {
+        "database_url": database_url,
+        "redis_url": redis_url,
+        "data_dir": tmp_path / "data",
+        "api_keys": [API_KEY],
+        "secret_key": "test-secret",
+    }
+
+
+@pytest.fixture
+def app(settings: dict[str, Any]) -> Flask:
+    """The app under test."""
+    return create_app(settings)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    """A test client of the app."""
+    return app.test_client()
+
+
+@pytest.fixture
+def auth() -> dict[str, str]:
+    """Headers that authenticate a write request."""
+    return {"Authorization": f"Bearer {API_KEY}"}
+
+
+@pytest.fixture
+def redis_client(redis_url: str) -> redis.Redis:
+    """A client of the session's Redis."""
+    return redis.Redis.from_url(redis_url)

@@ -1,0 +1,119 @@
+"""The users and movies endpoints: create, read, search, and their bad input."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+
+from tests.server.test_errors import assert_error
+
+
+def make_movie(client: FlaskClient, auth: dict[str, str], movie_id: str, **fields: Any) -> Any:
+    body = {"id": movie_id, "title": f"Movie {movie_id}"} | fields
+    response = client.post("/api/v1/movies", json=body, headers=auth)
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+def test_create_and_read_user(client: FlaskClient, auth: dict[str, str]) -> None:
+    response = client.post("/api/v1/users", json={"id": "u42", "name": "Ada"}, headers=auth)
+    assert response.status_code == 201
+    assert response.headers["Location"].endswith("/api/v1/users/u42")
+    user = client.get("/api/v1/users/u42").get_json()
+    assert user["id"] == "u42" and user["name"] == "Ada"
+    assert user["created_at"].endswith("Z")
+
+
+def test_duplicate_user_is_409(client: FlaskClient, auth: dict[str, str]) -> None:
+    client.post("/api/v1/users", json={"id": "u1"}, headers=auth)
+    assert_error(client.post("/api/v1/users", json={"id": "u1"}, headers=auth), 409, "user_exists", "id")
+
+
+def test_unknown_user_is_404(client: FlaskClient) -> None:
+    assert_error(client.get("/api/v1/users/nobody"), 404, "user_not_found")
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "field"),
+    [
+        ({}, "missing_field", "id"),
+        ({"id": ""}, "invalid_id", "id"),
+        ({"id": "has space"}, "invalid_id", "id"),
+        ({"id": "x" * 65}, "invalid_id", "id"),
+        ({"id": 42}, "invalid_id", "id"),
+        ({"id": "u1", "name": 7}, "invalid_name", "name"),
+        ({"id": "u1", "admin": True}, "unknown_field", "admin"),
+    ],
+)
+def test_bad_user_input_is_400_and_changes_nothing(
+    client: FlaskClient, auth: dict[str, str], body: dict[str, Any], code: str, field: str
+) -> None:
+    assert_error(client.post("/api/v1/users", json=body, headers=auth), 400, code, field)
+    assert client.get("/api/v1/users/u1").status_code == 404
+
+
+def test_create_and_read_movie_with_metadata(client: FlaskClient, auth: dict[str, str]) -> None:
+    created = make_movie(
+        client, auth, "m7", title="Heat", year=1995, genres=["Crime", "Action"],
+        tags=["heist", "heist", "Pacino"], overview="A cop and a thief.", imdb_id="tt0113277",
+        tmdb_id=949,
+    )  # fmt: skip
+    assert created["genres"] == ["Crime", "Action"]
+    movie = client.get("/api/v1/movies/m7").get_json()
+    assert movie["title"] == "Heat" and movie["year"] == 1995
+    assert sorted(movie["genres"]) == ["Action", "Crime"]
+    assert sorted(movie["tags"]) == ["Pacino", "heist"]
+    assert movie["rating"] == {"mean": None, "count": 0}
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "field"),
+    [
+        ({"id": "m1"}, "missing_field", "title"),
+        ({"id": "m1", "title": "T", "year": "1999"}, "invalid_year", "year"),
+        ({"id": "m1", "title": "T", "year": 1200}, "invalid_year", "year"),
+        ({"id": "m1", "title": "T", "genres": "Drama"}, "invalid_genres", "genres"),
+        ({"id": "m1", "title": "T", "genres": [""]}, "invalid_genres", "genres.0"),
+        ({"id": "m1", "title": "T", "imdb_id": "nope"}, "invalid_imdb_id", "imdb_id"),
+    ],
+)
+def test_bad_movie_input_is_400(
+    client: FlaskClient, auth: dict[str, str], body: dict[str, Any], code: str, field: str
+) -> None:
+    assert_error(client.post("/api/v1/movies", json=body, headers=auth), 400, code, field)
+    assert client.get("/api/v1/movies/m1").status_code == 404
+
+
+def test_search_movies_by_title_genre_and_year(client: FlaskClient, auth: dict[str, str]) -> None:
+    make_movie(client, auth, "1", title="Heat", year=1995, genres=["Crime"])
+    make_movie(client, auth, "2", title="The Heat", year=2013, genres=["Comedy"])
+    make_movie(client, auth, "3", title="100% Love", year=1995, genres=["Romance"])
+    titles = lambda query: [m["title"] for m in client.get(f"/api/v1/movies?{query}").get_json()["items"]]  # noqa: E731
+    assert titles("q=heat") == ["Heat", "The Heat"]
+    assert titles("q=heat&genre=comedy") == ["The Heat"]
+    assert titles("year=1995") == ["100% Love", "Heat"]
+    assert titles("q=%25") == ["100% Love"]  # '%' is matched literally, not as a wildcard
+    page = client.get("/api/v1/movies?limit=1&offset=1").get_json()
+    assert page["total"] == 3 and page["limit"] == 1 and len(page["items"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("query", "code", "field"),
+    [
+        ("year=abc", "invalid_year", "year"),
+        ("limit=0", "invalid_limit", "limit"),
+        ("limit=5000", "invalid_limit", "limit"),
+        ("offset=-1", "invalid_offset", "offset"),
+        ("genre=Nope", "unknown_genre", "genre"),
+        ("colour=red", "unknown_parameter", "colour"),
+    ],
+)
+def test_bad_movie_queries_are_400(client: FlaskClient, query: str, code: str, field: str) -> None:
+    assert_error(client.get(f"/api/v1/movies?{query}"), 400, code, field)
+
+
+def test_genres_lists_every_genre(client: FlaskClient, auth: dict[str, str]) -> None:
+    make_movie(client, auth, "1", genres=["Drama", "Comedy"])
+    assert client.get("/api/v1/genres").get_json() == {"items": ["Comedy", "Drama"]}

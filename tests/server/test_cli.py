@@ -1,0 +1,71 @@
+"""The ``movierec`` command line, run in a real subprocess against the test database."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from server.db import Database
+from tests.conftest import FIXTURES
+
+
+def movierec(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "server", *args]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False)
+
+
+@pytest.fixture
+def env(database: Database, database_url: str, tmp_path: Path) -> dict[str, str]:
+    return os.environ | {"MOVIEREC_DATABASE_URL": database_url, "MOVIEREC_DATA_DIR": str(tmp_path)}
+
+
+def test_import_then_stats_json(env: dict[str, str]) -> None:
+    result = movierec("import", str(FIXTURES / "ml-latest"), env=env)
+    assert result.returncode == 0, result.stderr
+    assert "added 3 users, 4 movies, 5 ratings, 5 events" in result.stdout
+    assert "ratings.csv:5: rating '6.0' is not 0.5-5.0" in result.stderr
+    stats = json.loads(movierec("stats", "--json", env=env).stdout)
+    assert stats | {"users": 3, "movies": 4, "ratings": 5, "events": 5} == stats
+    again = movierec("import", "--quiet", str(FIXTURES / "ml-latest"), env=env)
+    assert "added 0 users, 0 movies, 0 ratings, 0 events" in again.stdout
+
+
+@pytest.mark.parametrize(
+    ("path", "message"), [("does-not-exist", "no such file"), ("ml-100k/u.item", "unknown format")]
+)
+def test_bad_import_path_fails_with_a_message(env: dict[str, str], path: str, message: str) -> None:
+    result = movierec("import", str(FIXTURES / path), env=env)
+    assert result.returncode != 0
+    assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_generate_writes_a_dataset(env: dict[str, str], tmp_path: Path) -> None:
+    out = tmp_path / "synthetic"
+    args = ("generate", "--users", "50", "--movies", "100", "--ratings", "2000", "--seed", "1", str(out))
+    result = movierec(*args, env=env)
+    assert result.returncode == 0, result.stderr
+    assert (out / "ratings.csv").read_text().count("\n") == 2001
+
+
+def test_generate_rejects_bad_sizes(env: dict[str, str], tmp_path: Path) -> None:
+    result = movierec("generate", "--users", "0", str(tmp_path / "x"), env=env)
+    assert result.returncode == 2 and "--users" in result.stderr
+    result = movierec("generate", "--users", "2", "--movies", "2", "--ratings", "4", str(tmp_path / "x"), env=env)
+    assert result.returncode == 1 and "more than half" in result.stderr
+
+
+def test_bad_setting_fails_with_a_message(env: dict[str, str]) -> None:
+    result = movierec("stats", env=env | {"MOVIEREC_MAX_BODY_BYTES": "lots"})
+    assert result.returncode == 1 and "whole number" in result.stderr
+
+
+def test_api_key_is_generated_once_and_kept_private(env: dict[str, str], tmp_path: Path) -> None:
+    env = {k: v for k, v in env.items() if k != "MOVIEREC_API_KEYS"}
+    first = movierec("api-key", env=env).stdout.strip()
+    assert len(first) >= 32 and movierec("api-key", env=env).stdout.strip() == first
+    assert (tmp_path / "api_key").stat().st_mode & 0o077 == 0
