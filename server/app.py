@@ -35,4 +35,3 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 def _stored_secret_key(settings: Settings) -> str:
     return read_or_create_secret(settings.resolved_data_dir / "secret_key")[0]
-

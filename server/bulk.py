@@ -59,7 +59,8 @@ def _copy_insert(
         # Column types only, no constraints: the target table checks every row on INSERT.
         cursor.execute(
             sql.SQL(
-                "CREATE TEMP TABLE IF NOT EXISTS {s} ON COMMIT DROP AS SELECT {c} FROM {t} WITH NO DATA"
+                "CREATE TEMP TABLE IF NOT EXISTS {s} ON COMMIT DROP "
+                "AS SELECT {c} FROM {t} WITH NO DATA"
             ).format(s=staging, c=names, t=target)
         )
         cursor.execute(sql.SQL("TRUNCATE {s}").format(s=staging))

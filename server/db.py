@@ -1,5 +1,6 @@
-"""Database access: one engine and session factory per process, shared by the web app, the workers,
-the CLI and Alembic. Plain SQLAlchemy sessions (no Flask-SQLAlchemy), so nothing needs an app context.
+"""Database access: one engine and session factory per process, shared by the web app, the
+workers, the CLI and Alembic. Plain SQLAlchemy sessions (no Flask-SQLAlchemy), so nothing needs
+an app context.
 """
 
 from __future__ import annotations

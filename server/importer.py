@@ -18,8 +18,8 @@ from typing import Any, TypeVar
 from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session
 
-from server.datasets.records import DatasetReader, MovieRecord, RatingRecord
 from server.bulk import bulk_insert
+from server.datasets.records import DatasetReader, MovieRecord, RatingRecord
 from server.db import Database, now
 from server.models import Genre, Movie, MovieGenre, MovieTag, Rating, RatingEvent, User
 from server.services.stats import database_counts
@@ -195,7 +195,11 @@ class _Loader:
         return self._ids(session, Movie, missing, self.movie_ids)
 
     def _ids(
-        self, session: Session, model: type[User] | type[Movie], wanted: list[str], cache: dict[str, int]
+        self,
+        session: Session,
+        model: type[User] | type[Movie],
+        wanted: list[str],
+        cache: dict[str, int],
     ) -> dict[str, int]:
         """Fill ``cache`` with the internal ids of ``wanted`` external ids; returns the cache."""
         for chunk in batched([e for e in wanted if e not in cache], IN_LIST_CHUNK):

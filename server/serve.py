@@ -43,7 +43,9 @@ def run_server(settings: Settings, host: str, port: int, workers: int) -> None:
     if not settings.api_keys:
         click.echo(f"API key file: {api_key_path(settings)} (or run 'movierec api-key')")
     click.echo(f"database: {settings.resolved_database_url.split('@')[-1]}")
-    click.echo(f"movierec listening on http://{host}:{port}/ (API: /api/v1, docs: /api/v1/openapi.json)")
+    click.echo(
+        f"movierec listening on http://{host}:{port}/ (API: /api/v1, docs: /api/v1/openapi.json)"
+    )
     app = create_app({"redis_url": settings.redis_url})
     options = {"bind": f"{host}:{port}", "workers": workers, "accesslog": "-", "timeout": 60}
     _Gunicorn(app, options).run()

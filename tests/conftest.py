@@ -67,7 +67,9 @@ def database(database_url: str) -> Iterator[Database]:
 
 
 @pytest.fixture
-def settings(database: Database, database_url: str, redis_url: str, tmp_path: Path) -> dict[str, Any]:
+def settings(
+    database: Database, database_url: str, redis_url: str, tmp_path: Path
+) -> dict[str, Any]:
     """App settings for a test: the session's database and Redis, a fixed API key."""
     return {
         "database_url": database_url,

@@ -26,14 +26,22 @@ def top_level(modules: set[str]) -> set[str]:
     return {module.split(".")[0] for module in modules}
 
 
-@pytest.mark.parametrize(("package", "forbidden"), [("plugins", {"server", "workers"}), ("server", {"workers"})])
+@pytest.mark.parametrize(
+    ("package", "forbidden"), [("plugins", {"server", "workers"}), ("server", {"workers"})]
+)
 def test_packages_respect_import_directions(package: str, forbidden: set[str]) -> None:
     files = sorted((ROOT / package).rglob("*.py"))
     assert files
-    offenders = {str(f.relative_to(ROOT)): top_level(imported_modules(f)) & forbidden for f in files}
+    offenders = {
+        str(f.relative_to(ROOT)): top_level(imported_modules(f)) & forbidden for f in files
+    }
     assert {f: bad for f, bad in offenders.items() if bad} == {}
 
 
 def test_migrations_env_imports_only_db_and_models() -> None:
-    ours = {m for m in imported_modules(ROOT / "migrations" / "env.py") if top_level({m}) <= {"server", "plugins", "workers"}}
+    ours = {
+        m
+        for m in imported_modules(ROOT / "migrations" / "env.py")
+        if top_level({m}) <= {"server", "plugins", "workers"}
+    }
     assert ours == {"server.db", "server.models"}

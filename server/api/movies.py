@@ -9,8 +9,8 @@ from flask import Blueprint, url_for
 from server.api.operation import operation
 from server.api.schemas import MovieIn, MovieSearch, Page
 from server.api.serialize import movie_json, page_json, rating_json
-from server.context import get_db
 from server.auth import require_api_key
+from server.context import get_db
 from server.services.movies import (
     NewMovie,
     create_movie,

@@ -39,7 +39,9 @@ def build_openapi(app: Flask) -> dict[str, Any]:
         view = app.view_functions[rule.endpoint]
         path = re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule.rule)
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
-            paths.setdefault(path, {})[method.lower()] = _operation(path, rule.endpoint, view, schemas)
+            paths.setdefault(path, {})[method.lower()] = _operation(
+                path, rule.endpoint, view, schemas
+            )
     return {
         "openapi": "3.1.0",
         "info": {"title": "movierec", "version": "1"},

@@ -86,6 +86,8 @@ def _first_problem(error: pydantic.ValidationError, noun: str) -> ValidationErro
     if problem["type"] == "missing":
         return ValidationError(f"'{field}' is required.", code=f"missing_{noun}", field=field)
     if problem["type"] == "extra_forbidden":
-        return ValidationError(f"'{field}' is not a known {noun}.", code=f"unknown_{noun}", field=field)
+        return ValidationError(
+            f"'{field}' is not a known {noun}.", code=f"unknown_{noun}", field=field
+        )
     code = f"invalid_{location[0]}" if location else "invalid_input"
     return ValidationError(f"'{field}': {problem['msg']}.", code=code, field=field)

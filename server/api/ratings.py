@@ -9,8 +9,8 @@ from flask import Blueprint
 from server.api.operation import operation
 from server.api.schemas import RatingIn
 from server.api.serialize import rating_json
-from server.context import get_db
 from server.auth import require_api_key
+from server.context import get_db
 from server.services.ratings import delete_rating, get_rating, put_rating, to_half_stars
 
 bp = Blueprint("ratings", __name__)

@@ -9,8 +9,8 @@ from flask import Blueprint, url_for
 from server.api.operation import operation
 from server.api.schemas import Page, UserIn
 from server.api.serialize import page_json, rating_json, user_json
-from server.context import get_db
 from server.auth import require_api_key
+from server.context import get_db
 from server.services.ratings import user_ratings
 from server.services.users import create_user, get_user
 

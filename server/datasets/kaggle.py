@@ -41,7 +41,9 @@ def _names(literal: str, column: str) -> tuple[str, ...]:
         raise RowError(f"{column} is not a list literal") from None
     if not isinstance(value, list):
         raise RowError(f"{column} is not a list")
-    names = (str(item["name"]).strip() for item in value if isinstance(item, dict) and "name" in item)
+    names = (
+        str(item["name"]).strip() for item in value if isinstance(item, dict) and "name" in item
+    )
     return tuple(name for name in names if name)
 
 
@@ -76,7 +78,9 @@ class KaggleMovies(DatasetReader):
             names.reverse()
         present = [self.path / name for name in names if (self.path / name).exists()]
         if not present:
-            self.problems.add(self.path / names[0], None, "not found: no movie metadata can be joined")
+            self.problems.add(
+                self.path / names[0], None, "not found: no movie metadata can be joined"
+            )
             return {}
         return read_links(self, present[0])
 
@@ -97,7 +101,9 @@ class KaggleMovies(DatasetReader):
         if not path.exists():
             self.problems.add(path, None, "not found: movies get ids and links only")
             return {}
-        rows = cast(Iterator[MovieRecord], self._csv_rows(path, _parse_metadata, ("id", "title", "genres")))
+        rows = cast(
+            Iterator[MovieRecord], self._csv_rows(path, _parse_metadata, ("id", "title", "genres"))
+        )
         return {int(movie.external_id): movie for movie in rows}
 
     def tags(self) -> Iterator[TagRecord]:
@@ -111,7 +117,9 @@ class KaggleMovies(DatasetReader):
             movie = by_tmdb.get(integer(row["id"], "TMDb id"))
             return movie, _names(row["keywords"] or "", "keywords")
 
-        for movie, keywords in cast(Iterator[Keywords], self._csv_rows(path, parse, ("id", "keywords"))):
+        for movie, keywords in cast(
+            Iterator[Keywords], self._csv_rows(path, parse, ("id", "keywords"))
+        ):
             if movie is not None:
                 yield from (TagRecord(movie, keyword[:255]) for keyword in keywords)
 

@@ -74,16 +74,24 @@ def generate(spec: SyntheticSpec) -> SyntheticData:
     genre_weights /= genre_weights.sum()
     movie_genres = _pick_genres(rng, spec.movies, genre_weights)
     genre_vectors = rng.normal(size=(len(GENRES), spec.factors))
-    movie_factors = _unit_rows(movie_genres @ genre_vectors) + 0.5 * rng.normal(size=(spec.movies, spec.factors))
+    movie_factors = _unit_rows(movie_genres @ genre_vectors) + 0.5 * rng.normal(
+        size=(spec.movies, spec.factors)
+    )
     popularity = 1.0 / (rng.permutation(spec.movies) + 10.0)
     movie_bias = rng.normal(0, 0.3, spec.movies) + 0.1 * _standardize(np.log(popularity))
     tastes = rng.dirichlet(np.full(len(GENRES), 0.3), size=spec.users)
-    user_factors = _unit_rows(tastes @ genre_vectors) + 0.5 * rng.normal(size=(spec.users, spec.factors))
+    user_factors = _unit_rows(tastes @ genre_vectors) + 0.5 * rng.normal(
+        size=(spec.users, spec.factors)
+    )
     user_bias = rng.normal(0, 0.3, spec.users)
 
     quota = _ratings_per_user(rng, spec)
-    user, movie = _sample_pairs(rng, quota, popularity / popularity.sum(), user_factors, movie_factors)
-    affinity = np.einsum("ij,ij->i", user_factors[user], movie_factors[movie]) / np.sqrt(spec.factors)
+    user, movie = _sample_pairs(
+        rng, quota, popularity / popularity.sum(), user_factors, movie_factors
+    )
+    affinity = np.einsum("ij,ij->i", user_factors[user], movie_factors[movie]) / np.sqrt(
+        spec.factors
+    )
     stars = 3.3 + user_bias[user] + movie_bias[movie] + 0.6 * affinity
     stars += rng.normal(0, spec.noise, len(user))
     whole_stars_only = rng.random(spec.users) < 0.3
@@ -95,7 +103,9 @@ def generate(spec: SyntheticSpec) -> SyntheticData:
     )  # fmt: skip
 
 
-def _pick_genres(rng: np.random.Generator, movies: int, weights: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
+def _pick_genres(
+    rng: np.random.Generator, movies: int, weights: npt.NDArray[np.float64]
+) -> npt.NDArray[np.bool_]:
     """1-3 distinct genres per movie, drawn by weight (Gumbel top-k, vectorized)."""
     counts = 1 + rng.binomial(2, 0.35, movies)
     keys = np.log(weights) + rng.gumbel(size=(movies, len(weights)))
@@ -178,7 +188,9 @@ def _trim_to_quota(
     return np.sort(keys[order[rank < quota[users_sorted]]])
 
 
-def _timestamps(rng: np.random.Generator, users: int, user: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+def _timestamps(
+    rng: np.random.Generator, users: int, user: npt.NDArray[np.int64]
+) -> npt.NDArray[np.int64]:
     """Each user is active from a random start for a log-normal span (days to years)."""
     start = rng.integers(START, END - 86_400, users)
     span = np.minimum(rng.lognormal(np.log(60 * 86_400), 1.5, users), END - start)
@@ -191,11 +203,13 @@ def _unit_rows(matrix: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
 
 
 def _standardize(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    return (values - values.mean()) / (values.std() or 1.0)
+    scale = float(values.std()) or 1.0
+    standardized: npt.NDArray[np.float64] = (values - values.mean()) / scale
+    return standardized
 
 
 def write_dataset(spec: SyntheticSpec, out_dir: Path) -> int:
-    """Write ``ratings.csv``, ``movies.csv``, ``tags.csv`` and ``links.csv``; returns the rating count."""
+    """Write ratings, movies, tags and links CSV files; returns the number of ratings."""
     data = generate(spec)
     out_dir.mkdir(parents=True, exist_ok=True)
     _write_ratings(out_dir / "ratings.csv", data)
@@ -231,7 +245,9 @@ def _write_movies(out_dir: Path, spec: SyntheticSpec, data: SyntheticData) -> No
         for index in range(spec.movies):
             movie_id = index + 1
             title = f"The {rng.choice(TITLE_ADJECTIVES)} {rng.choice(TITLE_NOUNS)} {movie_id}"
-            genres = "|".join(n for n, on in zip(names, data.movie_genres[index], strict=True) if on)
+            genres = "|".join(
+                n for n, on in zip(names, data.movie_genres[index], strict=True) if on
+            )
             movies.writerow([movie_id, f"{title} ({data.movie_year[index]})", genres])
             links.writerow([movie_id, f"{9_000_000 + movie_id:07d}", 900_000 + movie_id])
             for word in rng.choice(TAG_WORDS, size=min(3, int(counts[index] // 50)), replace=False):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -93,7 +93,7 @@ def search_movies(
 
     Returns one page and the total number of matches. An unknown genre is a ``ValidationError``.
     """
-    statement: Select[tuple[Movie]] = select(Movie)
+    statement = select(Movie)
     if query:
         statement = statement.where(Movie.title.icontains(query, autoescape=True))
     if year is not None:

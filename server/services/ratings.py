@@ -1,5 +1,5 @@
-"""Ratings and their events. Every change of a rating writes one ``rating_events`` row in the same
-transaction (the outbox): a committed rating always has its event, and a failed write has neither."""
+"""Ratings and their events. Every change of a rating writes one ``rating_events`` row in the
+same transaction (the outbox): a committed rating always has its event, a failed write neither."""
 
 from __future__ import annotations
 
@@ -68,7 +68,9 @@ def get_rating(session: Session, user_id: str, movie_id: str) -> Rating:
     user, movie = get_user(session, user_id), get_movie(session, movie_id)
     rating = session.get(Rating, (user.id, movie.id))
     if rating is None:
-        raise NotFound(f"user {user_id!r} has not rated movie {movie_id!r}", code="rating_not_found")
+        raise NotFound(
+            f"user {user_id!r} has not rated movie {movie_id!r}", code="rating_not_found"
+        )
     return rating
 
 

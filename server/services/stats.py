@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
+from server.db import Base
 from server.models import Genre, Movie, MovieTag, Rating, RatingEvent, User
 
 
 def database_counts(session: Session) -> dict[str, int]:
     """Users, movies, ratings, events (and unprocessed events), genres and tags."""
 
-    def count(*where: object, model: type = RatingEvent) -> int:
+    def count(*where: ColumnElement[bool], model: type[Base] = RatingEvent) -> int:
         return session.scalar(select(func.count()).select_from(model).where(*where)) or 0
 
     return {

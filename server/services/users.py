@@ -18,7 +18,9 @@ def create_user(session: Session, external_id: str, name: str | None = None) -> 
         with session.begin_nested():
             session.add(user)
     except IntegrityError:
-        raise Conflict(f"user {external_id!r} already exists", code="user_exists", field="id") from None
+        raise Conflict(
+            f"user {external_id!r} already exists", code="user_exists", field="id"
+        ) from None
     return user
 
 

@@ -26,7 +26,9 @@ def people(client: FlaskClient, auth: dict[str, str]) -> None:
 
 def events(database: Database) -> list[tuple[str, int | None]]:
     with database.transaction() as session:
-        rows = session.execute(select(RatingEvent.kind, RatingEvent.half_stars).order_by(RatingEvent.id))
+        rows = session.execute(
+            select(RatingEvent.kind, RatingEvent.half_stars).order_by(RatingEvent.id)
+        )
         return [(kind, half) for kind, half in rows]
 
 
@@ -96,14 +98,24 @@ def test_bad_ratings_are_400_and_write_nothing(
 
 @pytest.mark.usefixtures("people")
 def test_nan_rating_is_400(client: FlaskClient, auth: dict[str, str]) -> None:
-    response = client.put(RATING, data='{"rating": NaN}', content_type="application/json", headers=auth)
+    response = client.put(
+        RATING, data='{"rating": NaN}', content_type="application/json", headers=auth
+    )
     assert_error(response, 400, "invalid_rating", "rating")
 
 
 @pytest.mark.usefixtures("people")
 def test_unknown_user_or_movie_is_404(client: FlaskClient, auth: dict[str, str]) -> None:
-    assert_error(client.put("/api/v1/users/zz/ratings/m1", json={"rating": 4}, headers=auth), 404, "user_not_found")
-    assert_error(client.put("/api/v1/users/u1/ratings/zz", json={"rating": 4}, headers=auth), 404, "movie_not_found")
+    assert_error(
+        client.put("/api/v1/users/zz/ratings/m1", json={"rating": 4}, headers=auth),
+        404,
+        "user_not_found",
+    )
+    assert_error(
+        client.put("/api/v1/users/u1/ratings/zz", json={"rating": 4}, headers=auth),
+        404,
+        "movie_not_found",
+    )
 
 
 @pytest.mark.usefixtures("people")

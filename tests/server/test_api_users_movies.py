@@ -28,7 +28,9 @@ def test_create_and_read_user(client: FlaskClient, auth: dict[str, str]) -> None
 
 def test_duplicate_user_is_409(client: FlaskClient, auth: dict[str, str]) -> None:
     client.post("/api/v1/users", json={"id": "u1"}, headers=auth)
-    assert_error(client.post("/api/v1/users", json={"id": "u1"}, headers=auth), 409, "user_exists", "id")
+    assert_error(
+        client.post("/api/v1/users", json={"id": "u1"}, headers=auth), 409, "user_exists", "id"
+    )
 
 
 def test_unknown_user_is_404(client: FlaskClient) -> None:
@@ -90,7 +92,10 @@ def test_search_movies_by_title_genre_and_year(client: FlaskClient, auth: dict[s
     make_movie(client, auth, "1", title="Heat", year=1995, genres=["Crime"])
     make_movie(client, auth, "2", title="The Heat", year=2013, genres=["Comedy"])
     make_movie(client, auth, "3", title="100% Love", year=1995, genres=["Romance"])
-    titles = lambda query: [m["title"] for m in client.get(f"/api/v1/movies?{query}").get_json()["items"]]  # noqa: E731
+
+    def titles(query: str) -> list[str]:
+        return [m["title"] for m in client.get(f"/api/v1/movies?{query}").get_json()["items"]]
+
     assert titles("q=heat") == ["Heat", "The Heat"]
     assert titles("q=heat&genre=comedy") == ["The Heat"]
     assert titles("year=1995") == ["100% Love", "Heat"]

@@ -16,7 +16,9 @@ from tests.conftest import FIXTURES
 
 def movierec(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "server", *args]
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(
+        command, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
 
 
 @pytest.fixture
@@ -46,7 +48,18 @@ def test_bad_import_path_fails_with_a_message(env: dict[str, str], path: str, me
 
 def test_generate_writes_a_dataset(env: dict[str, str], tmp_path: Path) -> None:
     out = tmp_path / "synthetic"
-    args = ("generate", "--users", "50", "--movies", "100", "--ratings", "2000", "--seed", "1", str(out))
+    args = (
+        "generate",
+        "--users",
+        "50",
+        "--movies",
+        "100",
+        "--ratings",
+        "2000",
+        "--seed",
+        "1",
+        str(out),
+    )
     result = movierec(*args, env=env)
     assert result.returncode == 0, result.stderr
     assert (out / "ratings.csv").read_text().count("\n") == 2001
@@ -55,7 +68,9 @@ def test_generate_writes_a_dataset(env: dict[str, str], tmp_path: Path) -> None:
 def test_generate_rejects_bad_sizes(env: dict[str, str], tmp_path: Path) -> None:
     result = movierec("generate", "--users", "0", str(tmp_path / "x"), env=env)
     assert result.returncode == 2 and "--users" in result.stderr
-    result = movierec("generate", "--users", "2", "--movies", "2", "--ratings", "4", str(tmp_path / "x"), env=env)
+    result = movierec(
+        "generate", "--users", "2", "--movies", "2", "--ratings", "4", str(tmp_path / "x"), env=env
+    )
     assert result.returncode == 1 and "more than half" in result.stderr
 
 

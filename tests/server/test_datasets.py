@@ -26,7 +26,10 @@ def test_movielens_100k() -> None:
         ("1", "Toy Story", 1995), ("2", "GoldenEye", 1995), ("3", "Cinéma Paradiso", 1988),
     ]  # fmt: skip
     assert movies[0].genres == ("Animation", "Children's", "Comedy")
-    assert [(r.user_id, r.movie_id, r.half_stars) for r in ratings][:2] == [("1", "1", 10), ("1", "2", 6)]
+    assert [(r.user_id, r.movie_id, r.half_stars) for r in ratings][:2] == [
+        ("1", "1", 10),
+        ("1", "2", 6),
+    ]
     assert len(ratings) == 5
     assert problems == [
         f"{FIXTURES}/ml-100k/u.data:5: expected 4 fields separated by '\\t', found 1",
@@ -57,18 +60,26 @@ def test_movielens_csv_with_links_and_tags() -> None:
     assert (movies[0].imdb_id, movies[0].tmdb_id) == ("tt0114709", 862)
     assert movies[2].genres == () and movies[2].tmdb_id is None
     assert len(ratings) == 5 and len(tags) == 3
-    assert problems == [f"{FIXTURES}/ml-latest/ratings.csv:5: rating '6.0' is not 0.5-5.0 in half steps"]
+    assert problems == [
+        f"{FIXTURES}/ml-latest/ratings.csv:5: rating '6.0' is not 0.5-5.0 in half steps"
+    ]
 
 
 def test_kaggle_metadata_joined_through_links() -> None:
     fmt, movies, ratings, tags, problems = read("kaggle")
     assert fmt == "kaggle-movies"
     dangerous = movies[0]
-    assert (dangerous.external_id, dangerous.title, dangerous.year) == ("31", "Dangerous Minds", 1995)
+    assert (dangerous.external_id, dangerous.title, dangerous.year) == (
+        "31",
+        "Dangerous Minds",
+        1995,
+    )
     assert dangerous.genres == ("Drama",) and "second line" in (dangerous.overview or "")
     assert movies[2].title is None  # a link without metadata: known by id
     assert len(ratings) == 3 and [t.tag for t in tags] == ["teacher"]
-    assert problems == [f"{FIXTURES}/kaggle/movies_metadata.csv:5: TMDb id '1997-08-20' is not a whole number"]
+    assert problems == [
+        f"{FIXTURES}/kaggle/movies_metadata.csv:5: TMDb id '1997-08-20' is not a whole number"
+    ]
 
 
 def test_netflix_prize() -> None:

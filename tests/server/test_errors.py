@@ -37,7 +37,9 @@ def test_missing_api_key_is_401(client: FlaskClient) -> None:
 
 def test_wrong_api_key_is_401(client: FlaskClient) -> None:
     headers = {"Authorization": "Bearer not-the-key"}
-    assert_error(client.post("/api/v1/users", json={"id": "u1"}, headers=headers), 401, "unauthorized")
+    assert_error(
+        client.post("/api/v1/users", json={"id": "u1"}, headers=headers), 401, "unauthorized"
+    )
 
 
 def test_malformed_json_is_400(client: FlaskClient, auth: dict[str, str]) -> None:

@@ -31,13 +31,19 @@ def test_embedded_default_uses_sqlite_and_embedded_redis_in_data_dir(tmp_path: P
 
 
 def test_environment_overrides_defaults_and_mapping_overrides_environment() -> None:
-    environ = {"MOVIEREC_API_KEYS": "a, b", "MOVIEREC_MAX_BODY_BYTES": "10", "MOVIEREC_SQL_ECHO": "yes"}
+    environ = {
+        "MOVIEREC_API_KEYS": "a, b",
+        "MOVIEREC_MAX_BODY_BYTES": "10",
+        "MOVIEREC_SQL_ECHO": "yes",
+    }
     settings = Settings.load(environ=environ)
     assert settings.api_keys == ("a", "b") and settings.max_body_bytes == 10 and settings.sql_echo
     assert Settings.load({"max_body_bytes": 20}, environ=environ).max_body_bytes == 20
 
 
-@pytest.mark.parametrize(("name", "value"), [("MOVIEREC_MAX_BODY_BYTES", "x"), ("MOVIEREC_SQL_ECHO", "maybe")])
+@pytest.mark.parametrize(
+    ("name", "value"), [("MOVIEREC_MAX_BODY_BYTES", "x"), ("MOVIEREC_SQL_ECHO", "maybe")]
+)
 def test_bad_environment_values_are_refused(name: str, value: str) -> None:
     with pytest.raises(SettingsError):
         Settings.load(environ={name: value})

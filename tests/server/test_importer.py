@@ -47,8 +47,19 @@ def test_import_keeps_metadata_genres_and_tags(database: Database) -> None:
     import_dataset(database, open_dataset(FIXTURES / "ml-latest", Problems()))
     with database.transaction() as session:
         toy = session.scalars(select(Movie).where(Movie.external_id == "1")).one()
-        assert (toy.title, toy.year, toy.imdb_id, toy.tmdb_id) == ("Toy Story", 1995, "tt0114709", 862)
-        assert [g.name for g in toy.genres] == ["Adventure", "Animation", "Children", "Comedy", "Fantasy"]
+        assert (toy.title, toy.year, toy.imdb_id, toy.tmdb_id) == (
+            "Toy Story",
+            1995,
+            "tt0114709",
+            862,
+        )
+        assert [g.name for g in toy.genres] == [
+            "Adventure",
+            "Animation",
+            "Children",
+            "Comedy",
+            "Fantasy",
+        ]
         assert [(t.tag, t.count) for t in toy.tags] == [("pixar", 2)]
 
 

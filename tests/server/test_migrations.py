@@ -20,11 +20,13 @@ def test_schema_at_head_matches_the_models(database_url: str) -> None:
 
 
 def test_constraints_live_in_the_database(database: Database) -> None:
-    checks = {
-        check["name"] for check in inspect(database.engine).get_check_constraints("ratings")
-    }
+    checks = {check["name"] for check in inspect(database.engine).get_check_constraints("ratings")}
     assert "ck_ratings_half_stars_range" in checks
-    model_checks = {c.name for c in Base.metadata.tables["ratings"].constraints if isinstance(c, CheckConstraint)}
+    model_checks = {
+        c.name
+        for c in Base.metadata.tables["ratings"].constraints
+        if isinstance(c, CheckConstraint)
+    }
     assert model_checks == checks
 
 

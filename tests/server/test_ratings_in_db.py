@@ -11,7 +11,9 @@ from server.models import Movie, Rating, RatingEvent, User
 
 def test_database_refuses_out_of_range_ratings_and_bad_events(database: Database) -> None:
     with database.transaction() as session:
-        session.add_all([User(id=1, external_id="u", created_at=0), Movie(id=1, external_id="m", created_at=0)])
+        session.add_all(
+            [User(id=1, external_id="u", created_at=0), Movie(id=1, external_id="m", created_at=0)]
+        )
     bad_rows = [
         Rating(user_id=1, movie_id=1, half_stars=11, created_at=0, updated_at=0),
         Rating(user_id=1, movie_id=1, half_stars=0, created_at=0, updated_at=0),

@@ -34,7 +34,9 @@ def test_long_tails() -> None:
 
 def test_same_seed_same_data_other_seed_other_data() -> None:
     first, again = generate(SPEC), generate(SPEC)
-    assert np.array_equal(first.user, again.user) and np.array_equal(first.half_stars, again.half_stars)
+    assert np.array_equal(first.user, again.user) and np.array_equal(
+        first.half_stars, again.half_stars
+    )
     other = generate(SyntheticSpec(users=300, movies=800, ratings=30_000, seed=4))
     assert not np.array_equal(first.movie, other.movie)
 
@@ -49,7 +51,9 @@ def test_ratings_have_learnable_structure() -> None:
     movie_sum = np.bincount(data.movie[~test], stars[~test] - mean, SPEC.movies)
     movie_bias = movie_sum / (np.bincount(data.movie[~test], minlength=SPEC.movies) + 10)
     residual = stars[~test] - mean - movie_bias[data.movie[~test]]
-    user_bias = np.bincount(data.user[~test], residual, SPEC.users) / (np.bincount(data.user[~test], minlength=SPEC.users) + 10)
+    user_bias = np.bincount(data.user[~test], residual, SPEC.users) / (
+        np.bincount(data.user[~test], minlength=SPEC.users) + 10
+    )
     predicted = mean + movie_bias[data.movie[test]] + user_bias[data.user[test]]
     rmse_biases = np.sqrt(np.mean((predicted - stars[test]) ** 2))
     rmse_mean = np.sqrt(np.mean((mean - stars[test]) ** 2))
