@@ -180,19 +180,25 @@ class _Loader:
         return stored
 
     def _ensure_users(self, session: Session, external_ids: set[str]) -> dict[str, int]:
-        missing = [e for e in external_ids if e not in self.user_ids]
-        stamp = now()
-        rows = [{"external_id": e, "created_at": stamp} for e in missing]
-        self._insert_ignore(session, User.__table__, rows)  # type: ignore[arg-type]
-        return self._ids(session, User, missing, self.user_ids)
+        """Ids of these users, creating the new ones."""
+        return self._ensure(session, User, external_ids, self.user_ids)
 
     def _ensure_movies(self, session: Session, external_ids: set[str]) -> dict[str, int]:
         """Ids of these movies, creating the ones the catalogue lacked (known by id only)."""
-        missing = [e for e in external_ids if e not in self.movie_ids]
+        return self._ensure(session, Movie, external_ids, self.movie_ids)
+
+    def _ensure(
+        self,
+        session: Session,
+        model: type[User] | type[Movie],
+        external_ids: set[str],
+        cache: dict[str, int],
+    ) -> dict[str, int]:
+        missing = [e for e in external_ids if e not in cache]
         stamp = now()
         rows = [{"external_id": e, "created_at": stamp} for e in missing]
-        self._insert_ignore(session, Movie.__table__, rows)  # type: ignore[arg-type]
-        return self._ids(session, Movie, missing, self.movie_ids)
+        self._insert_ignore(session, model.__table__, rows)  # type: ignore[arg-type]
+        return self._ids(session, model, missing, cache)
 
     def _ids(
         self,

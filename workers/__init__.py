@@ -1,0 +1,1 @@
+"""Celery workers: rating-event consumption, scheduled retraining and cache precomputation."""

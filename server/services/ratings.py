@@ -3,9 +3,9 @@ same transaction (the outbox): a committed rating always has its event, a failed
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from server.db import now
 from server.errors import NotFound, ValidationError
@@ -97,27 +97,33 @@ def user_ratings(
     session: Session, user: User, limit: int, offset: int
 ) -> tuple[list[tuple[Rating, str]], int]:
     """A page of a user's ratings, newest first, with each movie's external id; and the total."""
-    rows = session.execute(
-        select(Rating, Movie.external_id)
-        .join(Movie, Movie.id == Rating.movie_id)
-        .where(Rating.user_id == user.id)
-        .order_by(Rating.updated_at.desc(), Movie.external_id)
-        .limit(limit)
-        .offset(offset)
-    ).all()
-    total = session.scalar(select(func.count()).where(Rating.user_id == user.id)) or 0
-    return [(rating, external_id) for rating, external_id in rows], total
+    belongs = Rating.user_id == user.id
+    total = session.scalar(select(func.count()).select_from(Rating).where(belongs)) or 0
+    return _ratings_page(session, belongs, Movie, Rating.movie_id, limit, offset), total
 
 
 def movie_ratings(
     session: Session, movie: Movie, limit: int, offset: int
 ) -> list[tuple[Rating, str]]:
     """A page of a movie's ratings, newest first, with each user's external id."""
+    belongs = Rating.movie_id == movie.id
+    return _ratings_page(session, belongs, User, Rating.user_id, limit, offset)
+
+
+def _ratings_page(
+    session: Session,
+    belongs: ColumnElement[bool],
+    other: type[User] | type[Movie],
+    other_key: InstrumentedAttribute[int],
+    limit: int,
+    offset: int,
+) -> list[tuple[Rating, str]]:
+    """Ratings matching ``belongs``, each with the external id of the ``other`` side."""
     rows = session.execute(
-        select(Rating, User.external_id)
-        .join(User, User.id == Rating.user_id)
-        .where(Rating.movie_id == movie.id)
-        .order_by(Rating.updated_at.desc(), User.external_id)
+        select(Rating, other.external_id)
+        .join(other, other.id == other_key)
+        .where(belongs)
+        .order_by(Rating.updated_at.desc(), other.external_id)
         .limit(limit)
         .offset(offset)
     ).all()
