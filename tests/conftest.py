@@ -4,7 +4,10 @@ second pass: then every test session gets a fresh PostgreSQL database of its own
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,8 +24,10 @@ from server import create_app
 from server.db import Base, Database
 from server.migrate import upgrade
 from server.redis_store import start_embedded_redis
+from tests.fixture_files import write_fixtures
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = write_fixtures(Path(tempfile.mkdtemp(prefix="movierec-fixtures-")))
+atexit.register(shutil.rmtree, FIXTURES, ignore_errors=True)
 API_KEY = "test-api-key"
 
 

@@ -87,9 +87,9 @@ def test_netflix_prize() -> None:
     assert fmt == "netflix"
     assert movies[2].title == "Character, The Movie" and movies[2].year is None
     assert [(r.user_id, r.movie_id, r.half_stars) for r in ratings] == [
-        ("1488844", "1", 6), ("822109", "1", 10), ("1488844", "2", 8), ("822109", "3", 4),
+        ("100001", "1", 6), ("100002", "1", 10), ("100001", "2", 8), ("100002", "3", 4),
     ]  # fmt: skip
-    assert ratings[0].timestamp == 1125964800  # 2005-09-06T00:00:00Z
+    assert ratings[0].timestamp == 1126051200  # 2005-09-07T00:00:00Z
     assert [p.split(":")[1] for p in problems] == ["6", "7"]
 
 
