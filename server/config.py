@@ -11,7 +11,7 @@ import dataclasses
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,6 @@ class Settings:
     max_body_bytes: int = 1_048_576
     log_level: str = "INFO"
     sql_echo: bool = False
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def load(
@@ -45,7 +44,7 @@ class Settings:
         values: dict[str, Any] = {}
         for f in fields(cls):
             raw = environ.get(ENV_PREFIX + f.name.upper())
-            if raw is not None and f.name != "extra":
+            if raw is not None:
                 values[f.name] = _parse(f.name, f.type, raw)
         for key, value in (overrides or {}).items():
             name = key.lower().removeprefix(ENV_PREFIX.lower())
