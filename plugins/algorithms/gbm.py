@@ -1,0 +1,149 @@
+"""``gbm``: gradient-boosted trees (xgboost, the optional ``gbm`` extra) that predict a rating from
+neighbourhood and baseline features: user and movie means and counts, and the predictions of other
+plugins (by default the baseline, both k-NN variants, SVD and SVD++).
+
+The trees must learn from predictions the components made *without* seeing the rating, so the
+training set's component features are out-of-fold: the training ratings are cut into
+``stack_folds`` parts, and each part is predicted by components fitted on the others. The
+components are then refitted on all ratings for serving (stacking, Wolpert 1992).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import xgboost
+
+from plugins.algorithms.composite import (
+    Component,
+    component_states,
+    create_components,
+    load_components,
+    parse_names,
+    save_components,
+)
+from plugins.base import FitOptions, IndexArray, RecommenderBase, UserState
+from plugins.config import ConfigError
+from plugins.data import RATING_SCALE, FloatArray, Ratings
+
+
+@dataclass(frozen=True)
+class GbmConfig:
+    """Components (rating-predicting plugins joined by +) and the booster."""
+
+    components: str = "baseline+knn-item+knn-user+svd+svdpp"
+    stack_folds: int = 3
+    trees: int = 400
+    depth: int = 5
+    learning_rate: float = 0.05
+    threads: int = 0
+
+    def validate(self) -> None:
+        """Reject settings that cannot train."""
+        if self.stack_folds < 2 or self.trees < 1 or self.depth < 1:
+            raise ConfigError("stack_folds must be >= 2, trees and depth >= 1")
+        self.names()
+
+    def names(self) -> list[str]:
+        """The component names."""
+        return parse_names(self.components)
+
+
+def _statistics(ratings: Ratings) -> tuple[np.ndarray, np.ndarray]:
+    """Per user and per movie: (mean, log(1 + count)), shrunk towards the global mean."""
+    def stats(axis: int) -> np.ndarray:
+        counts = np.asarray((ratings.matrix != 0).sum(axis=axis)).ravel()
+        sums = np.asarray(ratings.matrix.sum(axis=axis)).ravel()
+        means = (sums + 5 * ratings.global_mean) / (counts + 5)
+        return np.column_stack([means, np.log1p(counts)]).astype(np.float32)
+
+    return stats(1), stats(0)
+
+
+class Gbm(RecommenderBase[GbmConfig]):
+    """Stacks other plugins' predictions with user and movie statistics."""
+
+    name = "gbm"
+    version = "1"
+    capabilities = frozenset({"predict"})
+    config_class = GbmConfig
+
+    def _fit(self, ratings: Ratings, options: FitOptions) -> None:
+        features, targets = self._out_of_fold(ratings, options)
+        self.booster = xgboost.XGBRegressor(
+            n_estimators=self.config.trees, max_depth=self.config.depth,
+            learning_rate=self.config.learning_rate, subsample=0.8, colsample_bytree=0.9,
+            tree_method="hist", n_jobs=self.config.threads or None, random_state=options.seed,
+        )  # fmt: skip
+        self.booster.fit(features, targets)
+        self.components = self._fitted_components(ratings, options)
+        self.user_stats, self.item_stats = _statistics(ratings)
+
+    def _fitted_components(self, ratings: Ratings, options: FitOptions) -> list[Component]:
+        components = create_components(self.config.names())
+        for component in components:
+            component.fit(ratings, options)
+        return components
+
+    def _out_of_fold(self, ratings: Ratings, options: FitOptions) -> tuple[np.ndarray, np.ndarray]:
+        """Features of every training rating from components that did not see it."""
+        parts = np.random.default_rng(options.seed).integers(
+            0, self.config.stack_folds, ratings.n_ratings
+        )
+        users, items, stars = ratings.coo
+        blocks, targets = [], []
+        for part in range(self.config.stack_folds):
+            held = parts == part
+            train = ratings.subset(~held)
+            components = self._fitted_components(train, options)
+            user_stats, item_stats = _statistics(train)
+            external_users = ratings.user_ids[users[held]]
+            rows = train.user_indices(external_users)
+            predictions = [
+                np.concatenate([c.predict(int(u), ratings.movie_ids[items[held][external_users == u]])
+                                for u in np.unique(external_users)])  # fmt: skip
+                for c in components
+            ]
+            order = np.argsort(external_users, kind="stable")
+            user_features = np.where(rows[:, None] >= 0, user_stats[np.maximum(rows, 0)],
+                                     [[train.global_mean, 0.0]])[order]  # fmt: skip
+            blocks.append(np.column_stack([
+                *predictions, user_features, item_stats[items[held][order]],
+            ]))  # fmt: skip
+            targets.append(stars[held][order])
+        return np.vstack(blocks).astype(np.float32), np.concatenate(targets)
+
+    def _user_extra(self, state: UserState) -> list[UserState]:
+        return component_states(self.components, self, state)
+
+    def _score(self, state: UserState, items: IndexArray) -> FloatArray:
+        # the same training data, so the components' dense indices are ours
+        predictions = [np.clip(c._predict(own, items), *RATING_SCALE)
+                       for c, own in zip(self.components, state.extra, strict=True)]  # fmt: skip
+        if state.index is not None:
+            user = self.user_stats[state.index]
+        else:
+            count = len(state.stars)
+            user = np.array([(state.stars.sum() + 5 * self.data.global_mean) / (count + 5),
+                             np.log1p(count)], np.float32)  # fmt: skip
+        features = np.column_stack([
+            *predictions, np.tile(user, (len(items), 1)), self.item_stats[items],
+        ]).astype(np.float32)  # fmt: skip
+        return self.booster.predict(features).astype(np.float32)  # type: ignore[no-any-return]
+
+    def _state_arrays(self) -> dict[str, np.ndarray]:
+        return {"user_stats": self.user_stats, "item_stats": self.item_stats}
+
+    def _restore(self, arrays: dict[str, np.ndarray]) -> None:  # type: ignore[override]
+        self.user_stats, self.item_stats = arrays["user_stats"], arrays["item_stats"]
+
+    def _save_files(self, directory: Path) -> None:
+        save_components(self.components, directory)
+        self.booster.save_model(directory / "booster.json")
+
+    def _load_files(self, directory: Path) -> None:
+        self.components = load_components(self.config.names(), directory)
+        self.booster = xgboost.XGBRegressor()
+        self.booster.load_model(directory / "booster.json")

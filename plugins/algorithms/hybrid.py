@@ -1,0 +1,77 @@
+"""``hybrid``: a weighted blend of other plugins' scores, each standardized per user over the whole
+catalogue (z-scores), so that a content similarity and a predicted rating can be added up. A movie
+one component cannot score counts as that component's average for it (z = 0)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from plugins.algorithms.composite import (
+    Component,
+    component_states,
+    create_components,
+    load_components,
+    parse_weights,
+    save_components,
+)
+from plugins.base import FitOptions, IndexArray, RecommenderBase, UserState
+from plugins.data import FloatArray, Ratings
+
+
+@dataclass(frozen=True)
+class HybridConfig:
+    """``components``: a weighted sum of installed algorithms that can rank."""
+
+    components: str = "0.2*content+0.8*als"
+
+    def validate(self) -> None:
+        """The weights must parse."""
+        parse_weights(self.components)
+
+
+class Hybrid(RecommenderBase[HybridConfig]):
+    """Blends content-based and collaborative (or any) scores."""
+
+    name = "hybrid"
+    version = "1"
+    capabilities = frozenset({"rank", "fold_in"})
+    config_class = HybridConfig
+
+    @property
+    def weights(self) -> dict[str, float]:
+        """Component name -> weight."""
+        return parse_weights(self.config.components)
+
+    def _fit(self, ratings: Ratings, options: FitOptions) -> None:
+        self.components: list[Component] = create_components(list(self.weights))
+        for component in self.components:
+            component.fit(ratings, options)
+
+    def _user_extra(self, state: UserState) -> list[UserState]:
+        return component_states(self.components, self, state)
+
+    def _score(self, state: UserState, items: IndexArray) -> FloatArray:
+        catalogue = np.arange(self.data.shape[1], dtype=np.int64)
+        total = np.zeros(len(items), np.float64)
+        scored = np.zeros(len(items), bool)
+        for component, weight, own in zip(self.components, self.weights.values(), state.extra,
+                                          strict=True):  # fmt: skip
+            # the same training data, so the component's dense indices are ours
+            scores = component._score(own, catalogue).astype(np.float64)
+            finite = np.isfinite(scores)
+            if not finite.any():
+                continue
+            spread = scores[finite].std() or 1.0
+            z = (scores[items] - scores[finite].mean()) / spread
+            scored |= np.isfinite(z)
+            total += weight * np.nan_to_num(z, nan=0.0)
+        return np.where(scored, total, np.nan).astype(np.float32)
+
+    def _save_files(self, directory: Path) -> None:
+        save_components(self.components, directory)
+
+    def _load_files(self, directory: Path) -> None:
+        self.components = load_components(list(self.weights), directory)

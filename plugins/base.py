@@ -1,0 +1,358 @@
+"""The algorithm contract. A plugin implements ``_fit`` and ``_score``; the base class derives
+``recommend``, ``predict``, ``similar``, ``fold_in``, ``save`` and ``load`` from a few hooks.
+
+A complete plugin (see docs/plugins.md for testing and packaging)::
+
+    from dataclasses import dataclass
+    import numpy as np
+    from plugins.base import RecommenderBase, UserState
+
+    @dataclass(frozen=True)
+    class MeanConfig:
+        damping: float = 5.0
+
+    class MovieMean(RecommenderBase[MeanConfig]):
+        name = "movie-mean"
+        version = "1"
+        capabilities = frozenset({"predict", "rank"})
+        config_class = MeanConfig
+
+        def _fit(self, ratings, options):
+            m = ratings.csc
+            counts = np.diff(m.indptr)
+            sums = np.asarray(m.sum(axis=0)).ravel()
+            damping = self.config.damping
+            self.means = ((sums + damping * ratings.global_mean) / (counts + damping)).astype(
+                np.float32)
+
+        def _score(self, state: UserState, items):
+            return self.means[items]
+
+        def _state_arrays(self):
+            return {"means": self.means}
+
+        def _restore(self, arrays):
+            self.means = arrays["means"]
+
+and in its pyproject.toml::
+
+    [project.entry-points."movierec.algorithms"]
+    movie-mean = "my_package.module:MovieMean"
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Generic, Literal, Protocol, Self, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+
+from plugins.config import ConfigT, build_config, config_dict
+from plugins.data import RATING_SCALE, FloatArray, IdArray, Ratings
+
+Capability = Literal["predict", "rank", "similar", "fold_in"]
+CAPABILITIES: frozenset[str] = frozenset({"predict", "rank", "similar", "fold_in"})
+IndexArray = npt.NDArray[np.int64]
+ARTIFACT_FORMAT = 1
+
+
+class NotFitted(RuntimeError):
+    """The model was used before ``fit`` or ``load``."""
+
+
+class Unsupported(NotImplementedError):
+    """The algorithm does not declare the capability that was used."""
+
+
+@dataclass(frozen=True)
+class FitOptions:
+    """Per-run options that are not part of an algorithm's configuration."""
+
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class UserState:
+    """What scoring knows about one user: dense training index (None for an unknown or
+    folded-in user), the movies they rated (dense indices) with stars, and a plugin's own
+    representation (e.g. a factor vector) in ``extra``."""
+
+    index: int | None
+    rated: IndexArray
+    stars: FloatArray
+    extra: Any = None
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """A ranked list: external movie ids with their scores, best first."""
+
+    movies: IdArray
+    scores: FloatArray
+
+    def __len__(self) -> int:
+        return len(self.movies)
+
+    def pairs(self) -> list[tuple[int, float]]:
+        """``[(movie_id, score), ...]`` as Python numbers."""
+        return [(int(m), float(s)) for m, s in zip(self.movies, self.scores, strict=True)]
+
+
+@runtime_checkable
+class Recommender(Protocol):
+    """What the server and the workers rely on."""
+
+    name: ClassVar[str]
+    version: ClassVar[str]
+    capabilities: ClassVar[frozenset[str]]
+
+    def fit(self, ratings: Ratings, options: FitOptions | None = None) -> Self: ...
+    def score(self, user: int | UserState, movies: npt.ArrayLike) -> FloatArray: ...
+    def recommend(
+        self, user: int | UserState, n: int, exclude: npt.ArrayLike | None = None
+    ) -> Ranked: ...
+    def save(self, directory: Path) -> None: ...
+
+
+class RecommenderBase(Generic[ConfigT]):
+    """Base of every algorithm; subclasses set the class attributes and implement the hooks."""
+
+    name: ClassVar[str] = ""
+    version: ClassVar[str] = "1"
+    capabilities: ClassVar[frozenset[str]] = frozenset({"rank"})
+    config_class: ClassVar[type[Any]]
+
+    def __init__(self, config: ConfigT | Mapping[str, Any] | None = None) -> None:
+        if config is None or isinstance(config, Mapping):
+            config = build_config(self.config_class, config or {})
+        self.config: ConfigT = config
+        self._data: Ratings | None = None
+
+    # -- hooks for subclasses -------------------------------------------------------------
+
+    def _fit(self, ratings: Ratings, options: FitOptions) -> None:
+        raise NotImplementedError
+
+    def _score(self, state: UserState, items: IndexArray) -> FloatArray:
+        """Scores of dense ``items`` for a user, higher is better; NaN where it cannot score."""
+        raise NotImplementedError
+
+    def _predict(self, state: UserState, items: IndexArray) -> FloatArray:
+        """Predicted stars; by default the scores (right for rating models)."""
+        return self._score(state, items)
+
+    def _user_extra(self, state: UserState) -> Any:
+        """A plugin's representation of a user from ``state`` (known or folded in)."""
+        return None
+
+    def _similar_scores(self, item: int) -> FloatArray:
+        """Similarity of dense ``item`` to every movie (for the ``similar`` capability)."""
+        raise Unsupported(f"{self.name} cannot find similar movies")
+
+    def _state_arrays(self) -> dict[str, np.ndarray]:
+        """The learned arrays to save."""
+        return {}
+
+    def _restore(self, arrays: Mapping[str, np.ndarray]) -> None:
+        """Take back what ``_state_arrays`` saved."""
+
+    def _save_files(self, directory: Path) -> None:
+        """Write what is not an array (component models, a booster's JSON) into ``directory``."""
+
+    def _load_files(self, directory: Path) -> None:
+        """Read back what ``_save_files`` wrote (after ``_restore``)."""
+
+    # -- the public API -------------------------------------------------------------------
+
+    @property
+    def data(self) -> Ratings:
+        """The training data (after ``fit`` or ``load``)."""
+        if self._data is None:
+            raise NotFitted(f"{self.name} is not fitted")
+        return self._data
+
+    @property
+    def is_fitted(self) -> bool:
+        """Whether ``fit`` or ``load`` ran."""
+        return self._data is not None
+
+    def fit(self, ratings: Ratings, options: FitOptions | None = None) -> Self:
+        """Learn from ``ratings``; returns self."""
+        self._data = ratings
+        self._fit(ratings, options or FitOptions())
+        return self
+
+    def user_state(self, user: int | UserState) -> UserState:
+        """The state of an external user id (empty for an unknown user)."""
+        if isinstance(user, UserState):
+            return user
+        index = self.data.user_index(user)
+        if index is None:
+            return self.empty_state()
+        matrix = self.data.matrix
+        start, end = matrix.indptr[index], matrix.indptr[index + 1]
+        state = UserState(
+            index, matrix.indices[start:end].astype(np.int64), matrix.data[start:end]
+        )
+        return UserState(index, state.rated, state.stars, self._user_extra(state))
+
+    def empty_state(self) -> UserState:
+        """The state of a user the model knows nothing about."""
+        empty = UserState(None, np.empty(0, np.int64), np.empty(0, np.float32))
+        return UserState(None, empty.rated, empty.stars, self._user_extra(empty))
+
+    def fold_in(self, movies: npt.ArrayLike, stars: npt.ArrayLike) -> UserState:
+        """A user state from someone's current ratings, without retraining."""
+        self._require("fold_in")
+        items = self.data.movie_indices(movies)
+        values = np.asarray(stars, dtype=np.float32)
+        known = items >= 0
+        state = UserState(None, items[known], values[known])
+        return UserState(None, state.rated, state.stars, self._user_extra(state))
+
+    def score(self, user: int | UserState, movies: npt.ArrayLike) -> FloatArray:
+        """Scores of external ``movies`` for ``user``; NaN where the model cannot score."""
+        return self._on_movies(self._score, self.user_state(user), movies)
+
+    def predict(self, user: int | UserState, movies: npt.ArrayLike) -> FloatArray:
+        """Predicted stars (clipped to the rating scale); NaN where the model cannot predict."""
+        self._require("predict")
+        predicted = self._on_movies(self._predict, self.user_state(user), movies)
+        return np.clip(predicted, *RATING_SCALE)
+
+    def recommend(
+        self,
+        user: int | UserState,
+        n: int,
+        exclude: npt.ArrayLike | None = None,
+        exclude_rated: bool = True,
+    ) -> Ranked:
+        """The ``n`` best movies for ``user``, never one in ``exclude`` (nor, by default, one the
+        user rated); fewer when fewer can be scored."""
+        self._require("rank")
+        state = self.user_state(user)
+        scores = self._score(state, np.arange(self.data.shape[1], dtype=np.int64))
+        blocked = self.data.movie_indices(np.asarray(exclude if exclude is not None else []))
+        if exclude_rated:
+            blocked = np.concatenate([blocked, state.rated])
+        return self._top(scores, blocked, n)
+
+    def similar(self, movie: int, n: int) -> Ranked:
+        """The ``n`` movies most similar to ``movie`` (empty for an unknown movie)."""
+        self._require("similar")
+        index = self.data.movie_index(movie)
+        if index is None:
+            return self._top(np.empty(0, np.float32), np.empty(0, np.int64), 0)
+        return self._top(self._similar_scores(index), np.array([index]), n)
+
+    def describe(self) -> dict[str, Any]:
+        """Name, version, capabilities and configuration, JSON-ready."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "capabilities": sorted(self.capabilities),
+            "config": config_dict(self.config),
+        }
+
+    def save(self, directory: Path) -> None:
+        """Write the model to ``directory``: ``model.json`` and one ``.npy`` per array."""
+        directory.mkdir(parents=True, exist_ok=True)
+        arrays = {f"data.{key}": value for key, value in _data_arrays(self.data).items()}
+        arrays |= {f"model.{key}": value for key, value in self._state_arrays().items()}
+        for key, value in arrays.items():
+            np.save(directory / f"{key}.npy", np.ascontiguousarray(value), allow_pickle=False)
+        self._save_files(directory)
+        meta = {"format": ARTIFACT_FORMAT, **self.describe(), "arrays": sorted(arrays)}
+        (directory / "model.json").write_text(json.dumps(meta, indent=2))
+
+    @classmethod
+    def load(cls, directory: Path) -> Self:
+        """A model saved by ``save``; arrays are memory-mapped read-only, never unpickled."""
+        meta = json.loads((directory / "model.json").read_text())
+        if meta.get("name") != cls.name or meta.get("version") != cls.version:
+            raise ValueError(
+                f"{directory} holds {meta.get('name')} {meta.get('version')}, "
+                f"not {cls.name} {cls.version}"
+            )
+        arrays = {
+            key: np.load(directory / f"{key}.npy", mmap_mode="r", allow_pickle=False)
+            for key in meta["arrays"]
+        }
+        model = cls(meta["config"])
+        model._data = _data_from_arrays(
+            {k[5:]: v for k, v in arrays.items() if k.startswith("data.")}
+        )
+        model._restore({k[6:]: v for k, v in arrays.items() if k.startswith("model.")})
+        model._load_files(directory)
+        return model
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _require(self, capability: str) -> None:
+        if capability not in self.capabilities:
+            raise Unsupported(f"{self.name} does not support {capability}")
+
+    def _on_movies(self, hook: Any, state: UserState, movies: npt.ArrayLike) -> FloatArray:
+        items = self.data.movie_indices(np.atleast_1d(np.asarray(movies, dtype=np.int64)))
+        out = np.full(len(items), np.nan, dtype=np.float32)
+        known = items >= 0
+        if known.any():
+            out[known] = hook(state, items[known])
+        return out
+
+    def _top(self, scores: FloatArray, blocked: IndexArray, n: int) -> Ranked:
+        """The best ``n`` scorable movies, excluding ``blocked`` dense indices."""
+        values = np.where(np.isnan(scores), -np.inf, scores).astype(np.float32)
+        values[blocked[(blocked >= 0) & (blocked < len(values))]] = -np.inf
+        return top_n(values, n, self.data.movie_ids)
+
+
+def top_n(values: FloatArray, n: int, ids: IdArray) -> Ranked:
+    """The ``n`` largest finite ``values`` as a ranked list of ``ids`` (ties: lower index)."""
+    finite = np.flatnonzero(np.isfinite(values))
+    if n <= 0 or len(finite) == 0:
+        return Ranked(np.empty(0, np.int64), np.empty(0, np.float32))
+    if len(finite) > n:
+        chosen = finite[np.argpartition(-values[finite], n - 1)[:n]]
+    else:
+        chosen = finite
+    order = chosen[np.lexsort((chosen, -values[chosen]))]
+    return Ranked(ids[order].astype(np.int64), values[order].astype(np.float32))
+
+
+def _data_arrays(data: Ratings) -> dict[str, np.ndarray]:
+    matrix = data.matrix
+    return {
+        "user_ids": data.user_ids,
+        "movie_ids": data.movie_ids,
+        "indptr": matrix.indptr,
+        "indices": matrix.indices,
+        "stars": matrix.data,
+    }
+
+
+def _data_from_arrays(arrays: Mapping[str, np.ndarray]) -> Ratings:
+    """Ratings rebuilt from saved arrays (no timestamps or metadata: serving needs neither)."""
+    shape = (len(arrays["user_ids"]), len(arrays["movie_ids"]))
+    matrix = sp.csr_matrix((arrays["stars"], arrays["indices"], arrays["indptr"]), shape=shape)
+    return Ratings.from_matrix(arrays["user_ids"], arrays["movie_ids"], matrix)
+
+
+__all__ = [
+    "CAPABILITIES",
+    "Capability",
+    "FitOptions",
+    "NotFitted",
+    "Ranked",
+    "Ratings",
+    "Recommender",
+    "RecommenderBase",
+    "Unsupported",
+    "UserState",
+    "top_n",
+]

@@ -1,0 +1,211 @@
+"""Fit each algorithm on each fold and measure it: rating errors (with a counted baseline fallback
+for what a model cannot predict) and top-N quality at K."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from plugins.algorithms.baseline import Baseline
+from plugins.base import FitOptions, RecommenderBase
+from plugins.config import ConfigError
+from plugins.evaluation.metrics import (
+    UserTopN,
+    rating_errors,
+    summarize_top_n,
+    user_top_n,
+)
+from plugins.evaluation.splits import Fold, RatingTable
+from plugins.registry import Registry
+
+METRICS = ("rmse", "mae", "mse", "precision", "recall", "ndcg", "hit_rate", "map", "coverage")
+
+
+@dataclass(frozen=True)
+class AlgorithmSpec:
+    """An algorithm name with parameter overrides."""
+
+    name: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def label(self) -> str:
+        """``name`` or ``name(a=1,b=2)``."""
+        if not self.params:
+            return self.name
+        return f"{self.name}({','.join(f'{k}={v}' for k, v in sorted(self.params.items()))})"
+
+
+@dataclass
+class FoldResult:
+    """One algorithm on one fold (or the mean over folds: ``fold == "mean"``)."""
+
+    algorithm: str
+    params: dict[str, Any]
+    fold: int | str
+    rmse: float | None = None
+    mae: float | None = None
+    mse: float | None = None
+    precision: float | None = None
+    recall: float | None = None
+    ndcg: float | None = None
+    hit_rate: float | None = None
+    map: float | None = None
+    coverage: float | None = None
+    fit_seconds: float = 0.0
+    predict_seconds: float = 0.0
+    fallbacks: int | None = None
+
+    def to_json(self, k: int) -> dict[str, Any]:
+        """The JSON shape of ``movierec evaluate --json`` (top-N metrics named ``name@k``)."""
+        row = asdict(self)
+        for name in ("precision", "recall", "ndcg", "hit_rate", "map"):
+            row[f"{name}@{k}"] = row.pop(name)
+        return row
+
+
+@dataclass(frozen=True)
+class FoldOutput:
+    """What a fold produced, for ``--dump``: predictions and top-K lists."""
+
+    predictions: list[tuple[int, int, float, float]]
+    top_lists: list[tuple[int, int, int, float]]
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """The knobs of DESIGN section 6."""
+
+    k: int = 10
+    relevant_threshold: float = 4.0
+    seed: int = 0
+
+
+def expand_grid(text: str) -> list[dict[str, str]]:
+    """``"n_factors=50,100;reg=0.02"`` -> every combination as a parameter dict."""
+    axes: dict[str, list[str]] = {}
+    for part in filter(None, (piece.strip() for piece in text.split(";"))):
+        name, equals, values = part.partition("=")
+        if not equals or not name.strip():
+            raise ConfigError(f"expected name=value,value,... got {part!r}")
+        axes[name.strip()] = [value.strip() for value in values.split(",")]
+    return [dict(zip(axes, combo, strict=True)) for combo in itertools.product(*axes.values())]
+
+
+def evaluate_fold(
+    model: RecommenderBase[Any],
+    fold: Fold,
+    catalogue: np.ndarray,
+    protocol: Protocol,
+    fallback: Baseline,
+) -> tuple[FoldResult, FoldOutput]:
+    """Fit ``model`` on the fold's training part and measure it on the test part."""
+    train = fold.train.to_ratings(catalogue)
+    started = time.perf_counter()
+    model.fit(train, FitOptions(seed=protocol.seed))
+    fit_seconds = time.perf_counter() - started
+    result = FoldResult(model.name, {}, fold.number, fit_seconds=fit_seconds)
+    started = time.perf_counter()
+    predictions: list[tuple[int, int, float, float]] = []
+    if "predict" in model.capabilities:
+        predictions = _rating_predictions(model, fold.test, fallback, result)
+    top_lists: list[tuple[int, int, int, float]] = []
+    if "rank" in model.capabilities:
+        top_lists = _top_n(model, fold.test, protocol, len(catalogue), result)
+    result.predict_seconds = time.perf_counter() - started
+    return result, FoldOutput(predictions, top_lists)
+
+
+def _rating_predictions(
+    model: RecommenderBase[Any], test: RatingTable, fallback: Baseline, result: FoldResult
+) -> list[tuple[int, int, float, float]]:
+    predicted = np.empty(len(test), np.float32)
+    result.fallbacks = 0
+    for user, rows in _rows_by_user(test.users):
+        predicted[rows] = model.predict(int(user), test.movies[rows])
+        missing = rows[np.isnan(predicted[rows])]
+        if len(missing):  # unknown user or movie: the baseline answers, and it is counted
+            predicted[missing] = fallback.predict(int(user), test.movies[missing])
+            result.fallbacks += len(missing)
+    errors = rating_errors(test.stars, predicted)
+    result.rmse, result.mae, result.mse = errors.rmse, errors.mae, errors.mse
+    return list(zip(test.users.tolist(), test.movies.tolist(), test.stars.tolist(),
+                    predicted.tolist(), strict=True))  # fmt: skip
+
+
+def _top_n(
+    model: RecommenderBase[Any],
+    test: RatingTable,
+    protocol: Protocol,
+    catalogue_size: int,
+    result: FoldResult,
+) -> list[tuple[int, int, int, float]]:
+    per_user: list[UserTopN] = []
+    recommended: set[int] = set()
+    lists: list[tuple[int, int, int, float]] = []
+    for user, rows in _rows_by_user(test.users):
+        relevant = set(test.movies[rows][test.stars[rows] >= protocol.relevant_threshold].tolist())
+        if not relevant:
+            continue
+        ranked = model.recommend(int(user), protocol.k)
+        movies = ranked.movies.tolist()
+        per_user.append(user_top_n(movies, relevant, protocol.k))
+        recommended.update(movies)
+        lists.extend((int(user), rank, movie, float(score))
+                     for rank, (movie, score) in enumerate(ranked.pairs(), start=1))  # fmt: skip
+    summary = summarize_top_n(per_user, recommended, catalogue_size)
+    result.precision, result.recall, result.ndcg = summary.precision, summary.recall, summary.ndcg
+    result.hit_rate, result.map, result.coverage = summary.hit_rate, summary.map, summary.coverage
+    return lists
+
+
+def _rows_by_user(users: np.ndarray) -> Iterable[tuple[int, np.ndarray]]:
+    order = np.argsort(users, kind="stable")
+    sorted_users = users[order]
+    starts = np.flatnonzero(np.r_[True, sorted_users[1:] != sorted_users[:-1]])
+    for start, end in zip(starts, np.r_[starts[1:], len(order)], strict=True):
+        yield int(sorted_users[start]), order[start:end]
+
+
+def mean_rows(results: list[FoldResult]) -> list[FoldResult]:
+    """One ``fold="mean"`` row per algorithm and parameter set."""
+    groups: dict[str, list[FoldResult]] = {}
+    for row in results:
+        groups.setdefault(f"{row.algorithm}{sorted(row.params.items())}", []).append(row)
+    means = []
+    for rows in groups.values():
+        mean = FoldResult(rows[0].algorithm, rows[0].params, "mean")
+        for name in (*METRICS, "fit_seconds", "predict_seconds"):
+            values = [getattr(row, name) for row in rows if getattr(row, name) is not None]
+            setattr(mean, name, float(np.mean(values)) if values else None)
+        fallbacks = [row.fallbacks for row in rows if row.fallbacks is not None]
+        mean.fallbacks = int(sum(fallbacks)) if fallbacks else None
+        means.append(mean)
+    return means
+
+
+def run(
+    table: RatingTable,
+    specs: list[AlgorithmSpec],
+    folds: list[Fold],
+    registry: Registry,
+    protocol: Protocol,
+    on_fold: Callable[[FoldResult, FoldOutput], None] | None = None,
+) -> list[FoldResult]:
+    """Every algorithm on every fold, then the means; ``on_fold`` sees each fold's outcome."""
+    catalogue = np.unique(np.concatenate([table.movies, np.fromiter(table.movie_info, np.int64)]))
+    results: list[FoldResult] = []
+    for fold in folds:
+        fallback = Baseline().fit(fold.train.to_ratings(catalogue))
+        for spec in specs:
+            model = registry.create(spec.name, spec.params)
+            result, output = evaluate_fold(model, fold, catalogue, protocol, fallback)
+            result.params = dict(spec.params)
+            results.append(result)
+            if on_fold is not None:
+                on_fold(result, output)
+    return results + mean_rows(results)

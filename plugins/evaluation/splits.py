@@ -1,0 +1,100 @@
+"""A table of ratings and the ways to split it into train and test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from plugins.data import MovieInfo, Ratings
+
+SplitKind = Literal["kfold", "user-holdout", "time"]
+Mask = npt.NDArray[np.bool_]
+
+
+@dataclass(frozen=True)
+class RatingTable:
+    """Ratings as parallel columns (external ids are integers) plus movie metadata."""
+
+    users: npt.NDArray[np.int64]
+    movies: npt.NDArray[np.int64]
+    stars: npt.NDArray[np.float32]
+    timestamps: npt.NDArray[np.int64]
+    movie_info: Mapping[int, MovieInfo] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.users)
+
+    def take(self, mask: Mask) -> RatingTable:
+        """The rows where ``mask`` is true (same metadata)."""
+        return RatingTable(
+            self.users[mask], self.movies[mask], self.stars[mask], self.timestamps[mask],
+            self.movie_info,
+        )  # fmt: skip
+
+    def to_ratings(self, catalogue: npt.NDArray[np.int64] | None = None) -> Ratings:
+        """Training data; ``catalogue`` adds movies without ratings in these rows."""
+        info = dict(self.movie_info)
+        for movie in [] if catalogue is None else catalogue.tolist():
+            info.setdefault(movie, MovieInfo())
+        return Ratings(self.users, self.movies, self.stars, self.timestamps, info)
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One train/test split; ``number`` counts from 1."""
+
+    number: int
+    train: RatingTable
+    test: RatingTable
+
+
+def kfold(table: RatingTable, folds: int, seed: int) -> Iterator[Fold]:
+    """Shuffle the ratings with ``seed`` and cut them into ``folds`` equal parts."""
+    if folds < 2:
+        raise ValueError("k-fold needs at least 2 folds")
+    order = np.random.default_rng(seed).permutation(len(table))
+    for number, part in enumerate(np.array_split(order, folds), start=1):
+        test = np.zeros(len(table), bool)
+        test[part] = True
+        yield Fold(number, table.take(~test), table.take(test))
+
+
+def user_holdout(table: RatingTable, fraction: float, seed: int, folds: int = 1) -> Iterator[Fold]:
+    """Per user, a random ``fraction`` of their ratings (at least one, never all) is the test
+    set; repeated ``folds`` times with different seeds."""
+    for number in range(1, folds + 1):
+        rng = np.random.default_rng(seed + number - 1)
+        noise = rng.random(len(table))
+        order = np.lexsort((noise, table.users))
+        users = table.users[order]
+        starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
+        sizes = np.diff(np.r_[starts, len(users)])
+        held = np.where(sizes > 1, np.maximum(1, np.floor(sizes * fraction)), 0).astype(int)
+        rank = np.arange(len(users)) - np.repeat(starts, sizes)
+        test = np.zeros(len(table), bool)
+        test[order] = rank < np.repeat(held, sizes)
+        yield Fold(number, table.take(~test), table.take(test))
+
+
+def time_split(table: RatingTable, fraction: float) -> Iterator[Fold]:
+    """The newest ``fraction`` of the ratings (by timestamp) is the test set."""
+    order = np.argsort(table.timestamps, kind="stable")
+    cut = int(round(len(table) * (1.0 - fraction)))
+    test = np.zeros(len(table), bool)
+    test[order[cut:]] = True
+    yield Fold(1, table.take(~test), table.take(test))
+
+
+def make_folds(
+    table: RatingTable, kind: SplitKind, folds: int, seed: int, fraction: float = 0.2
+) -> Iterator[Fold]:
+    """The folds of one split kind."""
+    if kind == "kfold":
+        return kfold(table, folds, seed)
+    if kind == "user-holdout":
+        return user_holdout(table, fraction, seed, folds)
+    return time_split(table, fraction)

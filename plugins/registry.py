@@ -1,0 +1,98 @@
+"""Discover algorithms through the entry-point group ``movierec.algorithms``.
+
+Built-ins are declared in movierec's own pyproject.toml exactly like third-party plugins. A plugin
+that cannot be imported or does not honour the contract is logged and skipped: one bad plugin
+must never take the server or a worker down.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, is_dataclass
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any
+
+from plugins.base import CAPABILITIES, RecommenderBase
+from plugins.config import build_config
+
+GROUP = "movierec.algorithms"
+log = logging.getLogger(__name__)
+
+
+class UnknownAlgorithm(LookupError):
+    """No installed (and allowed) algorithm has that name."""
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A plugin that was found but not loaded, and why."""
+
+    name: str
+    reason: str
+
+
+class Registry:
+    """The loaded algorithm classes by name, plus the ones skipped and why."""
+
+    def __init__(
+        self, classes: Mapping[str, type[RecommenderBase[Any]]], skipped: list[Skipped]
+    ) -> None:
+        self.classes = dict(sorted(classes.items()))
+        self.skipped = skipped
+
+    def names(self) -> list[str]:
+        """Names of the loaded algorithms, sorted."""
+        return list(self.classes)
+
+    def get(self, name: str) -> type[RecommenderBase[Any]]:
+        """The class registered as ``name``."""
+        try:
+            return self.classes[name]
+        except KeyError:
+            known = ", ".join(self.classes) or "none"
+            raise UnknownAlgorithm(f"unknown algorithm {name!r} (installed: {known})") from None
+
+    def create(self, name: str, params: Mapping[str, Any] | None = None) -> RecommenderBase[Any]:
+        """A new, unfitted instance of ``name`` configured with ``params``."""
+        return self.get(name)(params or {})
+
+
+def discover(allow: Collection[str] | None = None) -> Registry:
+    """Load every plugin of the entry-point group (only those in ``allow`` when given)."""
+    classes: dict[str, type[RecommenderBase[Any]]] = {}
+    skipped: list[Skipped] = []
+    for entry in sorted(entry_points(group=GROUP), key=lambda e: e.name):
+        if allow is not None and entry.name not in allow:
+            continue
+        try:
+            classes[entry.name] = load_plugin(entry)
+        except Exception as error:  # log and skip: any failure of third-party code
+            reason = f"{type(error).__name__}: {error}"
+            log.warning("skipping algorithm plugin %s (%s): %s", entry.name, entry.value, reason)
+            skipped.append(Skipped(entry.name, reason))
+    return Registry(classes, skipped)
+
+
+def load_plugin(entry: EntryPoint) -> type[RecommenderBase[Any]]:
+    """Import an entry point's class and check it against the contract."""
+    plugin = entry.load()
+    validate_plugin_class(plugin, entry.name)
+    return plugin  # type: ignore[no-any-return]
+
+
+def validate_plugin_class(plugin: Any, name: str) -> None:
+    """Raise ``TypeError`` unless ``plugin`` is a usable algorithm class registered as ``name``."""
+    if not (isinstance(plugin, type) and issubclass(plugin, RecommenderBase)):
+        raise TypeError(f"{plugin!r} is not a subclass of plugins.base.RecommenderBase")
+    if plugin.name != name:
+        raise TypeError(f"class name attribute {plugin.name!r} differs from entry point {name!r}")
+    unknown = set(plugin.capabilities) - CAPABILITIES
+    if not plugin.capabilities or unknown:
+        raise TypeError(f"capabilities must be a non-empty subset of {sorted(CAPABILITIES)}")
+    config_class = getattr(plugin, "config_class", None)
+    if not (isinstance(config_class, type) and is_dataclass(config_class)):
+        raise TypeError("config_class must be a dataclass")
+    build_config(config_class, {})  # every parameter needs a default
+    if plugin._fit is RecommenderBase._fit or plugin._score is RecommenderBase._score:
+        raise TypeError("a plugin must implement _fit and _score")

@@ -1,0 +1,1 @@
+"""An example movierec algorithm plugin."""

@@ -1,0 +1,27 @@
+"""The public conformance suite over every installed algorithm plugin: built-ins and anything
+else installed in this environment."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from plugins.base import RecommenderBase
+from plugins.registry import discover
+from plugins.testing import PluginConformance
+
+REGISTRY = discover()
+BUILT_INS = {"popularity", "baseline", "knn-user", "knn-item", "svd", "svdpp", "als", "bpr",
+             "content", "hybrid", "neural", "gbm", "ease"}  # fmt: skip
+
+
+def test_every_built_in_loads() -> None:
+    assert REGISTRY.skipped == []
+    assert BUILT_INS <= set(REGISTRY.names())
+
+
+def _conformance_class(plugin: type[RecommenderBase[Any]]) -> type[PluginConformance]:
+    return type(f"TestConformance_{plugin.name}", (PluginConformance,), {"plugin_class": plugin})
+
+
+for _name, _plugin in REGISTRY.classes.items():
+    globals()[f"TestConformance_{_name.replace('-', '_')}"] = _conformance_class(_plugin)

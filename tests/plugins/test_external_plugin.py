@@ -1,0 +1,66 @@
+"""A separately packaged plugin, installed with pip, is discovered through its one entry point,
+passes the conformance suite, and is trained and scored by the evaluation engine."""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from plugins.base import RecommenderBase
+from plugins.evaluation.runner import AlgorithmSpec, Protocol, run
+from plugins.evaluation.splits import RatingTable, kfold
+from plugins.registry import discover
+from plugins.testing import PluginConformance, structured_ratings
+
+EXAMPLE = Path(__file__).parent / "example_plugin"
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """pip-install the example distribution into a private directory on sys.path."""
+    target = tmp_path_factory.mktemp("site")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+         "--target", str(target), str(EXAMPLE)],
+        check=True,
+    )  # fmt: skip
+    sys.path.insert(0, str(target))
+    importlib.invalidate_caches()
+    yield target
+    sys.path.remove(str(target))
+    for name in [m for m in sys.modules if m.startswith("movierec_example")]:
+        del sys.modules[name]
+
+
+def test_discovered_by_entry_point(installed: Path, caplog: pytest.LogCaptureFixture) -> None:
+    registry = discover()
+    assert "movie-mean" in registry.names()
+    assert [s.name for s in registry.skipped] == ["broken-example"]
+    assert "skipping algorithm plugin broken-example" in caplog.text
+    assert registry.get("movie-mean").__module__ == "movierec_example.mean"
+    assert discover(allow={"svd"}).names() == ["svd"]
+
+
+def test_evaluated_like_a_built_in(installed: Path) -> None:
+    train, test = structured_ratings()
+    users, movies, stars = train.coo
+    table = RatingTable(train.user_ids[users], train.movie_ids[movies], stars,
+                        train.times.data, train.movie_info)  # fmt: skip
+    folds = list(kfold(table, 3, seed=1))
+    results = run(table, [AlgorithmSpec("movie-mean")], folds, discover(), Protocol())
+    mean = [row for row in results if row.fold == "mean"][0]
+    assert mean.rmse is not None and mean.rmse < 1.2
+    assert mean.ndcg is not None
+
+
+class TestExamplePluginConformance(PluginConformance):
+    @pytest.fixture(scope="class")
+    @classmethod
+    def algorithm(cls, installed: Path) -> type[RecommenderBase[Any]]:  # type: ignore[override]
+        return discover().get("movie-mean")
