@@ -46,7 +46,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Generic, Literal, Protocol, Self, runtime_checkable
+from typing import Any, ClassVar, Generic, Literal, Protocol, Self, cast, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -130,7 +130,7 @@ class RecommenderBase(Generic[ConfigT]):
     def __init__(self, config: ConfigT | Mapping[str, Any] | None = None) -> None:
         if config is None or isinstance(config, Mapping):
             config = build_config(self.config_class, config or {})
-        self.config: ConfigT = config
+        self.config: ConfigT = cast(ConfigT, config)
         self._data: Ratings | None = None
 
     # -- hooks for subclasses -------------------------------------------------------------
@@ -196,9 +196,7 @@ class RecommenderBase(Generic[ConfigT]):
             return self.empty_state()
         matrix = self.data.matrix
         start, end = matrix.indptr[index], matrix.indptr[index + 1]
-        state = UserState(
-            index, matrix.indices[start:end].astype(np.int64), matrix.data[start:end]
-        )
+        state = UserState(index, matrix.indices[start:end].astype(np.int64), matrix.data[start:end])
         return UserState(index, state.rated, state.stars, self._user_extra(state))
 
     def empty_state(self) -> UserState:
@@ -317,10 +315,7 @@ def top_n(values: FloatArray, n: int, ids: IdArray) -> Ranked:
     finite = np.flatnonzero(np.isfinite(values))
     if n <= 0 or len(finite) == 0:
         return Ranked(np.empty(0, np.int64), np.empty(0, np.float32))
-    if len(finite) > n:
-        chosen = finite[np.argpartition(-values[finite], n - 1)[:n]]
-    else:
-        chosen = finite
+    chosen = finite[np.argpartition(-values[finite], n - 1)[:n]] if len(finite) > n else finite
     order = chosen[np.lexsort((chosen, -values[chosen]))]
     return Ranked(ids[order].astype(np.int64), values[order].astype(np.float32))
 

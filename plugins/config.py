@@ -50,11 +50,13 @@ def parse_assignments(text: str) -> dict[str, str]:
 def _convert(name: str, value: Any, hint: Any) -> Any:
     """Convert ``value`` to the annotated type (``int``, ``float``, ``bool``, ``str``, a Literal,
     or any of those or None)."""
-    options = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else ()
+    options = (
+        typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else ()
+    )
     if options:
-        if value is None or (isinstance(value, str) and value.lower() in ("none", "")):
-            if type(None) in options:
-                return None
+        empty = value is None or (isinstance(value, str) and value.lower() in ("none", ""))
+        if empty and type(None) in options:
+            return None
         hint = next(option for option in options if option is not type(None))
     try:
         return _convert_one(value, hint)

@@ -95,8 +95,9 @@ class PluginConformance:
 
     @pytest.fixture(scope="class")
     @classmethod
-    def model(cls, algorithm: type[RecommenderBase[Any]],
-              data: tuple[Ratings, Ratings]) -> RecommenderBase[Any]:  # fmt: skip
+    def model(
+        cls, algorithm: type[RecommenderBase[Any]], data: tuple[Ratings, Ratings]
+    ) -> RecommenderBase[Any]:
         """The algorithm fitted on the training part."""
         return algorithm(cls.params).fit(data[0])
 
@@ -191,15 +192,19 @@ class PluginConformance:
                 model.score(user, model.data.movie_ids), loaded.score(user, model.data.movie_ids)
             )
 
-    def test_quality_floor(self, model: RecommenderBase[Any], data: tuple[Ratings, Ratings]) -> None:
+    def test_quality_floor(
+        self, model: RecommenderBase[Any], data: tuple[Ratings, Ratings]
+    ) -> None:
         """Better than the global mean (predict) and than a random ranking (rank)."""
         test = data[1]
         users, movies, stars = test.coo
         if "predict" in model.capabilities:
-            predicted = np.concatenate([
-                model.predict(int(test.user_ids[u]), test.movie_ids[movies[users == u]])
-                for u in np.unique(users)
-            ])  # fmt: skip
+            predicted = np.concatenate(
+                [
+                    model.predict(int(test.user_ids[u]), test.movie_ids[movies[users == u]])
+                    for u in np.unique(users)
+                ]
+            )
             ordered = np.concatenate([stars[users == u] for u in np.unique(users)])
             mean = np.full(len(ordered), model.data.global_mean)
             ours = rating_errors(ordered, np.nan_to_num(predicted, nan=model.data.global_mean))
@@ -221,7 +226,11 @@ def _ndcg_against_random(model: RecommenderBase[Any], test: Ratings) -> tuple[fl
         user = int(test.user_ids[u])
         ours.append(user_top_n(model.recommend(user, 10).movies.tolist(), relevant, 10).ndcg)
         known = model.data.user_index(user)
-        rated = set() if known is None else set(model.data.movie_ids[model.data.matrix[known].indices].tolist())
+        rated = (
+            set()
+            if known is None
+            else set(model.data.movie_ids[model.data.matrix[known].indices].tolist())
+        )
         candidates = [m for m in model.data.movie_ids.tolist() if m not in rated]
         shuffled = rng.permutation(candidates)[:10].tolist()
         random.append(user_top_n(shuffled, relevant, 10).ndcg)

@@ -4,6 +4,7 @@ protocol run on dataset files (no database needed)."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,14 @@ import click
 
 from plugins.config import ConfigError, parse_assignments
 from plugins.evaluation.report import best_params, dump_fold, leaderboard, plot, write_json
-from plugins.evaluation.runner import AlgorithmSpec, FoldOutput, FoldResult, Protocol, expand_grid, run
+from plugins.evaluation.runner import (
+    AlgorithmSpec,
+    FoldOutput,
+    FoldResult,
+    Protocol,
+    expand_grid,
+    run,
+)
 from plugins.evaluation.splits import Fold, RatingTable, make_folds
 from plugins.registry import Registry, UnknownAlgorithm, discover
 from server.config import Settings, SettingsError
@@ -45,8 +53,9 @@ def plugins_command(as_json: bool) -> None:
         click.echo(f"skipped {item['name']}: {item['reason']}", err=True)
 
 
-def _specs(registry: Registry, names: str | None, params: tuple[str, ...],
-           grids: tuple[str, ...]) -> list[AlgorithmSpec]:  # fmt: skip
+def _specs(
+    registry: Registry, names: str | None, params: tuple[str, ...], grids: tuple[str, ...]
+) -> list[AlgorithmSpec]:
     """One spec per algorithm (with ``--params``), or one per grid point (with ``--grid``)."""
     chosen = [n.strip() for n in names.split(",") if n.strip()] if names else registry.names()
     overrides = {name: parse_assignments(text) for name, text in map(_split_algorithm, params)}
@@ -71,8 +80,9 @@ def _split_algorithm(text: str) -> tuple[str, str]:
     return name.strip(), rest
 
 
-def _load(data: Path | None, train: Path | None, test: Path | None,
-          problems: Problems) -> tuple[RatingTable, Fold | None]:  # fmt: skip
+def _load(
+    data: Path | None, train: Path | None, test: Path | None, problems: Problems
+) -> tuple[RatingTable, Fold | None]:
     if (train is None) != (test is None):
         raise click.UsageError("--train and --test go together")
     if train is not None and test is not None:
@@ -103,15 +113,27 @@ def _concat(first: RatingTable, second: RatingTable) -> RatingTable:
 @click.argument("data", required=False, type=click.Path(path_type=Path))
 @click.option("--algorithms", help="Comma-separated names (default: every installed one).")
 @click.option("--folds", default=5, show_default=True, help="Folds (kfold, user-holdout).")
-@click.option("--split", type=click.Choice(["kfold", "user-holdout", "time"]), default="kfold",
-              show_default=True)  # fmt: skip
-@click.option("--test-fraction", default=0.2, show_default=True,
-              help="Share held out by user-holdout and time splits.")  # fmt: skip
+@click.option(
+    "--split",
+    type=click.Choice(["kfold", "user-holdout", "time"]),
+    default="kfold",
+    show_default=True,
+)
+@click.option(
+    "--test-fraction",
+    default=0.2,
+    show_default=True,
+    help="Share held out by user-holdout and time splits.",
+)
 @click.option("--train", type=click.Path(path_type=Path), help="Training ratings file.")
 @click.option("--test", type=click.Path(path_type=Path), help="Test ratings file.")
 @click.option("--k", "k", default=10, show_default=True, help="Length of top-N lists.")
-@click.option("--relevant", default=4.0, show_default=True, help="Stars that make a test "
-              "rating relevant for top-N metrics.")  # fmt: skip
+@click.option(
+    "--relevant",
+    default=4.0,
+    show_default=True,
+    help="Stars that make a test rating relevant for top-N metrics.",
+)
 @click.option("--seed", default=0, show_default=True)
 @click.option("--params", multiple=True, help="ALGORITHM:name=value,... (repeatable)")
 @click.option("--grid", multiple=True, help="ALGORITHM:name=v1,v2;name=v1,... (repeatable)")
@@ -119,11 +141,24 @@ def _concat(first: RatingTable, second: RatingTable) -> RatingTable:
 @click.option("--dump", type=click.Path(path_type=Path), help="Write predictions and top-K CSVs.")
 @click.option("--plot", "plot_dir", type=click.Path(path_type=Path), help="Write PNG charts.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def evaluate_command(data: Path | None, algorithms: str | None, folds: int, split: str,
-                     test_fraction: float, train: Path | None, test: Path | None, k: int,
-                     relevant: float, seed: int, params: tuple[str, ...], grid: tuple[str, ...],
-                     json_out: Path | None, dump: Path | None, plot_dir: Path | None,
-                     quiet: bool) -> None:  # fmt: skip
+def evaluate_command(
+    data: Path | None,
+    algorithms: str | None,
+    folds: int,
+    split: str,
+    test_fraction: float,
+    train: Path | None,
+    test: Path | None,
+    k: int,
+    relevant: float,
+    seed: int,
+    params: tuple[str, ...],
+    grid: tuple[str, ...],
+    json_out: Path | None,
+    dump: Path | None,
+    plot_dir: Path | None,
+    quiet: bool,
+) -> None:
     """Cross-validate algorithms on DATA (any importable dataset) or on --train/--test files."""
     registry = _registry()
     try:
@@ -134,13 +169,16 @@ def evaluate_command(data: Path | None, algorithms: str | None, folds: int, spli
     except (ConfigError, UnknownAlgorithm, DatasetError, ValueError) as error:
         raise click.ClickException(str(error)) from None
     if problems.count:
-        click.echo(f"skipped {problems.count} malformed rows (first: {problems.messages[0]})",
-                   err=True)  # fmt: skip
-    click.echo(f"{len(table):,} ratings, {len(fold_list)} fold(s), {len(specs)} configuration(s)",
-               err=True)  # fmt: skip
+        click.echo(
+            f"skipped {problems.count} malformed rows (first: {problems.messages[0]})", err=True
+        )
+    click.echo(
+        f"{len(table):,} ratings, {len(fold_list)} fold(s), {len(specs)} configuration(s)", err=True
+    )
     protocol = Protocol(k=k, relevant_threshold=relevant, seed=seed)
-    with click.progressbar(length=len(fold_list) * len(specs), label="evaluating", hidden=quiet,
-                           file=click.get_text_stream("stderr")) as bar:  # fmt: skip
+    with click.progressbar(
+        length=len(fold_list) * len(specs), label="evaluating", hidden=quiet, file=sys.stderr
+    ) as bar:
 
         def on_fold(result: FoldResult, output: FoldOutput) -> None:
             if dump is not None:
@@ -151,13 +189,21 @@ def evaluate_command(data: Path | None, algorithms: str | None, folds: int, spli
     _report(results, k, json_out, plot_dir, table, grid)
 
 
-def _report(results: list[FoldResult], k: int, json_out: Path | None, plot_dir: Path | None,
-            table: RatingTable, grid: tuple[str, ...]) -> None:  # fmt: skip
+def _report(
+    results: list[FoldResult],
+    k: int,
+    json_out: Path | None,
+    plot_dir: Path | None,
+    table: RatingTable,
+    grid: tuple[str, ...],
+) -> None:
     click.echo(leaderboard(results, k))
     if grid:
         for name, best in best_params(results).items():
             shown: dict[str, Any] = best
-            click.echo(f"best {name}: {', '.join(f'{a}={b}' for a, b in shown.items()) or 'defaults'}")
+            click.echo(
+                f"best {name}: {', '.join(f'{a}={b}' for a, b in shown.items()) or 'defaults'}"
+            )
     if json_out is not None:
         write_json(results, k, json_out)
     if plot_dir is not None:

@@ -131,14 +131,14 @@ class _Loader:
                      "updated_at": latest[(u, m)].timestamp}
                     for u, m in changed
                 ],
-            )  # fmt: skip
+            )
         events = [(key, "created") for key in inserted] + [(key, "updated") for key in changed]
         stamp = now()
         event_rows = [
             {"user_id": u, "movie_id": m, "kind": kind,
              "half_stars": latest[(u, m)].half_stars, "created_at": stamp}
             for (u, m), kind in events
-        ]  # fmt: skip
+        ]
         bulk_insert(session, RatingEvent.__table__, event_rows)  # type: ignore[arg-type]
         return len(changed)
 
@@ -152,7 +152,7 @@ class _Loader:
             {"user_id": u, "movie_id": m, "half_stars": r.half_stars,
              "created_at": r.timestamp, "updated_at": r.timestamp}
             for (u, m), r in rows
-        ]  # fmt: skip
+        ]
         table: Table = Rating.__table__  # type: ignore[assignment]
         inserted = bulk_insert(
             session, table, values, ignore_conflicts=True, returning=("user_id", "movie_id")

@@ -37,7 +37,7 @@ class Biases:
 
     def predict(self, user_bias: float, items: np.ndarray) -> FloatArray:
         """Baseline predictions of ``items`` for a user with ``user_bias``."""
-        return (self.mean + user_bias + self.item[items]).astype(np.float32)
+        return np.asarray(self.mean + user_bias + self.item[items], np.float32)
 
 
 def fit_als(ratings: Ratings, reg_user: float, reg_item: float, epochs: int) -> Biases:
@@ -57,9 +57,7 @@ def fit_als(ratings: Ratings, reg_user: float, reg_item: float, epochs: int) -> 
     return Biases(mean, user_bias.astype(np.float32), item_bias.astype(np.float32))
 
 
-def fit_sgd(
-    ratings: Ratings, reg: float, learning_rate: float, epochs: int, seed: int
-) -> Biases:
+def fit_sgd(ratings: Ratings, reg: float, learning_rate: float, epochs: int, seed: int) -> Biases:
     """Stochastic gradient descent over shuffled ratings."""
     users, items, stars = ratings.coo
     user_bias = np.zeros(ratings.shape[0], np.float32)

@@ -42,17 +42,20 @@ def create_components(names: list[str]) -> list[Component]:
     return [registry.create(name) for name in names]
 
 
-def component_states(components: list[Component], owner: Component, state: UserState) -> list[UserState]:
+def component_states(
+    components: list[Component], owner: Component, state: UserState
+) -> list[UserState]:
     """Each component's state for the user that ``state`` describes in the owner's data."""
     if state.index is not None:
         user = int(owner.data.user_ids[state.index])
         return [component.user_state(user) for component in components]
     movies = owner.data.movie_ids[state.rated]
     return [
-        component.fold_in(movies, state.stars) if "fold_in" in component.capabilities
+        component.fold_in(movies, state.stars)
+        if "fold_in" in component.capabilities
         else component.empty_state()
         for component in components
-    ]  # fmt: skip
+    ]
 
 
 def save_components(components: list[Component], directory: Path) -> None:

@@ -55,7 +55,9 @@ class Content(RecommenderBase[ContentConfig]):
     config_class = ContentConfig
 
     def _fit(self, ratings: Ratings, options: FitOptions) -> None:
-        columns = list(zip(*(_fields(ratings.info(i)) for i in range(ratings.shape[1])), strict=True))
+        columns = list(
+            zip(*(_fields(ratings.info(i)) for i in range(ratings.shape[1])), strict=True)
+        )
         c = self.config
         weights = (c.genre_weight, c.tag_weight, c.title_weight, c.overview_weight)
         blocks = [
@@ -63,7 +65,9 @@ class Content(RecommenderBase[ContentConfig]):
             for field, (texts, weight) in enumerate(zip(columns, weights, strict=True))
             if weight > 0
         ]
-        vectors = sp.hstack([b for b in blocks if b.shape[1]] or [sp.csr_matrix((len(columns[0]), 1))])
+        vectors = sp.hstack(
+            [b for b in blocks if b.shape[1]] or [sp.csr_matrix((len(columns[0]), 1))]
+        )
         vectors = normalize(sp.csr_matrix(vectors, dtype=np.float32))
         if c.svd_components and min(vectors.shape) > c.svd_components:
             svd = TruncatedSVD(c.svd_components, random_state=options.seed)
@@ -75,8 +79,12 @@ class Content(RecommenderBase[ContentConfig]):
     def _tfidf(texts: list[str], min_df: int) -> sp.csr_matrix:
         if not any(texts):
             return sp.csr_matrix((len(texts), 0))
-        vectorizer = TfidfVectorizer(min_df=min_df, sublinear_tf=True, stop_words="english",
-                                     token_pattern=r"(?u)\b\w[\w']+\b")  # fmt: skip
+        vectorizer = TfidfVectorizer(
+            min_df=min_df,
+            sublinear_tf=True,
+            stop_words="english",
+            token_pattern=r"(?u)\b\w[\w']+\b",  # noqa: S106 (a regular expression)
+        )
         try:
             return sp.csr_matrix(vectorizer.fit_transform(texts))
         except ValueError:  # every term pruned by min_df: this field adds nothing
@@ -89,8 +97,11 @@ class Content(RecommenderBase[ContentConfig]):
         """The user's profile in the TF-IDF space (None when they rated nothing with content)."""
         if len(state.rated) == 0:
             return None
-        weights = state.stars - state.stars.mean() if self.config.profile == "centered" else (
-            state.stars.copy())  # fmt: skip
+        weights = (
+            state.stars - state.stars.mean()
+            if self.config.profile == "centered"
+            else (state.stars.copy())
+        )
         if not np.any(weights):
             weights = np.ones_like(state.stars)
         profile = np.asarray(self.vectors[state.rated].T @ weights).ravel()
@@ -111,8 +122,12 @@ class Content(RecommenderBase[ContentConfig]):
 
     def _state_arrays(self) -> dict[str, np.ndarray]:
         v = self.vectors
-        return {"indptr": v.indptr, "indices": v.indices, "values": v.data,
-                "shape": np.array(v.shape)}  # fmt: skip
+        return {
+            "indptr": v.indptr,
+            "indices": v.indices,
+            "values": v.data,
+            "shape": np.array(v.shape),
+        }
 
     def _restore(self, arrays: Mapping[str, np.ndarray]) -> None:
         shape = tuple(int(n) for n in arrays["shape"])

@@ -66,7 +66,7 @@ class Ease(RecommenderBase[EaseConfig]):
         liked = state.rated[state.stars >= self.config.min_stars]
         history = self.position[liked]
         history = history[history >= 0]
-        return self.weights[history].sum(axis=0).astype(np.float32)
+        return np.asarray(self.weights[history].sum(axis=0), np.float32)
 
     def _score(self, state: UserState, items: IndexArray) -> FloatArray:
         positions = self.position[items]

@@ -120,10 +120,21 @@ class SVD(_Factorization):
         users, items, stars = ratings.coo
         c = self.config
         _svd_epochs(
-            users, items, stars, np.float32(self.biases.mean), self.biases.user, self.biases.item,
-            self.user_factors, self.item_factors, c.learning_rate, c.reg, c.learning_rate_bias,
-            c.reg_bias, c.epochs, seed,
-        )  # fmt: skip
+            users,
+            items,
+            stars,
+            np.float32(self.biases.mean),
+            self.biases.user,
+            self.biases.item,
+            self.user_factors,
+            self.item_factors,
+            c.learning_rate,
+            c.reg,
+            c.learning_rate_bias,
+            c.reg_bias,
+            c.epochs,
+            seed,
+        )
 
 
 class SVDpp(_Factorization):
@@ -142,17 +153,29 @@ class SVDpp(_Factorization):
     def _train(self, ratings: Ratings, seed: int) -> None:
         m, c = ratings.matrix, self.config
         _svdpp_epochs(
-            m.indptr, m.indices, m.data, np.float32(self.biases.mean), self.biases.user,
-            self.biases.item, self.user_factors, self.item_factors, self.implicit_factors,
-            c.learning_rate, c.reg, c.learning_rate_bias, c.reg_bias, c.reg_implicit, c.epochs,
+            m.indptr,
+            m.indices,
+            m.data,
+            np.float32(self.biases.mean),
+            self.biases.user,
+            self.biases.item,
+            self.user_factors,
+            self.item_factors,
+            self.implicit_factors,
+            c.learning_rate,
+            c.reg,
+            c.learning_rate_bias,
+            c.reg_bias,
+            c.reg_implicit,
+            c.epochs,
             seed,
-        )  # fmt: skip
+        )
 
     def _implicit(self, rated: IndexArray) -> FloatArray:
         if len(rated) == 0:
             return np.zeros(self.implicit_factors.shape[1], np.float32)
         total = self.implicit_factors[rated].sum(axis=0)
-        return (total / np.sqrt(len(rated))).astype(np.float32)
+        return np.asarray(total / np.sqrt(len(rated)), np.float32)
 
     def _state_arrays(self) -> dict[str, np.ndarray]:
         return super()._state_arrays() | {"implicit": self.implicit_factors}
@@ -182,8 +205,9 @@ def _svd_epochs(users, items, stars, mean, bu, bi, p, q, lr, reg, lr_b, reg_b, e
 
 
 @numba.njit(cache=True, fastmath=True)
-def _svdpp_epochs(indptr, indices, stars, mean, bu, bi, p, q, y, lr, reg, lr_b, reg_b, reg_y,
-                  epochs, seed):  # type: ignore[no-untyped-def]
+def _svdpp_epochs(  # type: ignore[no-untyped-def]
+    indptr, indices, stars, mean, bu, bi, p, q, y, lr, reg, lr_b, reg_b, reg_y, epochs, seed
+):
     np.random.seed(seed)
     n_factors = p.shape[1]
     implicit = np.zeros(n_factors, np.float32)

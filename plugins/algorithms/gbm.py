@@ -53,6 +53,7 @@ class GbmConfig:
 
 def _statistics(ratings: Ratings) -> tuple[np.ndarray, np.ndarray]:
     """Per user and per movie: (mean, log(1 + count)), shrunk towards the global mean."""
+
     def stats(axis: int) -> np.ndarray:
         counts = np.asarray((ratings.matrix != 0).sum(axis=axis)).ravel()
         sums = np.asarray(ratings.matrix.sum(axis=axis)).ravel()
@@ -73,10 +74,15 @@ class Gbm(RecommenderBase[GbmConfig]):
     def _fit(self, ratings: Ratings, options: FitOptions) -> None:
         features, targets = self._out_of_fold(ratings, options)
         self.booster = xgboost.XGBRegressor(
-            n_estimators=self.config.trees, max_depth=self.config.depth,
-            learning_rate=self.config.learning_rate, subsample=0.8, colsample_bytree=0.9,
-            tree_method="hist", n_jobs=self.config.threads or None, random_state=options.seed,
-        )  # fmt: skip
+            n_estimators=self.config.trees,
+            max_depth=self.config.depth,
+            learning_rate=self.config.learning_rate,
+            subsample=0.8,
+            colsample_bytree=0.9,
+            tree_method="hist",
+            n_jobs=self.config.threads or None,
+            random_state=options.seed,
+        )
         self.booster.fit(features, targets)
         self.components = self._fitted_components(ratings, options)
         self.user_stats, self.item_stats = _statistics(ratings)
@@ -102,16 +108,27 @@ class Gbm(RecommenderBase[GbmConfig]):
             external_users = ratings.user_ids[users[held]]
             rows = train.user_indices(external_users)
             predictions = [
-                np.concatenate([c.predict(int(u), ratings.movie_ids[items[held][external_users == u]])
-                                for u in np.unique(external_users)])  # fmt: skip
+                np.concatenate(
+                    [
+                        c.predict(int(u), ratings.movie_ids[items[held][external_users == u]])
+                        for u in np.unique(external_users)
+                    ]
+                )
                 for c in components
             ]
             order = np.argsort(external_users, kind="stable")
-            user_features = np.where(rows[:, None] >= 0, user_stats[np.maximum(rows, 0)],
-                                     [[train.global_mean, 0.0]])[order]  # fmt: skip
-            blocks.append(np.column_stack([
-                *predictions, user_features, item_stats[items[held][order]],
-            ]))  # fmt: skip
+            user_features = np.where(
+                rows[:, None] >= 0, user_stats[np.maximum(rows, 0)], [[train.global_mean, 0.0]]
+            )[order]
+            blocks.append(
+                np.column_stack(
+                    [
+                        *predictions,
+                        user_features,
+                        item_stats[items[held][order]],
+                    ]
+                )
+            )
             targets.append(stars[held][order])
         return np.vstack(blocks).astype(np.float32), np.concatenate(targets)
 
@@ -120,17 +137,25 @@ class Gbm(RecommenderBase[GbmConfig]):
 
     def _score(self, state: UserState, items: IndexArray) -> FloatArray:
         # the same training data, so the components' dense indices are ours
-        predictions = [np.clip(c._predict(own, items), *RATING_SCALE)
-                       for c, own in zip(self.components, state.extra, strict=True)]  # fmt: skip
+        predictions = [
+            np.clip(c._predict(own, items), *RATING_SCALE)
+            for c, own in zip(self.components, state.extra, strict=True)
+        ]
         if state.index is not None:
             user = self.user_stats[state.index]
         else:
             count = len(state.stars)
-            user = np.array([(state.stars.sum() + 5 * self.data.global_mean) / (count + 5),
-                             np.log1p(count)], np.float32)  # fmt: skip
-        features = np.column_stack([
-            *predictions, np.tile(user, (len(items), 1)), self.item_stats[items],
-        ]).astype(np.float32)  # fmt: skip
+            user = np.array(
+                [(state.stars.sum() + 5 * self.data.global_mean) / (count + 5), np.log1p(count)],
+                np.float32,
+            )
+        features = np.column_stack(
+            [
+                *predictions,
+                np.tile(user, (len(items), 1)),
+                self.item_stats[items],
+            ]
+        ).astype(np.float32)
         return self.booster.predict(features).astype(np.float32)  # type: ignore[no-any-return]
 
     def _state_arrays(self) -> dict[str, np.ndarray]:

@@ -57,8 +57,9 @@ class Hybrid(RecommenderBase[HybridConfig]):
         catalogue = np.arange(self.data.shape[1], dtype=np.int64)
         total = np.zeros(len(items), np.float64)
         scored = np.zeros(len(items), bool)
-        for component, weight, own in zip(self.components, self.weights.values(), state.extra,
-                                          strict=True):  # fmt: skip
+        for component, weight, own in zip(
+            self.components, self.weights.values(), state.extra, strict=True
+        ):
             # the same training data, so the component's dense indices are ours
             scores = component._score(own, catalogue).astype(np.float64)
             finite = np.isfinite(scores)

@@ -98,12 +98,12 @@ class _ImplicitModel(RecommenderBase[Any]):
     def _score(self, state: UserState, items: IndexArray) -> FloatArray:
         if state.extra is None:
             return np.full(len(items), np.nan, np.float32)
-        return (self.item_factors[items] @ state.extra).astype(np.float32)
+        return np.asarray(self.item_factors[items] @ state.extra, np.float32)
 
     def _similar_scores(self, item: int) -> FloatArray:
         norms = np.linalg.norm(self.item_factors, axis=1)
         dots = self.item_factors @ self.item_factors[item]
-        return (dots / np.maximum(norms * norms[item], 1e-12)).astype(np.float32)
+        return np.asarray(dots / np.maximum(norms * norms[item], 1e-12), np.float32)
 
     def _state_arrays(self) -> dict[str, np.ndarray]:
         return {"users": self.user_factors, "items": self.item_factors}
@@ -124,9 +124,13 @@ class Als(_ImplicitModel):
     def _model(self, seed: int) -> AlternatingLeastSquares:
         c = self.config
         return AlternatingLeastSquares(
-            factors=c.factors, regularization=c.regularization, alpha=c.alpha,
-            iterations=c.iterations, num_threads=c.threads, random_state=seed,
-        )  # fmt: skip
+            factors=c.factors,
+            regularization=c.regularization,
+            alpha=c.alpha,
+            iterations=c.iterations,
+            num_threads=c.threads,
+            random_state=seed,
+        )
 
     def _fit(self, ratings: Ratings, options: FitOptions) -> None:
         weights = confidence(ratings, self.config.weighting, self.config.min_stars)
@@ -136,14 +140,16 @@ class Als(_ImplicitModel):
 
     def _user_extra(self, state: UserState) -> FloatArray | None:
         if state.index is not None:
-            return self.user_factors[state.index]
+            return np.asarray(self.user_factors[state.index], np.float32)
         if len(state.rated) == 0:
             return None
         one_user = Ratings.from_matrix(
-            [0], self.data.movie_ids,
-            sp.csr_matrix((state.stars, state.rated, [0, len(state.rated)]),
-                          shape=(1, self.data.shape[1])),
-        )  # fmt: skip
+            [0],
+            self.data.movie_ids,
+            sp.csr_matrix(
+                (state.stars, state.rated, [0, len(state.rated)]), shape=(1, self.data.shape[1])
+            ),
+        )
         row = confidence(one_user, self.config.weighting, self.config.min_stars)
         with threadpool_limits(1, "blas"):
             model = self._model(0)
@@ -166,7 +172,11 @@ class Bpr(_ImplicitModel):
         c = self.config
         with threadpool_limits(1, "blas"):
             model = BayesianPersonalizedRanking(
-                factors=c.factors, learning_rate=c.learning_rate, regularization=c.regularization,
-                iterations=c.iterations, num_threads=c.threads, random_state=options.seed,
-            )  # fmt: skip
+                factors=c.factors,
+                learning_rate=c.learning_rate,
+                regularization=c.regularization,
+                iterations=c.iterations,
+                num_threads=c.threads,
+                random_state=options.seed,
+            )
         self._train(model, confidence(ratings, "binary", c.min_stars))

@@ -66,12 +66,19 @@ class _Knn(RecommenderBase[KnnConfig]):
         self.biases = fit_als(ratings, config.reg_user, config.reg_item, config.baseline_epochs)
         self._derive()
         values = self._residuals() if config.similarity == "pearson_baseline" else ratings.matrix
-        by_entity, by_other = (values.T.tocsc(), values.tocsc().T.tocsr()) if self.user_based else (
-            values.tocsc(), values.tocsr())  # fmt: skip
+        by_entity, by_other = (
+            (values.T.tocsc(), values.tocsc().T.tocsr())
+            if self.user_based
+            else (values.tocsc(), values.tocsr())
+        )
         self.neighbours = neighbour_lists(
-            by_entity, by_other, config.similarity, config.shrinkage,
-            config.min_support, config.max_neighbors,
-        )  # fmt: skip
+            by_entity,
+            by_other,
+            config.similarity,
+            config.shrinkage,
+            config.min_support,
+            config.max_neighbors,
+        )
         self._derive_neighbourhoods()
 
     def _derive(self) -> None:
@@ -102,14 +109,19 @@ class _Knn(RecommenderBase[KnnConfig]):
         if variant == "baseline":
             return self.biases.predict(user.bias, items)
         if variant == "means":
-            return (self.item_means[items] if not self.user_based else
-                    np.full(len(items), user.mean, np.float32))  # fmt: skip
+            return (
+                self.item_means[items]
+                if not self.user_based
+                else np.full(len(items), user.mean, np.float32)
+            )
         return np.zeros(len(items), np.float32)
 
     def _predict(self, state: UserState, items: IndexArray) -> FloatArray:
         deviation = self._neighbour_deviation(state, items)
         fallback = self.biases.predict(state.extra.bias, items)
-        return np.where(np.isnan(deviation), fallback, self._offsets(state.extra, items) + deviation)
+        return np.where(
+            np.isnan(deviation), fallback, self._offsets(state.extra, items) + deviation
+        )
 
     def _neighbour_deviation(self, state: UserState, items: IndexArray) -> FloatArray:
         raise NotImplementedError
@@ -117,8 +129,10 @@ class _Knn(RecommenderBase[KnnConfig]):
     def _state_arrays(self) -> dict[str, np.ndarray]:
         lists = self.neighbours
         return self.biases.arrays() | {
-            "indptr": lists.indptr, "indices": lists.indices, "sims": lists.data,
-        }  # fmt: skip
+            "indptr": lists.indptr,
+            "indices": lists.indices,
+            "sims": lists.data,
+        }
 
     def _restore(self, arrays: Mapping[str, np.ndarray]) -> None:
         self.biases = Biases.from_arrays(arrays)
@@ -212,7 +226,7 @@ def _means(matrix: sp.csr_matrix, axis: int, default: float) -> FloatArray:
     counts = np.diff(matrix.indptr) if axis == 1 else np.diff(matrix.tocsc().indptr)
     sums = np.asarray(matrix.sum(axis=axis)).ravel()
     means = np.divide(sums, counts, out=np.full(len(sums), default), where=counts > 0)
-    return means.astype(np.float32)
+    return np.asarray(means, np.float32)
 
 
 def _truncate_rows(matrix: sp.csr_matrix, k: int) -> sp.csr_matrix:
@@ -222,6 +236,4 @@ def _truncate_rows(matrix: sp.csr_matrix, k: int) -> sp.csr_matrix:
     positions = np.repeat(starts - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
     take = positions + np.arange(lengths.sum())
     indptr = np.concatenate([[0], np.cumsum(lengths)])
-    return sp.csr_matrix(
-        (matrix.data[take], matrix.indices[take], indptr), shape=matrix.shape
-    )
+    return sp.csr_matrix((matrix.data[take], matrix.indices[take], indptr), shape=matrix.shape)

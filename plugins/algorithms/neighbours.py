@@ -33,10 +33,19 @@ def neighbour_lists(
     n = by_entity.shape[1]
     chunks = np.linspace(0, n, min(n, 64) + 1).astype(np.int64)
     neighbours, sims, counts = _lists(
-        by_entity.indptr, by_entity.indices, by_entity.data.astype(np.float64),
-        by_other.indptr, by_other.indices, by_other.data.astype(np.float64),
-        n, _KIND[similarity], float(shrinkage), int(min_support), int(max_neighbors), chunks,
-    )  # fmt: skip
+        by_entity.indptr,
+        by_entity.indices,
+        by_entity.data.astype(np.float64),
+        by_other.indptr,
+        by_other.indices,
+        by_other.data.astype(np.float64),
+        n,
+        _KIND[similarity],
+        float(shrinkage),
+        int(min_support),
+        int(max_neighbors),
+        chunks,
+    )
     keep = np.arange(neighbours.shape[1])[None, :] < counts[:, None]
     indptr = np.zeros(n + 1, np.int64)
     np.cumsum(counts, out=indptr[1:])
@@ -44,8 +53,20 @@ def neighbour_lists(
 
 
 @numba.njit(parallel=True, cache=True)
-def _lists(ent_ptr, ent_idx, ent_val, oth_ptr, oth_idx, oth_val, n, kind, shrink, min_support,
-           width, chunks):  # type: ignore[no-untyped-def]
+def _lists(  # type: ignore[no-untyped-def]
+    ent_ptr,
+    ent_idx,
+    ent_val,
+    oth_ptr,
+    oth_idx,
+    oth_val,
+    n,
+    kind,
+    shrink,
+    min_support,
+    width,
+    chunks,
+):
     neighbours = np.full((n, width), -1, np.int32)
     sims = np.zeros((n, width), np.float32)
     counts = np.zeros(n, np.int64)

@@ -67,8 +67,19 @@ class Neural(RecommenderBase[NeuralConfig]):
         share = (ratings.global_mean - LOW) / (HIGH - LOW)
         self.offset = float(np.log(share / (1 - share)))
         users, items, stars = ratings.coo
-        _train(users, items, stars, self.users, self.items, np.float32(self.offset),
-               c.learning_rate, c.weight_decay, c.epochs, c.batch_size, options.seed)  # fmt: skip
+        _train(
+            users,
+            items,
+            stars,
+            self.users,
+            self.items,
+            np.float32(self.offset),
+            c.learning_rate,
+            c.weight_decay,
+            c.epochs,
+            c.batch_size,
+            options.seed,
+        )
 
     def _user_extra(self, state: UserState) -> _Embedding:
         if state.index is not None:
@@ -76,8 +87,14 @@ class Neural(RecommenderBase[NeuralConfig]):
             return _Embedding(float(row[0]), row[1:])
         row = np.zeros(self.users.shape[1], np.float32)
         if len(state.rated):
-            _fold_in(row, self.items[state.rated], state.stars, np.float32(self.offset),
-                     self.config.learning_rate * 10, self.config.weight_decay)  # fmt: skip
+            _fold_in(
+                row,
+                self.items[state.rated],
+                state.stars,
+                np.float32(self.offset),
+                self.config.learning_rate * 10,
+                self.config.weight_decay,
+            )
         return _Embedding(float(row[0]), row[1:])
 
     def _score(self, state: UserState, items: IndexArray) -> FloatArray:
@@ -106,8 +123,7 @@ def _gradient(offset, user_row, item_row, star):  # type: ignore[no-untyped-def]
 
 
 @numba.njit(cache=True, fastmath=True)
-def _train(users, items, stars, user_table, item_table, offset, lr, decay, epochs, batch,
-           seed):  # type: ignore[no-untyped-def]
+def _train(users, items, stars, user_table, item_table, offset, lr, decay, epochs, batch, seed):  # type: ignore[no-untyped-def]
     np.random.seed(seed)
     width = user_table.shape[1]
     tables = (user_table, item_table)
@@ -120,7 +136,7 @@ def _train(users, items, stars, user_table, item_table, offset, lr, decay, epoch
         order = np.random.permutation(len(stars))
         for start in range(0, len(order), batch):
             step += 1
-            rows = order[start:start + batch]
+            rows = order[start : start + batch]
             for k in rows:
                 u, i = users[k], items[k]
                 g = _gradient(offset, user_table[u], item_table[i], stars[k]) / len(rows)

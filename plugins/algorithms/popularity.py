@@ -61,7 +61,7 @@ class Popularity(RecommenderBase[PopularityConfig]):
         if self.config.half_life_days <= 0 or len(times) == 0:
             return np.ones(len(times))
         age_days = (times.max() - times) / SECONDS_PER_DAY
-        return np.power(0.5, age_days / self.config.half_life_days)
+        return np.asarray(np.power(0.5, age_days / self.config.half_life_days))
 
     def _vote_threshold(self, votes: np.ndarray) -> float:
         if self.config.min_votes is not None:

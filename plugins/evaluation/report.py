@@ -28,19 +28,35 @@ def leaderboard(results: Sequence[FoldResult], k: int) -> str:
         rmse = row.rmse if row.rmse is not None else math.inf
         return (rmse, -(row.ndcg or 0.0))
 
-    headers = ["algorithm", *(c if c in ("rmse", "mae", "coverage") else f"{c}@{k}"
-                              for c in COLUMNS), "fit s", "predict s"]  # fmt: skip
-    lines = [[_label(row), *(_number(getattr(row, c)) for c in COLUMNS),
-              f"{row.fit_seconds:.2f}", f"{row.predict_seconds:.2f}"]
-             for row in sorted(means, key=key)]  # fmt: skip
-    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *lines, strict=True)]
-    render = [" ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
-              for line in [headers, *lines]]  # fmt: skip
+    headers = [
+        "algorithm",
+        *(c if c in ("rmse", "mae", "coverage") else f"{c}@{k}" for c in COLUMNS),
+        "fit s",
+        "predict s",
+    ]
+    lines = [
+        [
+            _label(row),
+            *(_number(getattr(row, c)) for c in COLUMNS),
+            f"{row.fit_seconds:.2f}",
+            f"{row.predict_seconds:.2f}",
+        ]
+        for row in sorted(means, key=key)
+    ]
+    widths = [
+        max(len(str(cell)) for cell in column) for column in zip(headers, *lines, strict=True)
+    ]
+    render = [
+        " ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
+        for line in [headers, *lines]
+    ]
     return "\n".join([render[0], "-" * len(render[0]), *render[1:]])
 
 
 def _number(value: float | None) -> str:
-    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4f}"
+    return (
+        "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4f}"
+    )
 
 
 def best_params(results: Sequence[FoldResult]) -> dict[str, dict[str, object]]:
@@ -74,11 +90,15 @@ def dump_fold(directory: Path, result: FoldResult, output: FoldOutput) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     stem = f"{_safe(_label(result))}.fold{result.fold}"
     if output.predictions:
-        _write_csv(directory / f"{stem}.predictions.csv", ("user", "movie", "true", "predicted"),
-                   output.predictions)  # fmt: skip
+        _write_csv(
+            directory / f"{stem}.predictions.csv",
+            ("user", "movie", "true", "predicted"),
+            output.predictions,
+        )
     if output.top_lists:
-        _write_csv(directory / f"{stem}.top.csv", ("user", "rank", "movie", "score"),
-                   output.top_lists)  # fmt: skip
+        _write_csv(
+            directory / f"{stem}.top.csv", ("user", "rank", "movie", "score"), output.top_lists
+        )
 
 
 def _safe(label: str) -> str:
@@ -109,8 +129,12 @@ def plot(results: Sequence[FoldResult], table: RatingTable, k: int, directory: P
         figure, axes = plt.subplots(figsize=(8, 4.5))
         for label in dict.fromkeys(_label(row) for row in rows):
             mine = [row for row in rows if _label(row) == label]
-            axes.plot([row.fold for row in mine], [getattr(row, metric) for row in mine],
-                      marker="o", label=label)  # fmt: skip
+            axes.plot(
+                [row.fold for row in mine],
+                [getattr(row, metric) for row in mine],
+                marker="o",
+                label=label,
+            )
         name = metric if metric in ("rmse", "mae", "fit_seconds") else f"{metric}@{k}"
         axes.set(xlabel="fold", ylabel=name, title=f"{name} per fold")
         axes.legend(fontsize="small")

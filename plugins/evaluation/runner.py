@@ -133,8 +133,15 @@ def _rating_predictions(
             result.fallbacks += len(missing)
     errors = rating_errors(test.stars, predicted)
     result.rmse, result.mae, result.mse = errors.rmse, errors.mae, errors.mse
-    return list(zip(test.users.tolist(), test.movies.tolist(), test.stars.tolist(),
-                    predicted.tolist(), strict=True))  # fmt: skip
+    return list(
+        zip(
+            test.users.tolist(),
+            test.movies.tolist(),
+            test.stars.tolist(),
+            predicted.tolist(),
+            strict=True,
+        )
+    )
 
 
 def _top_n(
@@ -155,8 +162,10 @@ def _top_n(
         movies = ranked.movies.tolist()
         per_user.append(user_top_n(movies, relevant, protocol.k))
         recommended.update(movies)
-        lists.extend((int(user), rank, movie, float(score))
-                     for rank, (movie, score) in enumerate(ranked.pairs(), start=1))  # fmt: skip
+        lists.extend(
+            (int(user), rank, movie, float(score))
+            for rank, (movie, score) in enumerate(ranked.pairs(), start=1)
+        )
     summary = summarize_top_n(per_user, recommended, catalogue_size)
     result.precision, result.recall, result.ndcg = summary.precision, summary.recall, summary.ndcg
     result.hit_rate, result.map, result.coverage = summary.hit_rate, summary.map, summary.coverage

@@ -31,9 +31,12 @@ class RatingTable:
     def take(self, mask: Mask) -> RatingTable:
         """The rows where ``mask`` is true (same metadata)."""
         return RatingTable(
-            self.users[mask], self.movies[mask], self.stars[mask], self.timestamps[mask],
+            self.users[mask],
+            self.movies[mask],
+            self.stars[mask],
+            self.timestamps[mask],
             self.movie_info,
-        )  # fmt: skip
+        )
 
     def to_ratings(self, catalogue: npt.NDArray[np.int64] | None = None) -> Ratings:
         """Training data; ``catalogue`` adds movies without ratings in these rows."""
@@ -83,7 +86,7 @@ def user_holdout(table: RatingTable, fraction: float, seed: int, folds: int = 1)
 def time_split(table: RatingTable, fraction: float) -> Iterator[Fold]:
     """The newest ``fraction`` of the ratings (by timestamp) is the test set."""
     order = np.argsort(table.timestamps, kind="stable")
-    cut = int(round(len(table) * (1.0 - fraction)))
+    cut = round(len(table) * (1.0 - fraction))
     test = np.zeros(len(table), bool)
     test[order[cut:]] = True
     yield Fold(1, table.take(~test), table.take(test))

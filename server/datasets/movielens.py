@@ -94,7 +94,7 @@ STANDARD_100K_GENRES = (
     "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",
     "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance",
     "Sci-Fi", "Thriller", "War", "Western",
-)  # fmt: skip
+)
 
 
 def _release_year(text: str) -> int | None:

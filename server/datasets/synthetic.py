@@ -23,11 +23,11 @@ GENRES = {
     "Adventure": 0.06, "Crime": 0.06, "Sci-Fi": 0.04, "Horror": 0.05, "Fantasy": 0.03,
     "Children": 0.03, "Animation": 0.02, "Mystery": 0.02, "Documentary": 0.02, "War": 0.01,
     "Musical": 0.01, "Western": 0.005, "Film-Noir": 0.005,
-}  # fmt: skip
+}
 TAG_WORDS = (
     "atmospheric", "funny", "dark", "twist ending", "classic", "visually stunning", "quirky",
     "thought-provoking", "slow", "violent", "feel-good", "based on a book", "great soundtrack",
-)  # fmt: skip
+)
 TITLE_ADJECTIVES = ("Silent", "Last", "Broken", "Golden", "Hidden", "Lost", "Dark", "Wild", "Red")
 TITLE_NOUNS = ("River", "Kingdom", "Night", "Promise", "Stranger", "Garden", "Road", "Storm")
 MIN_RATINGS_PER_USER = 20
@@ -100,7 +100,7 @@ def generate(spec: SyntheticSpec) -> SyntheticData:
     return SyntheticData(
         user, movie, half_stars, _timestamps(rng, spec.users, user), movie_genres,
         (1930 + 88 * rng.beta(4, 1.5, spec.movies)).astype(np.int64),
-    )  # fmt: skip
+    )
 
 
 def _pick_genres(
@@ -237,7 +237,7 @@ def _write_movies(out_dir: Path, spec: SyntheticSpec, data: SyntheticData) -> No
     counts = np.bincount(data.movie, minlength=spec.movies)
     with (out_dir / "movies.csv").open("w", newline="") as movies_file, \
          (out_dir / "links.csv").open("w", newline="") as links_file, \
-         (out_dir / "tags.csv").open("w", newline="") as tags_file:  # fmt: skip
+         (out_dir / "tags.csv").open("w", newline="") as tags_file:
         movies, links, tags = csv.writer(movies_file), csv.writer(links_file), csv.writer(tags_file)
         movies.writerow(["movieId", "title", "genres"])
         links.writerow(["movieId", "imdbId", "tmdbId"])

@@ -26,10 +26,20 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """pip-install the example distribution into a private directory on sys.path."""
     target = tmp_path_factory.mktemp("site")
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-         "--target", str(target), str(EXAMPLE)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(EXAMPLE),
+        ],
         check=True,
-    )  # fmt: skip
+    )
     sys.path.insert(0, str(target))
     importlib.invalidate_caches()
     yield target
@@ -48,13 +58,14 @@ def test_discovered_by_entry_point(installed: Path, caplog: pytest.LogCaptureFix
 
 
 def test_evaluated_like_a_built_in(installed: Path) -> None:
-    train, test = structured_ratings()
+    train, _test = structured_ratings()
     users, movies, stars = train.coo
-    table = RatingTable(train.user_ids[users], train.movie_ids[movies], stars,
-                        train.times.data, train.movie_info)  # fmt: skip
+    table = RatingTable(
+        train.user_ids[users], train.movie_ids[movies], stars, train.times.data, train.movie_info
+    )
     folds = list(kfold(table, 3, seed=1))
     results = run(table, [AlgorithmSpec("movie-mean")], folds, discover(), Protocol())
-    mean = [row for row in results if row.fold == "mean"][0]
+    mean = next(row for row in results if row.fold == "mean")
     assert mean.rmse is not None and mean.rmse < 1.2
     assert mean.ndcg is not None
 

@@ -61,7 +61,7 @@ def test_create_and_read_movie_with_metadata(client: FlaskClient, auth: dict[str
         client, auth, "m7", title="Heat", year=1995, genres=["Crime", "Action"],
         tags=["heist", "heist", "Pacino"], overview="A cop and a thief.", imdb_id="tt0113277",
         tmdb_id=949,
-    )  # fmt: skip
+    )
     assert created["genres"] == ["Crime", "Action"]
     movie = client.get("/api/v1/movies/m7").get_json()
     assert movie["title"] == "Heat" and movie["year"] == 1995
