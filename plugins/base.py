@@ -1,43 +1,8 @@
 """The algorithm contract. A plugin implements ``_fit`` and ``_score``; the base class derives
 ``recommend``, ``predict``, ``similar``, ``fold_in``, ``save`` and ``load`` from a few hooks.
 
-A complete plugin (see docs/plugins.md for testing and packaging)::
-
-    from dataclasses import dataclass
-    import numpy as np
-    from plugins.base import RecommenderBase, UserState
-
-    @dataclass(frozen=True)
-    class MeanConfig:
-        damping: float = 5.0
-
-    class MovieMean(RecommenderBase[MeanConfig]):
-        name = "movie-mean"
-        version = "1"
-        capabilities = frozenset({"predict", "rank"})
-        config_class = MeanConfig
-
-        def _fit(self, ratings, options):
-            m = ratings.csc
-            counts = np.diff(m.indptr)
-            sums = np.asarray(m.sum(axis=0)).ravel()
-            damping = self.config.damping
-            self.means = ((sums + damping * ratings.global_mean) / (counts + damping)).astype(
-                np.float32)
-
-        def _score(self, state: UserState, items):
-            return self.means[items]
-
-        def _state_arrays(self):
-            return {"means": self.means}
-
-        def _restore(self, arrays):
-            self.means = arrays["means"]
-
-and in its pyproject.toml::
-
-    [project.entry-points."movierec.algorithms"]
-    movie-mean = "my_package.module:MovieMean"
+docs/plugins.md walks through a complete plugin; tests/plugins/example_plugin is one, packaged
+with the one ``[project.entry-points."movierec.algorithms"]`` line that installs it.
 """
 
 from __future__ import annotations

@@ -14,7 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import xgboost
+
+try:
+    import xgboost
+except ImportError as missing:  # the registry logs this and skips the plugin
+    raise ImportError("the gbm algorithm needs xgboost: pip install 'movierec[gbm]'") from missing
 
 from plugins.algorithms.composite import (
     Component,

@@ -83,6 +83,7 @@ class Protocol:
     k: int = 10
     relevant_threshold: float = 4.0
     seed: int = 0
+    top_n: bool = True
 
 
 def expand_grid(text: str) -> list[dict[str, str]]:
@@ -114,7 +115,7 @@ def evaluate_fold(
     if "predict" in model.capabilities:
         predictions = _rating_predictions(model, fold.test, fallback, result)
     top_lists: list[tuple[int, int, int, float]] = []
-    if "rank" in model.capabilities:
+    if "rank" in model.capabilities and protocol.top_n:
         top_lists = _top_n(model, fold.test, protocol, len(catalogue), result)
     result.predict_seconds = time.perf_counter() - started
     return result, FoldOutput(predictions, top_lists)

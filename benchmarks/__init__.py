@@ -1,0 +1,1 @@
+"""Runnable comparisons that print ratios measured in the same run."""
