@@ -118,6 +118,7 @@ def plot(results: Sequence[FoldResult], table: RatingTable, k: int, directory: P
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     directory.mkdir(parents=True, exist_ok=True)
     written = []
@@ -137,6 +138,7 @@ def plot(results: Sequence[FoldResult], table: RatingTable, k: int, directory: P
             )
         name = metric if metric in ("rmse", "mae", "fit_seconds") else f"{metric}@{k}"
         axes.set(xlabel="fold", ylabel=name, title=f"{name} per fold")
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.legend(fontsize="small")
         written.append(_save(figure, directory / f"{name.replace('@', '_at_')}.png"))
     figure, axes = plt.subplots(figsize=(6, 4))

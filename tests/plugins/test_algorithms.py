@@ -1,0 +1,54 @@
+"""Behaviour of individual algorithms beyond the conformance suite, and regressions."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from plugins.algorithms.implicit_mf import confidence
+from plugins.data import Ratings
+from plugins.registry import discover
+from plugins.testing import structured_ratings
+
+
+def test_confidence_weights_leave_the_training_matrix_untouched() -> None:
+    # Regression: dropping low ratings once edited the shared CSR arrays in place, corrupting
+    # the data every later algorithm of the same run saw.
+    train, _ = structured_ratings()
+    before = (train.matrix.indptr.copy(), train.matrix.indices.copy(), train.matrix.data.copy())
+    weights = confidence(train, "binary", min_stars=3.5)
+    assert weights.nnz == int((train.matrix.data >= 3.5).sum())
+    for original, now in zip(
+        before, (train.matrix.indptr, train.matrix.indices, train.matrix.data), strict=True
+    ):
+        np.testing.assert_array_equal(original, now)
+
+
+def test_duplicate_ratings_keep_the_last_one() -> None:
+    ratings = Ratings([1, 1, 2], [10, 10, 10], [1.0, 4.5, 3.0])
+    assert ratings.n_ratings == 2
+    assert ratings.matrix[0, 0] == 4.5
+
+
+def test_knn_item_prediction_is_the_weighted_neighbour_mean() -> None:
+    # two users, three movies; item-based, plain ratings, no shrinkage: user 1's prediction for
+    # movie 3 is the similarity-weighted mean of their ratings of movies 1 and 2
+    ratings = Ratings([1, 1, 2, 2, 2, 3, 3], [1, 2, 1, 2, 3, 1, 3], [5, 3, 4, 2, 4, 2, 1])
+    model = discover({"knn-item"}).create(
+        "knn-item", {"similarity": "cosine", "variant": "basic", "shrinkage": 0, "k": 2}
+    )
+    model.fit(ratings)
+    # cosine over common raters: movie 3 vs 1 -> users 2, 3: (4*4 + 1*2) / (|4,1| * |4,2|)
+    sim_31 = (4 * 4 + 1 * 2) / (np.hypot(4, 1) * np.hypot(4, 2))
+    sim_32 = 1.0  # only user 2 rated both: (4*2) / (4 * 2)
+    expected = (sim_31 * 5 + sim_32 * 3) / (sim_31 + sim_32)
+    assert model.predict(1, [3])[0] == np.float32(expected)
+
+
+def test_popularity_weighted_rating_by_hand() -> None:
+    # movie 1: five 4-star votes; movie 2: one 5-star vote; m = 3 votes, C = overall mean
+    ratings = Ratings([1, 2, 3, 4, 5, 6], [1, 1, 1, 1, 1, 2], [4, 4, 4, 4, 4, 5])
+    model = discover({"popularity"}).create("popularity", {"min_votes": 3}).fit(ratings)
+    overall = 25 / 6
+    expected = [(5 * 4 + 3 * overall) / 8, (1 * 5 + 3 * overall) / 4]
+    np.testing.assert_allclose(model.score(1, [1, 2]), expected, rtol=1e-6)
+    assert model.recommend(99, 2).movies.tolist() == [2, 1]  # 4.375 > 4.0625
