@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -91,22 +90,10 @@ def _load(
         labels = IdLabels()
         train_table = load_table(train, problems, labels)
         test_table = load_table(test, problems, labels)
-        return _concat(train_table, test_table), Fold(1, train_table, test_table)
+        return train_table.concat(test_table), Fold(1, train_table, test_table)
     if data is None:
         raise click.UsageError("give DATA, or --train and --test")
     return load_table(data, problems), None
-
-
-def _concat(first: RatingTable, second: RatingTable) -> RatingTable:
-    import numpy as np
-
-    return RatingTable(
-        np.concatenate([first.users, second.users]),
-        np.concatenate([first.movies, second.movies]),
-        np.concatenate([first.stars, second.stars]),
-        np.concatenate([first.timestamps, second.timestamps]),
-        {**second.movie_info, **first.movie_info},
-    )
 
 
 @click.command("evaluate")
@@ -200,10 +187,8 @@ def _report(
     click.echo(leaderboard(results, k))
     if grid:
         for name, best in best_params(results).items():
-            shown: dict[str, Any] = best
-            click.echo(
-                f"best {name}: {', '.join(f'{a}={b}' for a, b in shown.items()) or 'defaults'}"
-            )
+            values = ", ".join(f"{key}={value}" for key, value in best.items())
+            click.echo(f"best {name}: {values or 'defaults'}")
     if json_out is not None:
         write_json(results, k, json_out)
     if plot_dir is not None:

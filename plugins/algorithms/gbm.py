@@ -55,16 +55,36 @@ class GbmConfig:
         return parse_names(self.components)
 
 
+_DAMPING = 5.0  # pseudo-ratings at the global mean that shrink a small sample's mean
+
+
 def _statistics(ratings: Ratings) -> tuple[np.ndarray, np.ndarray]:
     """Per user and per movie: (mean, log(1 + count)), shrunk towards the global mean."""
 
     def stats(axis: int) -> np.ndarray:
         counts = np.asarray((ratings.matrix != 0).sum(axis=axis)).ravel()
         sums = np.asarray(ratings.matrix.sum(axis=axis)).ravel()
-        means = (sums + 5 * ratings.global_mean) / (counts + 5)
+        means = (sums + _DAMPING * ratings.global_mean) / (counts + _DAMPING)
         return np.column_stack([means, np.log1p(counts)]).astype(np.float32)
 
     return stats(1), stats(0)
+
+
+def _user_statistics(
+    stats: np.ndarray, index: int | None, stars: FloatArray, global_mean: float
+) -> np.ndarray:
+    """A user's (mean, log count): stored for a known user, from their ratings otherwise."""
+    if index is not None:
+        return np.asarray(stats[index])
+    count = len(stars)
+    mean = (float(stars.sum()) + _DAMPING * global_mean) / (count + _DAMPING)
+    return np.array([mean, np.log1p(count)], np.float32)
+
+
+def _features(predictions: list[FloatArray], user: np.ndarray, movies: np.ndarray) -> np.ndarray:
+    """One row per movie: component predictions, user statistics, movie statistics."""
+    user_columns = np.tile(user, (len(movies), 1))
+    return np.column_stack([*predictions, user_columns, movies]).astype(np.float32)
 
 
 class Gbm(RecommenderBase[GbmConfig]):
@@ -102,39 +122,25 @@ class Gbm(RecommenderBase[GbmConfig]):
         parts = np.random.default_rng(options.seed).integers(
             0, self.config.stack_folds, ratings.n_ratings
         )
-        users, items, stars = ratings.coo
+        users, items, stars = ratings.coo  # CSR order: each user's ratings are contiguous
         blocks, targets = [], []
         for part in range(self.config.stack_folds):
-            held = parts == part
-            train = ratings.subset(~held)
+            held = np.flatnonzero(parts == part)
+            train = ratings.subset(parts != part)
             components = self._fitted_components(train, options)
             user_stats, item_stats = _statistics(train)
-            external_users = ratings.user_ids[users[held]]
-            rows = train.user_indices(external_users)
-            predictions = [
-                np.concatenate(
-                    [
-                        c.predict(int(u), ratings.movie_ids[items[held][external_users == u]])
-                        for u in np.unique(external_users)
-                    ]
+            starts = np.flatnonzero(np.r_[True, users[held][1:] != users[held][:-1]])
+            for rows in np.split(held, starts[1:]):
+                user = int(ratings.user_ids[users[rows[0]]])
+                movies = ratings.movie_ids[items[rows]]
+                known = train.user_index(user)
+                stats = _user_statistics(
+                    user_stats, known, np.empty(0, np.float32), train.global_mean
                 )
-                for c in components
-            ]
-            order = np.argsort(external_users, kind="stable")
-            user_features = np.where(
-                rows[:, None] >= 0, user_stats[np.maximum(rows, 0)], [[train.global_mean, 0.0]]
-            )[order]
-            blocks.append(
-                np.column_stack(
-                    [
-                        *predictions,
-                        user_features,
-                        item_stats[items[held][order]],
-                    ]
-                )
-            )
-            targets.append(stars[held][order])
-        return np.vstack(blocks).astype(np.float32), np.concatenate(targets)
+                predictions = [c.predict(user, movies) for c in components]
+                blocks.append(_features(predictions, stats, item_stats[items[rows]]))
+                targets.append(stars[rows])
+        return np.vstack(blocks), np.concatenate(targets)
 
     def _user_extra(self, state: UserState) -> list[UserState]:
         return component_states(self.components, self, state)
@@ -145,22 +151,9 @@ class Gbm(RecommenderBase[GbmConfig]):
             np.clip(c._predict(own, items), *RATING_SCALE)
             for c, own in zip(self.components, state.extra, strict=True)
         ]
-        if state.index is not None:
-            user = self.user_stats[state.index]
-        else:
-            count = len(state.stars)
-            user = np.array(
-                [(state.stars.sum() + 5 * self.data.global_mean) / (count + 5), np.log1p(count)],
-                np.float32,
-            )
-        features = np.column_stack(
-            [
-                *predictions,
-                np.tile(user, (len(items), 1)),
-                self.item_stats[items],
-            ]
-        ).astype(np.float32)
-        return self.booster.predict(features).astype(np.float32)  # type: ignore[no-any-return]
+        user = _user_statistics(self.user_stats, state.index, state.stars, self.data.global_mean)
+        features = _features(predictions, user, self.item_stats[items])
+        return np.asarray(self.booster.predict(features), np.float32)
 
     def _state_arrays(self) -> dict[str, np.ndarray]:
         return {"user_stats": self.user_stats, "item_stats": self.item_stats}

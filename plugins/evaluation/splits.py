@@ -38,6 +38,16 @@ class RatingTable:
             self.movie_info,
         )
 
+    def concat(self, other: RatingTable) -> RatingTable:
+        """These rows followed by ``other``'s; metadata from both (ours wins)."""
+        return RatingTable(
+            np.concatenate([self.users, other.users]),
+            np.concatenate([self.movies, other.movies]),
+            np.concatenate([self.stars, other.stars]),
+            np.concatenate([self.timestamps, other.timestamps]),
+            {**other.movie_info, **self.movie_info},
+        )
+
     def to_ratings(self, catalogue: npt.NDArray[np.int64] | None = None) -> Ratings:
         """Training data; ``catalogue`` adds movies without ratings in these rows."""
         info = dict(self.movie_info)
