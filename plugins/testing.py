@@ -192,6 +192,23 @@ class PluginConformance:
                 model.score(user, model.data.movie_ids), loaded.score(user, model.data.movie_ids)
             )
 
+    def test_loaded_model_folds_in(
+        self, algorithm: type[RecommenderBase[Any]], model: RecommenderBase[Any], tmp_path: Path
+    ) -> None:
+        """A served model is a loaded one (read-only memory maps): folding in must work on it
+        exactly as on the fitted model."""
+        if "fold_in" not in model.capabilities:
+            return
+        model.save(tmp_path / "model")
+        loaded = algorithm.load(tmp_path / "model")
+        row = model.data.matrix[1]
+        movies, stars = model.data.movie_ids[row.indices], row.data
+        np.testing.assert_allclose(
+            loaded.score(loaded.fold_in(movies, stars), model.data.movie_ids),
+            model.score(model.fold_in(movies, stars), model.data.movie_ids),
+            rtol=1e-5,
+        )
+
     def test_quality_floor(
         self, model: RecommenderBase[Any], data: tuple[Ratings, Ratings]
     ) -> None:

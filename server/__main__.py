@@ -1,4 +1,4 @@
-"""``python -m server``: the same as the ``movierec`` command."""
+"""``python -m server``: the server's own commands (``movierec`` adds the workers' commands)."""
 
 from server.cli import run
 

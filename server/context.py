@@ -1,4 +1,4 @@
-"""Accessors for what the current Flask app holds (settings, database, Redis)."""
+"""Accessors for what the current Flask app holds (settings, database, Redis, models, queue)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ from flask import current_app
 
 from server.config import Settings
 from server.db import Database
+from server.queue import TaskQueue
 from server.redis_store import connect
+from server.services.recommendations import ServingContext, build_serving_context
 
 
 def get_db() -> Database:
@@ -29,3 +31,21 @@ def get_redis() -> redis.Redis:
         client = connect(get_settings())
         current_app.extensions["movierec.redis"] = client
     return client
+
+
+def get_serving() -> ServingContext:
+    """The current app's serving context (plugins discovered and cache connected on first use)."""
+    serving: ServingContext | None = current_app.extensions.get("movierec.serving")
+    if serving is None:
+        serving = build_serving_context(get_settings(), get_redis())
+        current_app.extensions["movierec.serving"] = serving
+    return serving
+
+
+def get_queue() -> TaskQueue:
+    """The current app's task publisher, created on first use."""
+    queue: TaskQueue | None = current_app.extensions.get("movierec.queue")
+    if queue is None:
+        queue = TaskQueue(get_settings())
+        current_app.extensions["movierec.queue"] = queue
+    return queue

@@ -56,10 +56,17 @@ class NotFound(MovieRecError):
 
 
 class Conflict(MovieRecError):
-    """The resource already exists."""
+    """The resource already exists, or its state does not allow the change."""
 
     status = 409
     code = "conflict"
+
+
+class Unavailable(MovieRecError):
+    """A service the request needs (the task broker) is down; retrying later can work."""
+
+    status = 503
+    code = "unavailable"
 
 
 def error_response(status: int, code: str, message: str, field: str | None = None) -> Response:

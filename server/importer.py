@@ -127,16 +127,25 @@ class _Loader:
             session.execute(
                 update(Rating),
                 [
-                    {"user_id": u, "movie_id": m, "half_stars": latest[(u, m)].half_stars,
-                     "updated_at": latest[(u, m)].timestamp}
+                    {
+                        "user_id": u,
+                        "movie_id": m,
+                        "half_stars": latest[(u, m)].half_stars,
+                        "updated_at": latest[(u, m)].timestamp,
+                    }
                     for u, m in changed
                 ],
             )
         events = [(key, "created") for key in inserted] + [(key, "updated") for key in changed]
         stamp = now()
         event_rows = [
-            {"user_id": u, "movie_id": m, "kind": kind,
-             "half_stars": latest[(u, m)].half_stars, "created_at": stamp}
+            {
+                "user_id": u,
+                "movie_id": m,
+                "kind": kind,
+                "half_stars": latest[(u, m)].half_stars,
+                "created_at": stamp,
+            }
             for (u, m), kind in events
         ]
         bulk_insert(session, RatingEvent.__table__, event_rows)  # type: ignore[arg-type]
@@ -149,8 +158,13 @@ class _Loader:
         if not rows:
             return []
         values = [
-            {"user_id": u, "movie_id": m, "half_stars": r.half_stars,
-             "created_at": r.timestamp, "updated_at": r.timestamp}
+            {
+                "user_id": u,
+                "movie_id": m,
+                "half_stars": r.half_stars,
+                "created_at": r.timestamp,
+                "updated_at": r.timestamp,
+            }
             for (u, m), r in rows
         ]
         table: Table = Rating.__table__  # type: ignore[assignment]

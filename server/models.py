@@ -10,15 +10,18 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
+    Float,
     ForeignKey,
     Index,
     Integer,
     SmallInteger,
     String,
     Text,
+    UniqueConstraint,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.types import JSON
 
 from server.db import Base
 
@@ -27,6 +30,7 @@ EXTERNAL_ID_LENGTH = 64
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 RATING_KINDS = ("created", "updated", "deleted")
+MODEL_STATUSES = ("training", "failed", "rejected", "ready", "active", "retired")
 
 
 class User(Base):
@@ -39,6 +43,23 @@ class User(Base):
     external_id: Mapped[str] = mapped_column(String(EXTERNAL_ID_LENGTH), unique=True)
     name: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[int] = mapped_column(BigInteger)
+
+    favorite_genres: Mapped[list[Genre]] = relationship(
+        secondary="user_genres", order_by="Genre.name", lazy="selectin"
+    )
+
+
+class UserGenre(Base):
+    """A user's favourite genre (picked at onboarding; narrows the cold-start lists)."""
+
+    __tablename__ = "user_genres"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    genre_id: Mapped[int] = mapped_column(
+        ForeignKey("genres.id", ondelete="CASCADE"), primary_key=True
+    )
 
 
 class Genre(Base):
@@ -155,3 +176,41 @@ class RatingEvent(Base):
     half_stars: Mapped[int | None] = mapped_column(SmallInteger)
     created_at: Mapped[int] = mapped_column(BigInteger)
     processed_at: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class ModelVersion(Base):
+    """One training run of one algorithm: its data, params, metrics, timings and status.
+
+    ``status`` moves training → failed | rejected | ready | active; at most one version per
+    algorithm is active (the one that serves), and a rolled-back version becomes ``retired``.
+    ``data_version`` is the newest rating-event id the run saw: every change of a rating writes an
+    event, so an equal number means the data has not changed.
+    """
+
+    __tablename__ = "model_versions"
+    __table_args__ = (
+        UniqueConstraint("algorithm", "number"),
+        CheckConstraint(
+            "status IN ('training', 'failed', 'rejected', 'ready', 'active', 'retired')",
+            name="status_known",
+        ),
+        Index("ix_model_versions_algorithm_status", "algorithm", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    algorithm: Mapped[str] = mapped_column(String(64))
+    number: Mapped[int] = mapped_column(Integer)
+    plugin_version: Mapped[str] = mapped_column(String(32))
+    params: Mapped[dict[str, object]] = mapped_column(JSON)
+    data_version: Mapped[int] = mapped_column(BigInteger)
+    rating_count: Mapped[int] = mapped_column(BigInteger)
+    metrics: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    fit_seconds: Mapped[float | None] = mapped_column(Float)
+    evaluate_seconds: Mapped[float | None] = mapped_column(Float)
+    precompute_seconds: Mapped[float | None] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(16))
+    artifact: Mapped[str | None] = mapped_column(String(1000))
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    finished_at: Mapped[int | None] = mapped_column(BigInteger)
+    promoted_at: Mapped[int | None] = mapped_column(BigInteger)

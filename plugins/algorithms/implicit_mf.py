@@ -110,7 +110,9 @@ class _ImplicitModel(RecommenderBase[Any]):
 
     def _restore(self, arrays: Mapping[str, np.ndarray]) -> None:
         self.user_factors = arrays["users"]
-        self.item_factors = arrays["items"]
+        # implicit's Cython fold-in takes writable buffers only: the item factors (movies x
+        # factors, small) are copied out of the read-only memory map.
+        self.item_factors = np.array(arrays["items"])
 
 
 class Als(_ImplicitModel):

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, current_app
 
-from server.api import movies, ratings, users
+from server.api import algorithms, movies, ratings, recommendations, users
 from server.api.openapi import API_PREFIX, build_openapi
 
 docs = Blueprint("openapi", __name__)
@@ -20,5 +20,5 @@ def openapi_document() -> dict[str, Any]:
 
 def register_api(app: Flask) -> None:
     """Mount every API blueprint under ``/api/v1``."""
-    for blueprint in (users.bp, movies.bp, ratings.bp, docs):
+    for blueprint in (users.bp, recommendations.bp, movies.bp, ratings.bp, algorithms.bp, docs):
         app.register_blueprint(blueprint, url_prefix=API_PREFIX)

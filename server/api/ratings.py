@@ -10,7 +10,9 @@ from server.api.operation import operation
 from server.api.schemas import RatingIn
 from server.api.serialize import rating_json
 from server.auth import require_api_key
-from server.context import get_db
+from server.context import get_db, get_queue
+from server.models import RatingEvent
+from server.queue import PROCESS_EVENT
 from server.services.ratings import delete_rating, get_rating, put_rating, to_half_stars
 
 bp = Blueprint("ratings", __name__)
@@ -25,8 +27,10 @@ def put_user_rating(user_id: str, movie_id: str, body: RatingIn) -> tuple[dict[s
     """Rate a movie: 201 when the rating is new, 200 when it replaced one (idempotent)."""
     half_stars = to_half_stars(body.rating)
     with get_db().transaction() as session:
-        rating, created = put_rating(session, user_id, movie_id, half_stars)
-    return rating_json(rating, user_id, movie_id), 201 if created else 200
+        change = put_rating(session, user_id, movie_id, half_stars)
+    if change.event is not None:
+        announce(change.event)
+    return rating_json(change.rating, user_id, movie_id), 201 if change.created else 200
 
 
 @bp.get(PATH)
@@ -43,5 +47,11 @@ def get_user_rating(user_id: str, movie_id: str) -> dict[str, Any]:
 def delete_user_rating(user_id: str, movie_id: str) -> tuple[str, int]:
     """Remove a rating."""
     with get_db().transaction() as session:
-        delete_rating(session, user_id, movie_id)
+        event = delete_rating(session, user_id, movie_id)
+    announce(event)
     return "", 204
+
+
+def announce(event: RatingEvent) -> None:
+    """Tell the workers about a committed event (best effort: the relay covers a failure)."""
+    get_queue().send(PROCESS_EVENT, [event.id])

@@ -73,3 +73,43 @@ class MovieSearch(Page):
     q: Annotated[str, StringConstraints(max_length=200)] | None = None
     genre: GenreName | None = None
     year: Year | None = None
+
+
+AlgorithmName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
+ListLength = Annotated[int, Field(ge=1, le=1000)]
+
+
+class RecommendationQuery(Query):
+    """Options of a user's recommendations."""
+
+    n: ListLength = 10
+    algorithm: AlgorithmName | None = None
+    genre: GenreName | None = None
+    exclude_rated: bool = True
+
+
+class SimilarQuery(Query):
+    """Options of a similar-movies list."""
+
+    n: ListLength = 10
+    algorithm: AlgorithmName | None = None
+
+
+class PredictionQuery(Query):
+    """Which movie to predict, and by which algorithm."""
+
+    movie_id: ExternalId
+    algorithm: AlgorithmName | None = None
+
+
+class PopularQuery(Query):
+    """Options of the popular list: ``window`` is ``all`` or a number of days like ``30d``."""
+
+    n: ListLength = 10
+    genre: GenreName | None = None
+    window: Annotated[str, StringConstraints(pattern=r"^(all|[1-9][0-9]{0,4}d)$")] = "all"
+
+    @property
+    def window_days(self) -> int | None:
+        """The window in days; None for all time."""
+        return None if self.window == "all" else int(self.window[:-1])

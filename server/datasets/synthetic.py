@@ -19,14 +19,39 @@ import numpy as np
 import numpy.typing as npt
 
 GENRES = {
-    "Drama": 0.22, "Comedy": 0.18, "Thriller": 0.09, "Action": 0.09, "Romance": 0.08,
-    "Adventure": 0.06, "Crime": 0.06, "Sci-Fi": 0.04, "Horror": 0.05, "Fantasy": 0.03,
-    "Children": 0.03, "Animation": 0.02, "Mystery": 0.02, "Documentary": 0.02, "War": 0.01,
-    "Musical": 0.01, "Western": 0.005, "Film-Noir": 0.005,
+    "Drama": 0.22,
+    "Comedy": 0.18,
+    "Thriller": 0.09,
+    "Action": 0.09,
+    "Romance": 0.08,
+    "Adventure": 0.06,
+    "Crime": 0.06,
+    "Sci-Fi": 0.04,
+    "Horror": 0.05,
+    "Fantasy": 0.03,
+    "Children": 0.03,
+    "Animation": 0.02,
+    "Mystery": 0.02,
+    "Documentary": 0.02,
+    "War": 0.01,
+    "Musical": 0.01,
+    "Western": 0.005,
+    "Film-Noir": 0.005,
 }
 TAG_WORDS = (
-    "atmospheric", "funny", "dark", "twist ending", "classic", "visually stunning", "quirky",
-    "thought-provoking", "slow", "violent", "feel-good", "based on a book", "great soundtrack",
+    "atmospheric",
+    "funny",
+    "dark",
+    "twist ending",
+    "classic",
+    "visually stunning",
+    "quirky",
+    "thought-provoking",
+    "slow",
+    "violent",
+    "feel-good",
+    "based on a book",
+    "great soundtrack",
 )
 TITLE_ADJECTIVES = ("Silent", "Last", "Broken", "Golden", "Hidden", "Lost", "Dark", "Wild", "Red")
 TITLE_NOUNS = ("River", "Kingdom", "Night", "Promise", "Stranger", "Garden", "Road", "Storm")
@@ -98,7 +123,11 @@ def generate(spec: SyntheticSpec) -> SyntheticData:
     half = np.where(whole_stars_only[user], np.rint(stars) * 2, np.rint(stars * 2))
     half_stars = np.clip(half, np.where(whole_stars_only[user], 2, 1), 10).astype(np.int64)
     return SyntheticData(
-        user, movie, half_stars, _timestamps(rng, spec.users, user), movie_genres,
+        user,
+        movie,
+        half_stars,
+        _timestamps(rng, spec.users, user),
+        movie_genres,
         (1930 + 88 * rng.beta(4, 1.5, spec.movies)).astype(np.int64),
     )
 
@@ -235,9 +264,11 @@ def _write_movies(out_dir: Path, spec: SyntheticSpec, data: SyntheticData) -> No
     rng = np.random.default_rng(spec.seed + 1)
     names = list(GENRES)
     counts = np.bincount(data.movie, minlength=spec.movies)
-    with (out_dir / "movies.csv").open("w", newline="") as movies_file, \
-         (out_dir / "links.csv").open("w", newline="") as links_file, \
-         (out_dir / "tags.csv").open("w", newline="") as tags_file:
+    with (
+        (out_dir / "movies.csv").open("w", newline="") as movies_file,
+        (out_dir / "links.csv").open("w", newline="") as links_file,
+        (out_dir / "tags.csv").open("w", newline="") as tags_file,
+    ):
         movies, links, tags = csv.writer(movies_file), csv.writer(links_file), csv.writer(tags_file)
         movies.writerow(["movieId", "title", "genres"])
         links.writerow(["movieId", "imdbId", "tmdbId"])

@@ -3,6 +3,8 @@ same transaction (the outbox): a committed rating always has its event, a failed
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session
@@ -28,10 +30,18 @@ def to_half_stars(stars: float) -> int:
     return int(doubled)
 
 
-def put_rating(
-    session: Session, user_id: str, movie_id: str, half_stars: int
-) -> tuple[Rating, bool]:
-    """Create or change a user's rating of a movie; returns the rating and whether it is new.
+@dataclass(frozen=True)
+class RatingChange:
+    """The outcome of a write: the rating, whether it is new, and the event it wrote (None
+    when nothing changed). The event's id is known once the transaction is flushed."""
+
+    rating: Rating
+    created: bool
+    event: RatingEvent | None
+
+
+def put_rating(session: Session, user_id: str, movie_id: str, half_stars: int) -> RatingChange:
+    """Create or change a user's rating of a movie.
 
     Setting the value it already has changes nothing and writes no event (PUT is idempotent).
     """
@@ -50,17 +60,16 @@ def put_rating(
                     updated_at=stamp,
                 )
                 session.add(rating)
-            _record_event(session, rating, "created")
-            return rating, True
+            return RatingChange(rating, True, _record_event(session, rating, "created"))
         except IntegrityError:
             # A concurrent request created it first: carry on as an update of that row.
             rating = session.get(Rating, key, with_for_update=True, populate_existing=True)
             assert rating is not None
-    if rating.half_stars != half_stars:
-        rating.half_stars = half_stars
-        rating.updated_at = now()
-        _record_event(session, rating, "updated")
-    return rating, False
+    if rating.half_stars == half_stars:
+        return RatingChange(rating, False, None)
+    rating.half_stars = half_stars
+    rating.updated_at = now()
+    return RatingChange(rating, False, _record_event(session, rating, "updated"))
 
 
 def get_rating(session: Session, user_id: str, movie_id: str) -> Rating:
@@ -74,23 +83,24 @@ def get_rating(session: Session, user_id: str, movie_id: str) -> Rating:
     return rating
 
 
-def delete_rating(session: Session, user_id: str, movie_id: str) -> None:
-    """Remove a rating (and write its ``deleted`` event); ``NotFound`` if there is none."""
+def delete_rating(session: Session, user_id: str, movie_id: str) -> RatingEvent:
+    """Remove a rating and write its ``deleted`` event; ``NotFound`` if there is none."""
     rating = get_rating(session, user_id, movie_id)
-    _record_event(session, rating, "deleted")
+    event = _record_event(session, rating, "deleted")
     session.delete(rating)
+    return event
 
 
-def _record_event(session: Session, rating: Rating, kind: str) -> None:
-    session.add(
-        RatingEvent(
-            user_id=rating.user_id,
-            movie_id=rating.movie_id,
-            kind=kind,
-            half_stars=None if kind == "deleted" else rating.half_stars,
-            created_at=now(),
-        )
+def _record_event(session: Session, rating: Rating, kind: str) -> RatingEvent:
+    event = RatingEvent(
+        user_id=rating.user_id,
+        movie_id=rating.movie_id,
+        kind=kind,
+        half_stars=None if kind == "deleted" else rating.half_stars,
+        created_at=now(),
     )
+    session.add(event)
+    return event
 
 
 def user_ratings(

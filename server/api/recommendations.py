@@ -1,0 +1,99 @@
+"""Live recommendations: a user's top-N, similar movies, predicted ratings and popular lists.
+
+Every list answers with ``items`` (movie id, title, score) and says where it came from:
+``source``, ``model_version`` and ``cached``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint
+from sqlalchemy.orm import Session
+
+from server.api.operation import operation
+from server.api.schemas import PopularQuery, PredictionQuery, RecommendationQuery, SimilarQuery
+from server.context import get_db, get_serving
+from server.services.popular import popular_movies
+from server.services.predictions import predict_rating
+from server.services.recommendations import (
+    RankedAnswer,
+    ServingContext,
+    recommendations,
+    similar_movies,
+)
+
+bp = Blueprint("recommendations", __name__)
+
+
+@bp.get("/users/<user_id>/recommendations")
+@operation(query=RecommendationQuery)
+def get_recommendations(user_id: str, query: RecommendationQuery) -> dict[str, Any]:
+    """The user's top ``n`` movies, live from the cache, the model or the fallback chain."""
+    serving = get_serving()
+    with get_db().transaction() as session:
+        answer = recommendations(
+            serving,
+            session,
+            user_id,
+            query.n,
+            query.algorithm,
+            query.genre,
+            query.exclude_rated,
+        )
+        return answer_json(serving, session, answer)
+
+
+@bp.get("/movies/<movie_id>/similar")
+@operation(query=SimilarQuery)
+def get_similar(movie_id: str, query: SimilarQuery) -> dict[str, Any]:
+    """The movies most similar to this one."""
+    serving = get_serving()
+    with get_db().transaction() as session:
+        answer = similar_movies(serving, session, movie_id, query.n, query.algorithm)
+        return answer_json(serving, session, answer)
+
+
+@bp.get("/users/<user_id>/predictions")
+@operation(query=PredictionQuery)
+def get_prediction(user_id: str, query: PredictionQuery) -> dict[str, Any]:
+    """The star rating the user would probably give a movie."""
+    with get_db().transaction() as session:
+        prediction = predict_rating(
+            get_serving(), session, user_id, query.movie_id, query.algorithm
+        )
+    return {
+        "user_id": user_id,
+        "movie_id": query.movie_id,
+        "prediction": prediction.stars,
+        "source": prediction.source,
+        "model_version": prediction.model_version,
+    }
+
+
+@bp.get("/movies/popular")
+@operation(query=PopularQuery)
+def get_popular(query: PopularQuery) -> dict[str, Any]:
+    """Popular movies by weighted rating, optionally in a genre or a recent window."""
+    serving = get_serving()
+    with get_db().transaction() as session:
+        genres = [query.genre] if query.genre else []
+        pairs, cached = popular_movies(serving.cache, session, query.n, genres, query.window_days)
+        answer = RankedAnswer(pairs, "popularity", None, cached)
+        return answer_json(serving, session, answer) | {"window": query.window}
+
+
+def answer_json(context: ServingContext, session: Session, answer: RankedAnswer) -> dict[str, Any]:
+    """A ranked answer with each movie's id and title."""
+    rows = context.catalogue.rows(session, [movie for movie, _ in answer.items])
+    items = [
+        {"movie_id": rows[movie].external_id, "title": rows[movie].title, "score": round(score, 4)}
+        for movie, score in answer.items
+        if movie in rows
+    ]
+    return {
+        "items": items,
+        "source": answer.source,
+        "model_version": answer.model_version,
+        "cached": answer.cached,
+    }

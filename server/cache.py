@@ -1,0 +1,239 @@
+"""Every Redis key and TTL of movierec, in one place.
+
+Lists are packed: a small header (the model version that produced the list and its source) then
+``int32`` movie ids and ``float32`` scores, capped at ``cache_list_length``. A list whose version is
+not the algorithm's active version is stale. A missing, stale or unreadable entry, or Redis being
+down, is a miss for readers, never an error: the caller computes the answer another way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import struct
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import redis
+
+log = logging.getLogger(__name__)
+
+PREFIX = "movierec:"
+HEADER = struct.Struct("<IB")  # model version id, length of the source label
+HEARTBEAT_TTL_SECONDS = 30
+ACTIVE_TTL_SECONDS = 86_400
+# Popular lists are a cheap aggregate of the database, recomputed at most this often.
+POPULAR_TTL_SECONDS = 10
+LOCK_TTL_SECONDS = 60
+
+# Redis down or answering badly: the cache is optional, so these are misses, not failures.
+CACHE_ERRORS = (redis.RedisError, OSError)
+
+
+@dataclass(frozen=True)
+class CachedList:
+    """A ranked list of movies (internal ids) as one model version produced it."""
+
+    version: int
+    source: str
+    movies: npt.NDArray[np.int32]
+    scores: npt.NDArray[np.float32]
+
+    def __len__(self) -> int:
+        return len(self.movies)
+
+
+def pack(entry: CachedList) -> bytes:
+    """The compact bytes of a list."""
+    source = entry.source.encode()[:255]
+    return (
+        HEADER.pack(entry.version, len(source))
+        + source
+        + np.asarray(entry.movies, "<i4").tobytes()
+        + np.asarray(entry.scores, "<f4").tobytes()
+    )
+
+
+def unpack(raw: bytes | str | None) -> CachedList | None:
+    """The list packed in ``raw``; None when there is none or it is malformed."""
+    if not isinstance(raw, bytes) or len(raw) < HEADER.size:
+        return None
+    version, source_length = HEADER.unpack_from(raw)
+    body = raw[HEADER.size + source_length :]
+    if len(body) % 8:
+        return None
+    count = len(body) // 8
+    movies = np.frombuffer(body, "<i4", count)
+    scores = np.frombuffer(body, "<f4", count, offset=4 * count)
+    source = raw[HEADER.size : HEADER.size + source_length].decode(errors="replace")
+    return CachedList(version, source, movies, scores)
+
+
+def _recs_key(algorithm: str, user: str) -> str:
+    return f"{PREFIX}recs:{algorithm}:{user}"
+
+
+def _similar_key(algorithm: str, movie: str) -> str:
+    return f"{PREFIX}similar:{algorithm}:{movie}"
+
+
+def _active_key(algorithm: str) -> str:
+    return f"{PREFIX}active:{algorithm}"
+
+
+def _popular_key(window_days: int, genre: str) -> str:
+    return f"{PREFIX}popular:{window_days}:{genre}"
+
+
+class Cache:
+    """Typed access to movierec's Redis keys."""
+
+    def __init__(self, client: redis.Redis, ttl_seconds: int, list_length: int) -> None:
+        self.client = client
+        self.ttl = ttl_seconds
+        self.list_length = list_length
+
+    # Lists for users and movies ---------------------------------------------------------------
+
+    def user_list(self, algorithm: str, user: str) -> tuple[int | None, CachedList | None]:
+        """The active version of ``algorithm`` and the user's list if it is that version's."""
+        return self._read_list(_active_key(algorithm), _recs_key(algorithm, user))
+
+    def similar_list(self, algorithm: str, movie: str) -> tuple[int | None, CachedList | None]:
+        """The active version of ``algorithm`` and the movie's similar list if current."""
+        return self._read_list(_active_key(algorithm), _similar_key(algorithm, movie))
+
+    def _read_list(self, active_key: str, key: str) -> tuple[int | None, CachedList | None]:
+        try:
+            active_raw, raw = self.client.mget([active_key, key])
+        except CACHE_ERRORS as error:
+            log.warning("cache read failed: %s", type(error).__name__)
+            return None, None
+        active = int(active_raw) if active_raw else None
+        entry = unpack(raw)
+        if entry is None or active is None or entry.version != active:
+            return active, None
+        return active, entry
+
+    def store_user_lists(self, algorithm: str, lists: Iterable[tuple[str, CachedList]]) -> int:
+        """Write users' lists in one pipelined round trip; returns how many were written."""
+        return self._store((_recs_key(algorithm, user), entry) for user, entry in lists)
+
+    def store_similar_lists(self, algorithm: str, lists: Iterable[tuple[str, CachedList]]) -> int:
+        """Write movies' similar lists in one pipelined round trip."""
+        return self._store((_similar_key(algorithm, movie), entry) for movie, entry in lists)
+
+    def _store(self, items: Iterable[tuple[str, CachedList]]) -> int:
+        pipe = self.client.pipeline(transaction=False)
+        written = 0
+        for key, entry in items:
+            capped = CachedList(
+                entry.version,
+                entry.source,
+                entry.movies[: self.list_length],
+                entry.scores[: self.list_length],
+            )
+            pipe.set(key, pack(capped), ex=self.ttl)
+            written += 1
+        pipe.execute()
+        return written
+
+    def drop_user_list(self, algorithm: str, user: str) -> None:
+        """Forget a user's cached list (their ratings changed and no refresh is possible)."""
+        self.client.delete(_recs_key(algorithm, user))
+
+    # Active versions ----------------------------------------------------------------------------
+
+    def active_version(self, algorithm: str) -> int | None:
+        """The active version id as last published; None when unknown or Redis is down."""
+        try:
+            raw = self.client.get(_active_key(algorithm))
+        except CACHE_ERRORS:
+            return None
+        return int(raw) if raw else None
+
+    def publish_active_version(self, algorithm: str, version: int | None) -> None:
+        """Publish (or, with None, withdraw) the algorithm's active version."""
+        try:
+            if version is None:
+                self.client.delete(_active_key(algorithm))
+            else:
+                self.client.set(_active_key(algorithm), version, ex=ACTIVE_TTL_SECONDS)
+        except CACHE_ERRORS as error:
+            log.warning("could not publish the active version: %s", type(error).__name__)
+
+    # Popular lists ------------------------------------------------------------------------------
+
+    def popular(self, window_days: int, genre: str) -> list[tuple[int, float]] | None:
+        """A cached popular list of (movie, score); None on a miss."""
+        try:
+            raw = self.client.get(_popular_key(window_days, genre))
+        except CACHE_ERRORS:
+            return None
+        entry = unpack(raw)
+        if entry is None:
+            return None
+        return list(zip(entry.movies.tolist(), entry.scores.tolist(), strict=True))
+
+    def store_popular(self, window_days: int, genre: str, pairs: list[tuple[int, float]]) -> None:
+        """Cache a popular list for ``POPULAR_TTL_SECONDS``."""
+        movies = np.array([m for m, _ in pairs], np.int32)
+        scores = np.array([s for _, s in pairs], np.float32)
+        try:
+            self.client.set(
+                _popular_key(window_days, genre),
+                pack(CachedList(0, "popularity", movies, scores)),
+                ex=POPULAR_TTL_SECONDS,
+            )
+        except CACHE_ERRORS as error:
+            log.warning("could not cache a popular list: %s", type(error).__name__)
+
+    # Workers ------------------------------------------------------------------------------------
+
+    def beat_heartbeat(self, now: int) -> None:
+        """Record that a worker ran the periodic relay just now."""
+        self.client.set(f"{PREFIX}heartbeat:worker", now, ex=HEARTBEAT_TTL_SECONDS)
+
+    def last_heartbeat(self) -> int | None:
+        """When a worker last ran the relay (None if not within the heartbeat TTL)."""
+        raw = self.client.get(f"{PREFIX}heartbeat:worker")
+        return int(raw) if raw else None
+
+    @contextmanager
+    def training_lock(self, algorithm: str) -> Iterator[bool]:
+        """Hold the algorithm's training lock; yields False when someone else holds it.
+
+        The lock lives ``LOCK_TTL_SECONDS`` and a thread renews it while the holder runs, so a
+        worker killed mid-training blocks the next run for at most that long.
+        """
+        lock = self.client.lock(f"{PREFIX}lock:train:{algorithm}", timeout=LOCK_TTL_SECONDS)
+        if not lock.acquire(blocking=False):
+            yield False
+            return
+        done = threading.Event()
+
+        def renew() -> None:
+            while not done.wait(LOCK_TTL_SECONDS / 3):
+                with contextlib.suppress(*CACHE_ERRORS, redis.exceptions.LockError):
+                    lock.reacquire()
+
+        renewer = threading.Thread(target=renew, name=f"lock-{algorithm}", daemon=True)
+        renewer.start()
+        try:
+            yield True
+        finally:
+            done.set()
+            renewer.join()
+            with contextlib.suppress(*CACHE_ERRORS, redis.exceptions.LockError):
+                lock.release()
+
+    def memory_usage(self, key_kind: str, name: str, algorithm: str) -> int:
+        """Bytes Redis uses for one list (``recs`` or ``similar``), for the benchmarks."""
+        key = _recs_key(algorithm, name) if key_kind == "recs" else _similar_key(algorithm, name)
+        used: Any = self.client.memory_usage(key)
+        return int(used or 0)

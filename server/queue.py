@@ -1,0 +1,87 @@
+"""The task queue as the web processes and the CLI see it: Celery configured from the settings,
+used only to publish tasks by name (``send_task``), so the server never imports the workers.
+
+Publishing is best effort: the outbox row is already committed, and the workers' relay re-sends
+anything left unprocessed. After a failed publish the queue stays quiet for a few seconds instead
+of making every request wait for a broker that is down.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from celery import Celery
+from kombu import Queue
+
+from server.config import Settings
+from server.redis_store import redis_url
+
+log = logging.getLogger(__name__)
+
+EVENTS_QUEUE = "events"
+TRAINING_QUEUE = "training"
+PROCESS_EVENT = "movierec.events.process"
+RELAY_EVENTS = "movierec.events.relay"
+RETRAIN = "movierec.training.retrain"
+PRECOMPUTE = "movierec.training.precompute"
+QUIET_AFTER_FAILURE_SECONDS = 5.0
+
+
+def broker_url(settings: Settings) -> str:
+    """The broker: the configured one, or the Redis server (``redis+socket://`` when embedded)."""
+    if settings.broker_url:
+        return settings.broker_url
+    url = redis_url(settings)
+    if url.startswith("unix://"):
+        return "redis+socket://" + url.removeprefix("unix://")
+    return url
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    """Celery settings shared by the publishers and the workers."""
+    return {
+        "broker_url": broker_url(settings),
+        "task_ignore_result": True,
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "task_queues": [Queue(EVENTS_QUEUE), Queue(TRAINING_QUEUE)],
+        "task_default_queue": EVENTS_QUEUE,
+        "task_routes": {
+            RETRAIN: {"queue": TRAINING_QUEUE},
+            PRECOMPUTE: {"queue": TRAINING_QUEUE},
+        },
+        # A task is acknowledged after it ran: a worker killed mid-task leaves it for another.
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "broker_connection_timeout": 2,
+        "broker_connection_retry_on_startup": True,
+        "broker_transport_options": {"socket_connect_timeout": 2, "visibility_timeout": 3 * 3600},
+        "worker_hijack_root_logger": False,
+    }
+
+
+class TaskQueue:
+    """Publishes tasks by name; never raises."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.celery = Celery("movierec", set_as_current=False)
+        self.celery.conf.update(celery_config(settings))
+        self._quiet_until = 0.0
+        self._lock = threading.Lock()
+
+    def send(self, name: str, args: list[Any], queue: str = EVENTS_QUEUE) -> bool:
+        """Publish a task; False when the broker could not take it (the relay will)."""
+        if time.monotonic() < self._quiet_until:
+            return False
+        try:
+            self.celery.send_task(name, args=args, queue=queue, retry=False)
+        except Exception as error:  # any broker failure: the outbox keeps the work
+            with self._lock:
+                self._quiet_until = time.monotonic() + QUIET_AFTER_FAILURE_SECONDS
+            log.warning("could not publish %s (%s); the relay will", name, type(error).__name__)
+            return False
+        return True

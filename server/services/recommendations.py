@@ -1,0 +1,235 @@
+"""The read path of recommendations: Redis → the model held in this process → the fallback chain.
+
+Every answer is a ``RankedAnswer`` naming where it came from (``source``: the algorithm, a blend,
+or ``fallback:...``), the model version, and whether it came from the cache.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import redis
+from sqlalchemy.orm import Session
+
+from plugins.registry import Registry, discover
+from server.cache import CACHE_ERRORS, Cache, CachedList
+from server.config import Settings
+from server.errors import NotFound
+from server.models import ModelVersion, User
+from server.services.model_versions import active_version
+from server.services.movies import get_movie
+from server.services.popular import popular_movies
+from server.services.users import get_user
+from server.serving import (
+    Catalogue,
+    ModelStore,
+    blend,
+    ranked_list,
+    similar_list,
+    user_rating_arrays,
+    user_state,
+)
+
+# With a genre filter, this many candidates are ranked before filtering.
+GENRE_CANDIDATES = 3000
+
+
+@dataclass(frozen=True)
+class ServingContext:
+    """What answering needs, built once per process."""
+
+    settings: Settings
+    registry: Registry
+    cache: Cache
+    models: ModelStore
+    catalogue: Catalogue
+
+
+def build_serving_context(settings: Settings, client: redis.Redis) -> ServingContext:
+    """Discover the plugins and connect the cache: once per process."""
+    registry = discover(settings.algorithm_allow_list)
+    cache = Cache(client, settings.cache_ttl_seconds, settings.cache_list_length)
+    return ServingContext(settings, registry, cache, ModelStore(registry), Catalogue())
+
+
+@dataclass(frozen=True)
+class RankedAnswer:
+    """A ranked list of (internal movie id, score) and where it came from."""
+
+    items: list[tuple[int, float]]
+    source: str
+    model_version: int | None
+    cached: bool
+
+
+def require_algorithm(context: ServingContext, name: str, capability: str | None = None) -> None:
+    """``NotFound`` unless an installed algorithm ``name`` exists (and has ``capability``)."""
+    if name not in context.registry.names():
+        raise NotFound(f"no algorithm {name!r}", code="algorithm_not_found", field="algorithm")
+    if capability is not None and capability not in context.registry.get(name).capabilities:
+        raise NotFound(
+            f"algorithm {name!r} cannot {capability}", code="capability_missing", field="algorithm"
+        )
+
+
+def compute_user_list(
+    context: ServingContext,
+    session: Session,
+    version: ModelVersion,
+    user: User,
+    rated: tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]],
+    length: int,
+    exclude_rated: bool = True,
+) -> CachedList:
+    """A user's list from ``version``'s model and their current ratings (fold-in).
+
+    Users with fewer than ``cold_start_ratings`` ratings get a blend with content-based results
+    from the same ratings: a few ratings say more about taste through metadata than through
+    co-ratings.
+    """
+    movies, stars = rated
+    model = context.models.model(version)
+    state = user_state(model, user.id, movies, stars)
+    entry = ranked_list(model, version.number, state, length, exclude_rated)
+    few = len(movies) < context.settings.cold_start_ratings
+    if few and version.algorithm != "content":
+        content = active_version(session, "content")
+        if content is not None:
+            content_model = context.models.model(content)
+            content_state = content_model.fold_in(movies, stars)
+            by_content = ranked_list(content_model, content.number, content_state, length)
+            weight = 1.0 - len(movies) / context.settings.cold_start_ratings
+            entry = blend(by_content, entry, weight, length)
+            entry = CachedList(version.number, entry.source, entry.movies, entry.scores)
+    return entry
+
+
+def recommendations(
+    context: ServingContext,
+    session: Session,
+    user_external_id: str,
+    n: int,
+    algorithm: str | None = None,
+    genre: str | None = None,
+    exclude_rated: bool = True,
+) -> RankedAnswer:
+    """A user's top ``n``, optionally within a genre."""
+    name = algorithm or context.settings.default_algorithm
+    require_algorithm(context, name, "rank")
+    cacheable = exclude_rated and n <= context.cache.list_length
+    if cacheable:
+        _, hit = context.cache.user_list(name, user_external_id)
+        if hit is not None:
+            items = _within_genre(context, session, _pairs(hit), genre)
+            if len(items) >= n or (genre is None and len(hit) < context.cache.list_length):
+                return RankedAnswer(items[:n], hit.source, hit.version, cached=True)
+    user = get_user(session, user_external_id)
+    rated = user_rating_arrays(session, user.id)
+    version = active_version(session, name)
+    if version is not None and len(rated[0]) > 0:
+        length = context.cache.list_length if genre is None else GENRE_CANDIDATES
+        entry = compute_user_list(
+            context, session, version, user, rated, max(length, n), exclude_rated
+        )
+        context.cache.publish_active_version(name, version.number)
+        if cacheable and genre is None:
+            _store_quietly(context.cache.store_user_lists, name, user_external_id, entry)
+        items = _within_genre(context, session, _pairs(entry), genre)
+        return RankedAnswer(items[:n], entry.source, version.number, cached=False)
+    return _fallback(context, session, user, rated, n, genre)
+
+
+def _fallback(
+    context: ServingContext,
+    session: Session,
+    user: User,
+    rated: tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]],
+    n: int,
+    genre: str | None,
+) -> RankedAnswer:
+    """The fallback chain: each configured algorithm that has an active model and the user's
+    ratings to fold in, then the live popularity list (narrowed by favourite genres), which
+    always answers."""
+    movies, stars = rated
+    for step in context.settings.fallback_chain:
+        version = active_version(session, step) if step != "popularity" else None
+        if version is None or len(movies) == 0:
+            continue
+        model = context.models.model(version)
+        if "rank" not in model.capabilities:
+            continue
+        entry = ranked_list(
+            model, version.number, user_state(model, user.id, movies, stars), GENRE_CANDIDATES
+        )
+        items = _within_genre(context, session, _pairs(entry), genre)
+        if items:
+            return RankedAnswer(items[:n], f"fallback:{step}", version.number, cached=False)
+    genres = [genre] if genre else [g.name for g in user.favorite_genres]
+    seen = set(movies.tolist())
+    pool, _ = popular_movies(context.cache, session, n + len(seen), genres, None)
+    items = [(movie, score) for movie, score in pool if movie not in seen]
+    return RankedAnswer(items[:n], "fallback:popularity", None, cached=False)
+
+
+def similar_movies(
+    context: ServingContext,
+    session: Session,
+    movie_external_id: str,
+    n: int,
+    algorithm: str | None = None,
+) -> RankedAnswer:
+    """The movies most like one movie; content-based for a movie the model has not seen."""
+    name = algorithm or context.settings.similar_algorithm
+    require_algorithm(context, name, "similar")
+    if n <= context.cache.list_length:
+        _, hit = context.cache.similar_list(name, movie_external_id)
+        if hit is not None:
+            return RankedAnswer(_pairs(hit)[:n], hit.source, hit.version, cached=True)
+    movie = get_movie(session, movie_external_id)
+    for step, source in ((name, name), ("content", "fallback:content")):
+        version = active_version(session, step)
+        if version is None or "similar" not in context.registry.get(step).capabilities:
+            continue
+        entry = similar_list(
+            context.models.model(version), version.number, movie.id, context.cache.list_length
+        )
+        if len(entry) == 0:
+            continue
+        if step == name:
+            context.cache.publish_active_version(name, version.number)
+            _store_quietly(context.cache.store_similar_lists, name, movie_external_id, entry)
+        return RankedAnswer(_pairs(entry)[:n], source, version.number, cached=False)
+    genres = [genre.name for genre in movie.genres]
+    pool, _ = popular_movies(context.cache, session, n + 1, genres, None)
+    items = [(other, score) for other, score in pool if other != movie.id]
+    return RankedAnswer(items[:n], "fallback:popularity", None, cached=False)
+
+
+def _pairs(entry: CachedList) -> list[tuple[int, float]]:
+    return list(zip(entry.movies.tolist(), entry.scores.tolist(), strict=True))
+
+
+def _within_genre(
+    context: ServingContext, session: Session, items: list[tuple[int, float]], genre: str | None
+) -> list[tuple[int, float]]:
+    if genre is None:
+        return items
+    rows = context.catalogue.rows(session, [movie for movie, _ in items])
+    return [
+        (movie, score) for movie, score in items if movie in rows and genre in rows[movie].genres
+    ]
+
+
+def _store_quietly(
+    store: Callable[[str, Iterable[tuple[str, CachedList]]], int],
+    algorithm: str,
+    key: str,
+    entry: CachedList,
+) -> None:
+    # On failure the next read computes it again: the cache is an optimisation, not a store.
+    with contextlib.suppress(*CACHE_ERRORS):
+        store(algorithm, [(key, entry)])

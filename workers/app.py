@@ -1,0 +1,91 @@
+"""The Celery app of the workers and beat: ``celery -A workers.app worker`` / ``beat``, or
+``movierec worker`` / ``movierec beat``.
+
+Configured from the same settings as the server (``server.queue.celery_config``). Tasks are thin
+wrappers around the plain functions of ``workers.events`` and ``workers.training``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import Celery
+
+from server.config import Settings
+from server.queue import (
+    PRECOMPUTE,
+    PROCESS_EVENT,
+    RELAY_EVENTS,
+    RETRAIN,
+    TRAINING_QUEUE,
+    celery_config,
+)
+from workers import events, precompute, training
+from workers.context import process_context
+
+log = logging.getLogger(__name__)
+
+
+def make_celery(settings: Settings) -> Celery:
+    """The Celery app with the beat schedule from ``settings``."""
+    app = Celery("movierec", set_as_current=True)
+    app.conf.update(celery_config(settings))
+    schedule: dict[str, dict[str, Any]] = {
+        "relay-events": {
+            "task": RELAY_EVENTS,
+            "schedule": float(max(1, settings.relay_after_seconds)),
+        }
+    }
+    for algorithm, seconds in settings.retrain_intervals.items():
+        schedule[f"retrain-{algorithm}"] = {
+            "task": RETRAIN,
+            "schedule": float(seconds),
+            "args": (algorithm, False),
+            "options": {"queue": TRAINING_QUEUE},
+        }
+    app.conf.beat_schedule = schedule
+    app.conf.beat_schedule_filename = str(settings.resolved_data_dir / "celerybeat-schedule")
+    return app
+
+
+celery = make_celery(Settings.load())
+
+
+@celery.task(name=PROCESS_EVENT, bind=True, max_retries=None, default_retry_delay=2)
+def process_event_task(self: Any, event_id: int) -> int:
+    """Refresh the event's user (retried while the database or Redis is down)."""
+    try:
+        return events.process_event(process_context(), event_id)
+    except Exception as error:
+        log.warning("event %d: %s; retrying", event_id, type(error).__name__)
+        raise self.retry(exc=error) from error
+
+
+@celery.task(name=RELAY_EVENTS)
+def relay_task() -> int:
+    """Re-send events left unprocessed; request retrains that are due."""
+    report = events.relay(
+        process_context(),
+        lambda event_id: process_event_task.apply_async((event_id,)),
+        lambda algorithm: retrain_task.apply_async((algorithm, False), queue=TRAINING_QUEUE),
+    )
+    return report.resent
+
+
+@celery.task(name=RETRAIN)
+def retrain_task(algorithm: str, force: bool = False) -> str:
+    """Retrain one algorithm; precompute shards go to the training queue."""
+
+    def dispatch(name: str, number: int, users: list[int]) -> None:
+        precompute_task.apply_async((name, number, users), queue=TRAINING_QUEUE)
+
+    outcome = training.retrain(process_context(), algorithm, force, dispatch)
+    log.info("retrain %s: %s %s %s", algorithm, outcome.status, outcome.version, outcome.detail)
+    return outcome.status
+
+
+@celery.task(name=PRECOMPUTE)
+def precompute_task(algorithm: str, number: int, users: list[int]) -> int:
+    """Cache one shard of users' lists."""
+    return precompute.precompute_users(process_context(), algorithm, number, users)

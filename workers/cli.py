@@ -1,0 +1,165 @@
+"""The ``movierec`` command: the server's commands plus those that run the workers.
+
+It lives here because the server never imports the workers: ``serve`` starts the web server with
+a worker and beat alongside, ``worker`` and ``beat`` run them alone, ``train`` runs one retrain.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import click
+
+from server import cli as server_cli
+from server.config import Settings
+from server.redis_store import start_embedded_redis
+
+QUEUES = "events,training"
+
+
+@click.group(commands=dict(server_cli.main.commands))
+@click.version_option(package_name="movierec")
+def main() -> None:
+    """movierec: a plugin-based, event-driven movie recommender server."""
+
+
+def _celery_argv(settings: Settings, role: str, concurrency: int | None = None) -> list[str]:
+    argv = [sys.executable, "-m", "celery", "-A", "workers.app", role, "--loglevel", "INFO"]
+    if role == "worker":
+        argv += ["-Q", QUEUES, "--hostname", f"movierec@{os.uname().nodename}-{os.getpid()}"]
+        argv += ["--concurrency", str(concurrency or 2)]
+    return argv
+
+
+def _environment(settings: Settings) -> dict[str, str]:
+    """The environment of a child process: the same settings, the embedded Redis resolved."""
+    environ = dict(os.environ)
+    environ["MOVIEREC_DATA_DIR"] = str(settings.resolved_data_dir)
+    if settings.redis_url:
+        environ["MOVIEREC_REDIS_URL"] = settings.redis_url
+    return environ
+
+
+def _resolved_settings() -> Settings:
+    settings = server_cli.load_settings()
+    if settings.uses_embedded_redis:
+        settings = settings.replace(redis_url=start_embedded_redis(settings.resolved_data_dir))
+    return settings
+
+
+@main.command()
+@click.option("--concurrency", type=click.IntRange(1), default=2, show_default=True)
+def worker(concurrency: int) -> None:
+    """Run a Celery worker on the events and training queues."""
+    settings = _resolved_settings()
+    server_cli.database_from_settings().dispose()
+    argv = _celery_argv(settings, "worker", concurrency)
+    os.execve(sys.executable, argv, _environment(settings))  # noqa: S606 (our own argv)
+
+
+@main.command()
+def beat() -> None:
+    """Run Celery beat: the event relay and the retraining schedule."""
+    settings = _resolved_settings()
+    os.execve(sys.executable, _celery_argv(settings, "beat"), _environment(settings))  # noqa: S606
+
+
+@main.command()
+@click.argument("algorithm")
+@click.option("--queue", "through_queue", is_flag=True, help="Send it to the workers instead.")
+@click.option("--force", is_flag=True, help="Retrain even if the data has not changed.")
+def train(algorithm: str, through_queue: bool, force: bool) -> None:
+    """Retrain ALGORITHM now: in this process (default) or through the training queue."""
+    from server.queue import RETRAIN, TRAINING_QUEUE, TaskQueue
+
+    settings = _resolved_settings()
+    server_cli.database_from_settings().dispose()
+    if through_queue:
+        if not TaskQueue(settings).send(RETRAIN, [algorithm, force], TRAINING_QUEUE):
+            raise click.ClickException("the task broker is not reachable")
+        click.echo(f"queued a retrain of {algorithm}")
+        return
+    click.echo(_train_here(settings, algorithm, force))
+
+
+def _train_here(settings: Settings, algorithm: str, force: bool) -> str:
+    from workers.context import build_context
+    from workers.training import retrain
+
+    context = build_context(settings)
+    if algorithm not in context.serving.registry.names():
+        raise click.ClickException(
+            f"no algorithm {algorithm!r}; installed: {', '.join(context.serving.registry.names())}"
+        )
+    outcome = retrain(context, algorithm, force)
+    if outcome.status == "failed":
+        raise click.ClickException(f"training {algorithm} failed: {outcome.detail}")
+    version = "" if outcome.version is None else f" version {outcome.version}"
+    return f"{algorithm}: {outcome.status}{version} {outcome.detail}".rstrip()
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@click.option("--workers", type=click.IntRange(1), default=2, show_default=True)
+@click.option(
+    "--demo",
+    "demo",
+    is_flag=False,
+    flag_value="synthetic",
+    default=None,
+    help="Load demo data into an empty database (synthetic, or --demo=PATH for a dataset) "
+    "and train once before serving.",
+)
+@click.option("--no-worker", is_flag=True, help="Do not start a worker and beat alongside.")
+def serve(host: str, port: int, workers: int, demo: str | None, no_worker: bool) -> None:
+    """Run the web server (gunicorn) with a Celery worker and beat alongside."""
+    from server.serve import run_server
+
+    settings = _resolved_settings()
+    server_cli.database_from_settings().dispose()
+    if demo is not None:
+        _load_demo(settings, demo)
+    child = None
+    if not no_worker:
+        argv = [*_celery_argv(settings, "worker", 2), "--beat"]
+        child = subprocess.Popen(argv, env=_environment(settings))  # noqa: S603 (our own argv)
+        click.echo(f"worker and beat started (pid {child.pid})")
+    try:
+        run_server(settings, host=host, port=port, workers=workers)
+    finally:
+        if child is not None:
+            child.terminate()
+            child.wait(timeout=30)
+
+
+def _load_demo(settings: Settings, demo: str) -> None:
+    """Import demo data when the database has no ratings yet, then train every scheduled
+    algorithm once, so the first page already shows personal recommendations."""
+    from server.datasets.synthetic import SyntheticSpec, write_dataset
+    from server.importer import import_dataset
+    from server.services.stats import database_counts
+
+    database = server_cli.database_from_settings()
+    with database.transaction() as session:
+        has_ratings = database_counts(session)["ratings"] > 0
+    if not has_ratings:
+        with tempfile.TemporaryDirectory() as scratch:
+            path = Path(demo)
+            if demo == "synthetic":
+                path = Path(scratch) / "synthetic"
+                write_dataset(SyntheticSpec(users=600, movies=3000, ratings=60_000, seed=1), path)
+            summary = import_dataset(database, server_cli.open_or_fail(path))
+            click.echo(f"demo data: {summary.added}")
+    for algorithm in settings.retrain_intervals:
+        click.echo(_train_here(settings, algorithm, force=False))
+
+
+def run(args: list[str] | None = None) -> Any:
+    """Entry point for ``python -m workers``."""
+    return main.main(args=args if args is not None else sys.argv[1:], prog_name="movierec")

@@ -1,0 +1,126 @@
+"""Filling the cache: users' lists and movies' similar lists, written in pipelined batches.
+
+Lists are computed with the same function the web processes use on a miss
+(``compute_user_list``), so a cached list is exactly what a live computation would answer.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from plugins.base import RecommenderBase
+from server.cache import CachedList
+from server.models import ModelVersion, Movie, Rating, User
+from server.services.model_versions import active_versions, get_version
+from server.services.recommendations import compute_user_list
+from server.serving import similar_list
+from workers.context import WorkerContext
+
+# Lists are written to Redis this many at a time, one round trip each.
+BATCH = 500
+
+
+def precompute_users(
+    context: WorkerContext, algorithm: str, number: int, user_ids: list[int]
+) -> int:
+    """Compute and cache the lists of ``user_ids`` for a version; nothing if it no longer
+    serves. Returns how many lists were written."""
+    started = time.perf_counter()
+    written = 0
+    with context.db.transaction() as session:
+        version = get_version(session, algorithm, number)
+        if version.status != "active":
+            return 0
+        ratings = _ratings_of(session, user_ids)
+        users = session.scalars(select(User).where(User.id.in_(user_ids))).all()
+        batch: list[tuple[str, CachedList]] = []
+        for user in users:
+            rated = ratings.get(user.id, (np.empty(0, np.int64), np.empty(0, np.float32)))
+            if len(rated[0]) == 0:
+                continue
+            entry = compute_user_list(
+                context.serving, session, version, user, rated, context.serving.cache.list_length
+            )
+            batch.append((user.external_id, entry))
+            if len(batch) >= BATCH:
+                written += context.serving.cache.store_user_lists(algorithm, batch)
+                batch = []
+        written += context.serving.cache.store_user_lists(algorithm, batch)
+        _add_precompute_time(session, version.id, time.perf_counter() - started)
+    return written
+
+
+def precompute_similar(
+    context: WorkerContext, algorithm: str, number: int, model: RecommenderBase[Any]
+) -> int:
+    """Cache every known movie's similar list for a version."""
+    started = time.perf_counter()
+    length = context.serving.cache.list_length
+    with context.db.transaction() as session:
+        external = dict(session.execute(select(Movie.id, Movie.external_id)).tuples().all())
+        batch: list[tuple[str, CachedList]] = []
+        written = 0
+        for movie in model.data.movie_ids.tolist():
+            if movie not in external:
+                continue
+            batch.append((external[movie], similar_list(model, number, movie, length)))
+            if len(batch) >= BATCH:
+                written += context.serving.cache.store_similar_lists(algorithm, batch)
+                batch = []
+        written += context.serving.cache.store_similar_lists(algorithm, batch)
+        version = get_version(session, algorithm, number)
+        _add_precompute_time(session, version.id, time.perf_counter() - started)
+    return written
+
+
+def refresh_user(context: WorkerContext, session: Session, user_id: int) -> list[str]:
+    """Recompute a user's cached list for every active ranking model from their current
+    ratings (fold-in, no retraining); returns the algorithms refreshed."""
+    user = session.get_one(User, user_id)
+    rated = _ratings_of(session, [user_id]).get(
+        user_id, (np.empty(0, np.int64), np.empty(0, np.float32))
+    )
+    refreshed: list[str] = []
+    for algorithm, version in sorted(active_versions(session).items()):
+        if "rank" not in context.serving.registry.get(algorithm).capabilities:
+            continue
+        if len(rated[0]) == 0:
+            context.serving.cache.drop_user_list(algorithm, user.external_id)
+            continue
+        entry = compute_user_list(
+            context.serving, session, version, user, rated, context.serving.cache.list_length
+        )
+        context.serving.cache.store_user_lists(algorithm, [(user.external_id, entry)])
+        refreshed.append(algorithm)
+    return refreshed
+
+
+def _ratings_of(session: Session, user_ids: list[int]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    grouped: dict[int, tuple[list[int], list[float]]] = defaultdict(lambda: ([], []))
+    rows = session.execute(
+        select(Rating.user_id, Rating.movie_id, Rating.half_stars).where(
+            Rating.user_id.in_(user_ids)
+        )
+    )
+    for user, movie, half_stars in rows:
+        grouped[user][0].append(movie)
+        grouped[user][1].append(half_stars / 2.0)
+    return {
+        user: (np.array(movies, np.int64), np.array(stars, np.float32))
+        for user, (movies, stars) in grouped.items()
+    }
+
+
+def _add_precompute_time(session: Session, version_id: int, seconds: float) -> None:
+    """Shards run in parallel: each adds its own time (the total is work, not wall time)."""
+    session.execute(
+        update(ModelVersion)
+        .where(ModelVersion.id == version_id)
+        .values(precompute_seconds=func.coalesce(ModelVersion.precompute_seconds, 0.0) + seconds)
+    )

@@ -1,0 +1,278 @@
+"""Retraining, as plain functions (the Celery tasks are thin wrappers around them).
+
+One run: take the algorithm's lock → read the ratings → skip if the data has not changed → score
+a fit on a time-based holdout → fit on everything → write the artifact atomically → record the
+version → promote it unless it is worse than the active one → precompute the cache.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from plugins.algorithms.baseline import Baseline
+from plugins.base import FitOptions, RecommenderBase
+from plugins.data import MovieInfo
+from plugins.evaluation.runner import Protocol, evaluate_fold
+from plugins.evaluation.splits import RatingTable, time_split
+from server.db import now
+from server.models import Genre, ModelVersion, Movie, MovieGenre, MovieTag, Rating, RatingEvent
+from server.services import model_versions
+from workers.context import WorkerContext
+
+log = logging.getLogger(__name__)
+
+# Below this many ratings a holdout says nothing; the version is trained but not scored.
+MIN_RATINGS_TO_EVALUATE = 200
+
+KEPT_METRICS = ("rmse", "mae", "precision@10", "recall@10", "ndcg@10", "hit_rate@10", "coverage")
+
+Dispatch = Callable[[str, int, list[int]], None]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a retrain did: ``busy``, ``unchanged``, ``failed``, ``rejected`` or ``promoted``."""
+
+    status: str
+    version: int | None = None
+    detail: str = ""
+
+
+def data_version(session: Session) -> int:
+    """The newest rating-event id: it changes exactly when some rating changed."""
+    return int(session.scalar(select(func.max(RatingEvent.id))) or 0)
+
+
+def load_training_table(session: Session) -> RatingTable:
+    """Every rating (internal ids) and every movie's metadata, unrated movies included."""
+    rows = session.execute(
+        select(Rating.user_id, Rating.movie_id, Rating.half_stars, Rating.updated_at)
+    ).all()
+    columns = np.array(rows, dtype=np.int64).reshape(-1, 4)
+    return RatingTable(
+        columns[:, 0].copy(),
+        columns[:, 1].copy(),
+        columns[:, 2].astype(np.float32) / 2.0,
+        columns[:, 3].copy(),
+        movie_catalogue(session),
+    )
+
+
+def movie_catalogue(session: Session) -> dict[int, MovieInfo]:
+    """What content-based algorithms know of every movie."""
+    genres: dict[int, list[str]] = defaultdict(list)
+    for movie, name in session.execute(
+        select(MovieGenre.movie_id, Genre.name).join(Genre, Genre.id == MovieGenre.genre_id)
+    ):
+        genres[movie].append(name)
+    tags: dict[int, list[str]] = defaultdict(list)
+    for movie, tag in session.execute(select(MovieTag.movie_id, MovieTag.tag)):
+        tags[movie].append(tag)
+    return {
+        movie: MovieInfo(
+            title=title or "",
+            year=year,
+            genres=tuple(genres.get(movie, ())),
+            tags=tuple(tags.get(movie, ())),
+            overview=overview or "",
+        )
+        for movie, title, year, overview in session.execute(
+            select(Movie.id, Movie.title, Movie.year, Movie.overview)
+        )
+    }
+
+
+def retrain(
+    context: WorkerContext, algorithm: str, force: bool = False, dispatch: Dispatch | None = None
+) -> Outcome:
+    """Run one retrain of ``algorithm``; ``dispatch`` hands precompute shards to other workers
+    (None runs them here)."""
+    with context.serving.cache.training_lock(algorithm) as held:
+        if not held:
+            return Outcome("busy", detail="another worker is training it")
+        return _retrain_locked(context, algorithm, force, dispatch)
+
+
+def _retrain_locked(
+    context: WorkerContext, algorithm: str, force: bool, dispatch: Dispatch | None
+) -> Outcome:
+    plugin = context.serving.registry.get(algorithm)
+    with context.db.transaction() as session:
+        _fail_interrupted_runs(session, algorithm)
+        version_of_data = data_version(session)
+        last = model_versions.last_trained(session, algorithm)
+        if (
+            not force
+            and last is not None
+            and last.data_version == version_of_data
+            and (last.plugin_version == plugin.version)
+        ):
+            return Outcome("unchanged", last.number)
+        table = load_training_table(session)
+        row = ModelVersion(
+            algorithm=algorithm,
+            number=model_versions.next_number(session, algorithm),
+            plugin_version=plugin.version,
+            params={},
+            data_version=version_of_data,
+            rating_count=len(table),
+            metrics={},
+            status="training",
+            created_at=now(),
+        )
+        session.add(row)
+    try:
+        model = _train(context, row, table)
+    except Exception as error:  # a plugin is third-party code: record any failure, keep going
+        log.exception("training %s version %d failed", algorithm, row.number)
+        _finish(context, row.id, status="failed", error=f"{type(error).__name__}: {error}"[:2000])
+        return Outcome("failed", row.number, f"{type(error).__name__}: {error}")
+    return _decide(context, row.id, model, dispatch)
+
+
+def _train(context: WorkerContext, row: ModelVersion, table: RatingTable) -> RecommenderBase[Any]:
+    """Score on the holdout, fit on everything, save; the row gets metrics, timings, artifact."""
+    registry = context.serving.registry
+    started = time.perf_counter()
+    metrics = holdout_metrics(
+        registry.create(row.algorithm), table, context.settings.holdout_fraction
+    )
+    evaluate_seconds = time.perf_counter() - started
+    model = registry.create(row.algorithm)
+    started = time.perf_counter()
+    model.fit(table.to_ratings(np.fromiter(table.movie_info, np.int64)), FitOptions(seed=0))
+    fit_seconds = time.perf_counter() - started
+    artifact = save_atomically(model, context.settings.models_dir / row.algorithm, row.number)
+    _finish(
+        context,
+        row.id,
+        status="ready",
+        params=model.describe().get("config", {}),
+        metrics=metrics,
+        fit_seconds=fit_seconds,
+        evaluate_seconds=evaluate_seconds,
+        artifact=str(artifact),
+    )
+    return model
+
+
+def holdout_metrics(
+    model: RecommenderBase[Any], table: RatingTable, fraction: float
+) -> dict[str, Any]:
+    """The evaluation engine's metrics for ``model`` on the newest ``fraction`` of the ratings."""
+    if len(table) < MIN_RATINGS_TO_EVALUATE:
+        return {}
+    fold = next(time_split(table, fraction))
+    catalogue = np.unique(np.concatenate([table.movies, np.fromiter(table.movie_info, np.int64)]))
+    fallback = Baseline().fit(fold.train.to_ratings(catalogue))
+    result, _ = evaluate_fold(model, fold, catalogue, Protocol(k=10), fallback)
+    row = result.to_json(10)
+    keep = (
+        "rmse",
+        "mae",
+        "precision@10",
+        "recall@10",
+        "ndcg@10",
+        "hit_rate@10",
+        "map@10",
+        "coverage",
+    )
+    return {name: row[name] for name in keep if row.get(name) is not None}
+
+
+def save_atomically(model: RecommenderBase[Any], directory: Path, number: int) -> Path:
+    """Save into a temporary directory, then rename it into place: readers never see a half-
+    written artifact, and a crash leaves only a temporary directory behind."""
+    directory.mkdir(parents=True, exist_ok=True)
+    final = directory / str(number)
+    temporary = directory / f".{number}.tmp-{os.getpid()}"
+    shutil.rmtree(temporary, ignore_errors=True)
+    model.save(temporary)
+    os.replace(temporary, final)
+    return final
+
+
+def is_not_worse(new: dict[str, Any], old: dict[str, Any], tolerance: float) -> bool:
+    """Whether ``new`` metrics are within ``tolerance`` (a fraction) of ``old`` or better.
+
+    Rating models are judged by RMSE (lower is better), rankers by NDCG@10 (higher is better).
+    Without a comparable metric the new version is not worse (it saw more data).
+    """
+    if new.get("rmse") is not None and old.get("rmse") is not None:
+        return float(new["rmse"]) <= float(old["rmse"]) * (1.0 + tolerance)
+    if new.get("ndcg@10") is not None and old.get("ndcg@10") is not None:
+        return float(new["ndcg@10"]) >= float(old["ndcg@10"]) * (1.0 - tolerance)
+    return True
+
+
+def _decide(
+    context: WorkerContext, row_id: int, model: RecommenderBase[Any], dispatch: Dispatch | None
+) -> Outcome:
+    with context.db.transaction() as session:
+        row = session.get_one(ModelVersion, row_id)
+        active = model_versions.active_version(session, row.algorithm)
+        tolerance = context.settings.promote_tolerance
+        if active is not None and not is_not_worse(row.metrics, active.metrics, tolerance):
+            row.status = "rejected"
+            return Outcome("rejected", row.number, f"worse than version {active.number}")
+        model_versions.promote(session, row)
+        algorithm, number = row.algorithm, row.number
+    context.serving.cache.publish_active_version(algorithm, number)
+    precompute(context, algorithm, number, model, dispatch)
+    return Outcome("promoted", number)
+
+
+def precompute(
+    context: WorkerContext,
+    algorithm: str,
+    number: int,
+    model: RecommenderBase[Any],
+    dispatch: Dispatch | None,
+) -> None:
+    """Fill the cache for a newly promoted version: similar lists here, users' lists in
+    shards (handed to other workers by ``dispatch`` when given)."""
+    from workers.precompute import precompute_similar, precompute_users
+
+    if "similar" in model.capabilities:
+        precompute_similar(context, algorithm, number, model)
+    if "rank" not in model.capabilities:
+        return
+    with context.db.transaction() as session:
+        users = [int(user) for user in session.scalars(select(Rating.user_id).distinct())]
+    size = context.settings.precompute_shard_users
+    for start in range(0, len(users), size):
+        shard = sorted(users)[start : start + size]
+        if dispatch is None:
+            precompute_users(context, algorithm, number, shard)
+        else:
+            dispatch(algorithm, number, shard)
+
+
+def _fail_interrupted_runs(session: Session, algorithm: str) -> None:
+    """Runs still ``training`` while we hold the lock were cut off (their worker died)."""
+    session.execute(
+        update(ModelVersion)
+        .where(ModelVersion.algorithm == algorithm, ModelVersion.status == "training")
+        .values(status="failed", error="interrupted: the worker stopped", finished_at=now())
+    )
+
+
+def _finish(context: WorkerContext, row_id: int, **values: Any) -> None:
+    with context.db.transaction() as session:
+        session.execute(
+            update(ModelVersion)
+            .where(ModelVersion.id == row_id)
+            .values(finished_at=now(), **values)
+        )
