@@ -21,6 +21,8 @@ import numpy as np
 import numpy.typing as npt
 import redis
 
+from server.config import Settings
+
 log = logging.getLogger(__name__)
 
 PREFIX = "movierec:"
@@ -29,7 +31,6 @@ HEARTBEAT_TTL_SECONDS = 30
 ACTIVE_TTL_SECONDS = 86_400
 # Popular lists are a cheap aggregate of the database, recomputed at most this often.
 POPULAR_TTL_SECONDS = 10
-LOCK_TTL_SECONDS = 60
 
 # Redis down or answering badly: the cache is optional, so these are misses, not failures.
 CACHE_ERRORS = (redis.RedisError, OSError)
@@ -93,10 +94,23 @@ def _popular_key(window_days: int, genre: str) -> str:
 class Cache:
     """Typed access to movierec's Redis keys."""
 
-    def __init__(self, client: redis.Redis, ttl_seconds: int, list_length: int) -> None:
+    def __init__(
+        self, client: redis.Redis, ttl_seconds: int, list_length: int, lock_seconds: int = 60
+    ) -> None:
         self.client = client
         self.ttl = ttl_seconds
         self.list_length = list_length
+        self.lock_seconds = lock_seconds
+
+    @classmethod
+    def from_settings(cls, client: redis.Redis, settings: Settings) -> Cache:
+        """The cache with the TTLs and lengths of ``settings``."""
+        return cls(
+            client,
+            settings.cache_ttl_seconds,
+            settings.cache_list_length,
+            settings.training_lock_seconds,
+        )
 
     # Lists for users and movies ---------------------------------------------------------------
 
@@ -208,17 +222,19 @@ class Cache:
     def training_lock(self, algorithm: str) -> Iterator[bool]:
         """Hold the algorithm's training lock; yields False when someone else holds it.
 
-        The lock lives ``LOCK_TTL_SECONDS`` and a thread renews it while the holder runs, so a
+        The lock lives ``lock_seconds`` and a thread renews it while the holder runs, so a
         worker killed mid-training blocks the next run for at most that long.
         """
-        lock = self.client.lock(f"{PREFIX}lock:train:{algorithm}", timeout=LOCK_TTL_SECONDS)
+        lock = self.client.lock(
+            f"{PREFIX}lock:train:{algorithm}", timeout=self.lock_seconds, thread_local=False
+        )
         if not lock.acquire(blocking=False):
             yield False
             return
         done = threading.Event()
 
         def renew() -> None:
-            while not done.wait(LOCK_TTL_SECONDS / 3):
+            while not done.wait(self.lock_seconds / 3):
                 with contextlib.suppress(*CACHE_ERRORS, redis.exceptions.LockError):
                     lock.reacquire()
 

@@ -1,5 +1,6 @@
 """Liveness and readiness: ``/healthz`` answers while the process runs; ``/readyz`` checks that the
-database and Redis answer (503 with the failing part named otherwise)."""
+database and Redis answer (503 with the failing part named otherwise) and reports whether a
+worker ran the event relay recently."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 from flask import Blueprint, Flask
 from sqlalchemy import text
 
-from server.context import get_db, get_redis
+from server.context import get_db, get_redis, get_serving
 
 bp = Blueprint("health", __name__)
 
@@ -35,7 +36,18 @@ def readyz() -> tuple[dict[str, Any], int]:
     except Exception as error:
         checks["redis"] = f"error: {type(error).__name__}"
     ready = all(value == "ok" for value in checks.values())
+    # Workers are reported but do not decide readiness: the web answers without them (ratings
+    # wait in the outbox, reads use the cache, the models and the fallbacks).
+    checks["worker"] = _worker_status()
     return {"status": "ok" if ready else "unavailable", "checks": checks}, 200 if ready else 503
+
+
+def _worker_status() -> str:
+    try:
+        beat = get_serving().cache.last_heartbeat()
+    except Exception as error:
+        return f"unknown: {type(error).__name__}"
+    return "ok" if beat is not None else "no heartbeat (no worker or beat running)"
 
 
 def init_app(app: Flask) -> None:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -26,6 +28,7 @@ from server.migrate import upgrade
 from server.redis_store import start_embedded_redis
 from tests.fixture_files import write_fixtures
 
+EXAMPLE_PLUGIN = Path(__file__).parent / "plugins" / "example_plugin"
 FIXTURES = write_fixtures(Path(tempfile.mkdtemp(prefix="movierec-fixtures-")))
 atexit.register(shutil.rmtree, FIXTURES, ignore_errors=True)
 API_KEY = "test-api-key"
@@ -75,7 +78,9 @@ def database(database_url: str) -> Iterator[Database]:
 def settings(
     database: Database, database_url: str, redis_url: str, tmp_path: Path
 ) -> dict[str, Any]:
-    """App settings for a test: the session's database and Redis, a fixed API key."""
+    """App settings for a test: the session's database and Redis (emptied: the test suite owns
+    it), a fixed API key."""
+    redis.Redis.from_url(redis_url).flushdb()
     return {
         "database_url": database_url,
         "redis_url": redis_url,
@@ -107,3 +112,26 @@ def auth() -> dict[str, str]:
 def redis_client(redis_url: str) -> redis.Redis:
     """A client of the session's Redis."""
     return redis.Redis.from_url(redis_url)
+
+
+@pytest.fixture(scope="session")
+def example_plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example plugin distribution pip-installed into a private directory (not on sys.path:
+    tests add it there, or hand it to a worker process through PYTHONPATH)."""
+    target = tmp_path_factory.mktemp("site")
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(EXAMPLE_PLUGIN),
+        ],
+        check=True,
+    )
+    return target

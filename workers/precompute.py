@@ -44,9 +44,7 @@ def precompute_users(
             rated = ratings.get(user.id, (np.empty(0, np.int64), np.empty(0, np.float32)))
             if len(rated[0]) == 0:
                 continue
-            entry = compute_user_list(
-                context.serving, session, version, user, rated, context.serving.cache.list_length
-            )
+            entry = _list_for(context, session, version, user, rated, prefer_trained=True)
             batch.append((user.external_id, entry))
             if len(batch) >= BATCH:
                 written += context.serving.cache.store_user_lists(algorithm, batch)
@@ -93,12 +91,24 @@ def refresh_user(context: WorkerContext, session: Session, user_id: int) -> list
         if len(rated[0]) == 0:
             context.serving.cache.drop_user_list(algorithm, user.external_id)
             continue
-        entry = compute_user_list(
-            context.serving, session, version, user, rated, context.serving.cache.list_length
-        )
+        entry = _list_for(context, session, version, user, rated, prefer_trained=False)
         context.serving.cache.store_user_lists(algorithm, [(user.external_id, entry)])
         refreshed.append(algorithm)
     return refreshed
+
+
+def _list_for(
+    context: WorkerContext,
+    session: Session,
+    version: ModelVersion,
+    user: User,
+    rated: tuple[np.ndarray, np.ndarray],
+    prefer_trained: bool,
+) -> CachedList:
+    length = context.serving.cache.list_length
+    return compute_user_list(
+        context.serving, session, version, user, rated, length, prefer_trained=prefer_trained
+    )
 
 
 def _ratings_of(session: Session, user_ids: list[int]) -> dict[int, tuple[np.ndarray, np.ndarray]]:

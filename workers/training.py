@@ -7,6 +7,7 @@ version → promote it unless it is worse than the active one → precompute the
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import shutil
@@ -60,7 +61,8 @@ def load_training_table(session: Session) -> RatingTable:
     rows = session.execute(
         select(Rating.user_id, Rating.movie_id, Rating.half_stars, Rating.updated_at)
     ).all()
-    columns = np.array(rows, dtype=np.int64).reshape(-1, 4)
+    flat = itertools.chain.from_iterable(rows)  # far faster than np.array over Row objects
+    columns = np.fromiter(flat, np.int64, count=4 * len(rows)).reshape(-1, 4)
     return RatingTable(
         columns[:, 0].copy(),
         columns[:, 1].copy(),

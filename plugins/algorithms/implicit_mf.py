@@ -8,6 +8,7 @@ factors in safe ``.npy`` artifacts.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -16,13 +17,24 @@ import numpy as np
 import scipy.sparse as sp
 from implicit.cpu.als import AlternatingLeastSquares
 from implicit.cpu.bpr import BayesianPersonalizedRanking
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from plugins.base import FitOptions, IndexArray, RecommenderBase, UserState
 from plugins.config import ConfigError
 from plugins.data import FloatArray, Ratings
 
 Weighting = Literal["binary", "stars", "centered"]
+
+
+@functools.cache
+def _controller() -> ThreadpoolController:
+    """Inspecting the loaded libraries is slow (it reads /proc): do it once per process."""
+    return ThreadpoolController()
+
+
+def one_blas_thread() -> Any:
+    """A context that limits BLAS to one thread (implicit parallelizes itself)."""
+    return _controller().limit(limits=1, user_api="blas")
 
 
 def confidence(ratings: Ratings, weighting: Weighting, min_stars: float) -> sp.csr_matrix:
@@ -87,7 +99,7 @@ class _ImplicitModel(RecommenderBase[Any]):
     """Scores are dot products of the library's user and item factors."""
 
     def _train(self, model: Any, weights: sp.csr_matrix) -> None:
-        with threadpool_limits(1, "blas"):  # the library parallelizes itself
+        with one_blas_thread():  # the library parallelizes itself
             model.fit(weights, show_progress=False)
         self.user_factors = np.asarray(model.user_factors, np.float32)
         self.item_factors = np.asarray(model.item_factors, np.float32)
@@ -98,12 +110,21 @@ class _ImplicitModel(RecommenderBase[Any]):
     def _score(self, state: UserState, items: IndexArray) -> FloatArray:
         if state.extra is None:
             return np.full(len(items), np.nan, np.float32)
-        return np.asarray(self.item_factors[items] @ state.extra, np.float32)
+        # One product over every movie, then a gather: cheaper than gathering the factor rows
+        # first (a copy of the whole matrix when ranking everything).
+        return np.asarray(self.item_factors @ state.extra, np.float32)[items]
 
     def _similar_scores(self, item: int) -> FloatArray:
-        norms = np.linalg.norm(self.item_factors, axis=1)
+        norms = self._item_norms()
         dots = self.item_factors @ self.item_factors[item]
         return np.asarray(dots / np.maximum(norms * norms[item], 1e-12), np.float32)
+
+    def _item_norms(self) -> FloatArray:
+        norms: FloatArray | None = getattr(self, "_norms", None)
+        if norms is None or len(norms) != len(self.item_factors):
+            norms = np.asarray(np.linalg.norm(self.item_factors, axis=1), np.float32)
+            self._norms = norms
+        return norms
 
     def _state_arrays(self) -> dict[str, np.ndarray]:
         return {"users": self.user_factors, "items": self.item_factors}
@@ -136,7 +157,7 @@ class Als(_ImplicitModel):
 
     def _fit(self, ratings: Ratings, options: FitOptions) -> None:
         weights = confidence(ratings, self.config.weighting, self.config.min_stars)
-        with threadpool_limits(1, "blas"):
+        with one_blas_thread():
             model = self._model(options.seed)
         self._train(model, weights)
 
@@ -153,13 +174,20 @@ class Als(_ImplicitModel):
             ),
         )
         row = confidence(one_user, self.config.weighting, self.config.min_stars)
-        with threadpool_limits(1, "blas"):
-            model = self._model(0)
-        model.item_factors = np.ascontiguousarray(self.item_factors)
-        model.user_factors = np.zeros((1, self.item_factors.shape[1]), np.float32)
-        with threadpool_limits(1, "blas"):
-            vector = model.recalculate_user(0, row)
+        with one_blas_thread():
+            vector = self._fold_in_model().recalculate_user(0, row)
         return np.asarray(vector, np.float32).ravel()
+
+    def _fold_in_model(self) -> AlternatingLeastSquares:
+        """The library's model around our item factors, built once: fold-in runs per request."""
+        model: AlternatingLeastSquares | None = getattr(self, "_fold_model", None)
+        if model is None or model.item_factors.shape != self.item_factors.shape:
+            with one_blas_thread():
+                model = self._model(0)
+            model.item_factors = np.ascontiguousarray(self.item_factors)
+            model.user_factors = np.zeros((1, self.item_factors.shape[1]), np.float32)
+            self._fold_model = model
+        return model
 
 
 class Bpr(_ImplicitModel):
@@ -172,7 +200,7 @@ class Bpr(_ImplicitModel):
 
     def _fit(self, ratings: Ratings, options: FitOptions) -> None:
         c = self.config
-        with threadpool_limits(1, "blas"):
+        with one_blas_thread():
             model = BayesianPersonalizedRanking(
                 factors=c.factors,
                 learning_rate=c.learning_rate,

@@ -34,11 +34,22 @@ class Query(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+Genres = Annotated[list[GenreName], Field(max_length=30)]
+
+
 class UserIn(Body):
-    """A new user."""
+    """A new user; ``favorite_genres`` narrow their lists until they have rated enough."""
 
     id: ExternalId
     name: Name | None = None
+    favorite_genres: Genres = []
+
+
+class UserUpdate(Body):
+    """Changes to a user (fields left out stay as they are)."""
+
+    name: Name | None = None
+    favorite_genres: Genres | None = None
 
 
 class MovieIn(Body):
@@ -47,7 +58,7 @@ class MovieIn(Body):
     id: ExternalId
     title: Title
     year: Year | None = None
-    genres: Annotated[list[GenreName], Field(max_length=30)] = []
+    genres: Genres = []
     tags: Annotated[list[Tag], Field(max_length=200)] = []
     overview: Annotated[str, StringConstraints(max_length=20_000)] | None = None
     imdb_id: Annotated[str, StringConstraints(pattern=r"^(tt)?[0-9]{1,10}$")] | None = None

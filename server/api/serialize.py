@@ -15,7 +15,12 @@ def iso(timestamp: int) -> str:
 
 def user_json(user: User) -> dict[str, Any]:
     """A user."""
-    return {"id": user.external_id, "name": user.name, "created_at": iso(user.created_at)}
+    return {
+        "id": user.external_id,
+        "name": user.name,
+        "favorite_genres": [genre.name for genre in user.favorite_genres],
+        "created_at": iso(user.created_at),
+    }
 
 
 def movie_json(movie: Movie) -> dict[str, Any]:

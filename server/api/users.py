@@ -7,12 +7,12 @@ from typing import Any
 from flask import Blueprint, url_for
 
 from server.api.operation import operation
-from server.api.schemas import Page, UserIn
+from server.api.schemas import Page, UserIn, UserUpdate
 from server.api.serialize import page_json, rating_json, user_json
 from server.auth import require_api_key
 from server.context import get_db
 from server.services.ratings import user_ratings
-from server.services.users import create_user, get_user
+from server.services.users import create_user, get_user, known_genres
 
 bp = Blueprint("users", __name__)
 
@@ -23,7 +23,7 @@ bp = Blueprint("users", __name__)
 def post_user(body: UserIn) -> tuple[dict[str, Any], int, dict[str, str]]:
     """Create a user with the client's own id."""
     with get_db().transaction() as session:
-        user = create_user(session, body.id, body.name)
+        user = create_user(session, body.id, body.name, body.favorite_genres)
     location = url_for("users.get_user_by_id", user_id=user.external_id)
     return user_json(user), 201, {"Location": location}
 
@@ -34,6 +34,20 @@ def get_user_by_id(user_id: str) -> dict[str, Any]:
     """Read a user."""
     with get_db().transaction() as session:
         return user_json(get_user(session, user_id))
+
+
+@bp.patch("/users/<user_id>")
+@require_api_key
+@operation(body=UserUpdate)
+def patch_user(user_id: str, body: UserUpdate) -> dict[str, Any]:
+    """Change a user's name or favourite genres."""
+    with get_db().transaction() as session:
+        user = get_user(session, user_id)
+        if body.name is not None:
+            user.name = body.name
+        if body.favorite_genres is not None:
+            user.favorite_genres = known_genres(session, body.favorite_genres)
+        return user_json(user)
 
 
 @bp.get("/users/<user_id>/ratings")

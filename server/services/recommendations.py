@@ -52,7 +52,7 @@ class ServingContext:
 def build_serving_context(settings: Settings, client: redis.Redis) -> ServingContext:
     """Discover the plugins and connect the cache: once per process."""
     registry = discover(settings.algorithm_allow_list)
-    cache = Cache(client, settings.cache_ttl_seconds, settings.cache_list_length)
+    cache = Cache.from_settings(client, settings)
     return ServingContext(settings, registry, cache, ModelStore(registry), Catalogue())
 
 
@@ -84,8 +84,10 @@ def compute_user_list(
     rated: tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]],
     length: int,
     exclude_rated: bool = True,
+    prefer_trained: bool = False,
 ) -> CachedList:
-    """A user's list from ``version``'s model and their current ratings (fold-in).
+    """A user's list from ``version``'s model and their current ratings (fold-in; with
+    ``prefer_trained``, the trained state when the model saw as many ratings as they have).
 
     Users with fewer than ``cold_start_ratings`` ratings get a blend with content-based results
     from the same ratings: a few ratings say more about taste through metadata than through
@@ -93,7 +95,11 @@ def compute_user_list(
     """
     movies, stars = rated
     model = context.models.model(version)
-    state = user_state(model, user.id, movies, stars)
+    trained = model.data.user_index(user.id)
+    if prefer_trained and trained is not None and model.data.matrix[trained].nnz == len(movies):
+        state = model.user_state(user.id)  # right after training: no fold-in needed
+    else:
+        state = user_state(model, user.id, movies, stars)
     entry = ranked_list(model, version.number, state, length, exclude_rated)
     few = len(movies) < context.settings.cold_start_ratings
     if few and version.algorithm != "content":

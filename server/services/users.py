@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from server.db import now
-from server.errors import Conflict, NotFound
-from server.models import User
+from server.errors import Conflict, NotFound, ValidationError
+from server.models import Genre, User
 
 
-def create_user(session: Session, external_id: str, name: str | None = None) -> User:
+def create_user(
+    session: Session,
+    external_id: str,
+    name: str | None = None,
+    favorite_genres: Sequence[str] = (),
+) -> User:
     """Create a user; ``Conflict`` if the id is taken."""
-    user = User(external_id=external_id, name=name, created_at=now())
+    user = User(
+        external_id=external_id,
+        name=name,
+        created_at=now(),
+        favorite_genres=known_genres(session, favorite_genres),
+    )
     try:
         with session.begin_nested():
             session.add(user)
@@ -30,3 +42,15 @@ def get_user(session: Session, external_id: str) -> User:
     if user is None:
         raise NotFound(f"no user {external_id!r}", code="user_not_found")
     return user
+
+
+def known_genres(session: Session, names: Sequence[str]) -> list[Genre]:
+    """The genres with these names; ``ValidationError`` naming the first unknown one."""
+    wanted = list(dict.fromkeys(names))
+    found = {g.name: g for g in session.scalars(select(Genre).where(Genre.name.in_(wanted)))}
+    for name in wanted:
+        if name not in found:
+            raise ValidationError(
+                f"no genre {name!r}", code="unknown_genre", field="favorite_genres"
+            )
+    return [found[name] for name in wanted]

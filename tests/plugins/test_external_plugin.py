@@ -4,7 +4,6 @@ passes the conformance suite, and is trained and scored by the evaluation engine
 from __future__ import annotations
 
 import importlib
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,32 +17,14 @@ from plugins.evaluation.splits import RatingTable, kfold
 from plugins.registry import discover
 from plugins.testing import PluginConformance, structured_ratings
 
-EXAMPLE = Path(__file__).parent / "example_plugin"
-
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """pip-install the example distribution into a private directory on sys.path."""
-    target = tmp_path_factory.mktemp("site")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--no-build-isolation",
-            "--target",
-            str(target),
-            str(EXAMPLE),
-        ],
-        check=True,
-    )
-    sys.path.insert(0, str(target))
+def installed(example_plugin_site: Path) -> Iterator[Path]:
+    """The example distribution, pip-installed into a private directory, on sys.path."""
+    sys.path.insert(0, str(example_plugin_site))
     importlib.invalidate_caches()
-    yield target
-    sys.path.remove(str(target))
+    yield example_plugin_site
+    sys.path.remove(str(example_plugin_site))
     for name in [m for m in sys.modules if m.startswith("movierec_example")]:
         del sys.modules[name]
 
