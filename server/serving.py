@@ -139,6 +139,10 @@ def blend(first: CachedList, second: CachedList, weight: float, length: int) -> 
 
 
 def similar_list(model: Model, version: int, movie_id: int, length: int) -> CachedList:
-    """The movies most similar to ``movie_id`` by ``model``."""
+    """The movies most similar to ``movie_id`` by ``model`` (positive similarities only)."""
     ranked = model.similar(movie_id, length)
-    return CachedList(version, model.name, ranked.movies.astype(np.int32), ranked.scores)
+    # No positive similarity is no evidence (a movie nobody rated scores 0 with everything).
+    keep = ranked.scores > 0
+    return CachedList(
+        version, model.name, ranked.movies[keep].astype(np.int32), ranked.scores[keep]
+    )

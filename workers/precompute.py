@@ -61,13 +61,15 @@ def precompute_similar(
     started = time.perf_counter()
     length = context.serving.cache.list_length
     with context.db.transaction() as session:
-        external = dict(session.execute(select(Movie.id, Movie.external_id)).tuples().all())
+        external = {movie: ext for movie, ext in session.execute(select(Movie.id, Movie.external_id))}
         batch: list[tuple[str, CachedList]] = []
         written = 0
         for movie in model.data.movie_ids.tolist():
             if movie not in external:
                 continue
-            batch.append((external[movie], similar_list(model, number, movie, length)))
+            entry = similar_list(model, number, movie, length)
+            if len(entry) > 0:  # an empty list would hide the content-based fallback
+                batch.append((external[movie], entry))
             if len(batch) >= BATCH:
                 written += context.serving.cache.store_similar_lists(algorithm, batch)
                 batch = []

@@ -193,7 +193,7 @@ def similar_movies(
     require_algorithm(context, name, "similar")
     if n <= context.cache.list_length:
         _, hit = context.cache.similar_list(name, movie_external_id)
-        if hit is not None:
+        if hit is not None and len(hit) > 0:
             return RankedAnswer(_pairs(hit)[:n], hit.source, hit.version, cached=True)
     movie = get_movie(session, movie_external_id)
     for step, source in ((name, name), ("content", "fallback:content")):

@@ -58,8 +58,15 @@ def test_bad_user_input_is_400_and_changes_nothing(
 
 def test_create_and_read_movie_with_metadata(client: FlaskClient, auth: dict[str, str]) -> None:
     created = make_movie(
-        client, auth, "m7", title="Heat", year=1995, genres=["Crime", "Action"],
-        tags=["heist", "heist", "Pacino"], overview="A cop and a thief.", imdb_id="tt0113277",
+        client,
+        auth,
+        "m7",
+        title="Heat",
+        year=1995,
+        genres=["Crime", "Action"],
+        tags=["heist", "heist", "Pacino"],
+        overview="A cop and a thief.",
+        imdb_id="tt0113277",
         tmdb_id=949,
     )
     assert created["genres"] == ["Crime", "Action"]

@@ -23,7 +23,9 @@ def test_movielens_100k() -> None:
     fmt, movies, ratings, _tags, problems = read("ml-100k")
     assert fmt == "movielens-100k"
     assert [(m.external_id, m.title, m.year) for m in movies] == [
-        ("1", "Toy Story", 1995), ("2", "GoldenEye", 1995), ("3", "Cinéma Paradiso", 1988),
+        ("1", "Toy Story", 1995),
+        ("2", "GoldenEye", 1995),
+        ("3", "Cinéma Paradiso", 1988),
     ]
     assert movies[0].genres == ("Animation", "Children's", "Comedy")
     assert [(r.user_id, r.movie_id, r.half_stars) for r in ratings][:2] == [
@@ -87,7 +89,10 @@ def test_netflix_prize() -> None:
     assert fmt == "netflix"
     assert movies[2].title == "Character, The Movie" and movies[2].year is None
     assert [(r.user_id, r.movie_id, r.half_stars) for r in ratings] == [
-        ("100001", "1", 6), ("100002", "1", 10), ("100001", "2", 8), ("100002", "3", 4),
+        ("100001", "1", 6),
+        ("100002", "1", 10),
+        ("100001", "2", 8),
+        ("100002", "3", 4),
     ]
     assert ratings[0].timestamp == 1126051200  # 2005-09-07T00:00:00Z
     assert [p.split(":")[1] for p in problems] == ["6", "7"]
