@@ -5,7 +5,7 @@ COPY server server
 COPY plugins plugins
 COPY workers workers
 COPY migrations migrations
-RUN pip install --no-cache-dir . && useradd --create-home movierec
+RUN pip install --no-cache-dir . && useradd --create-home movierec && mkdir /data && chown movierec /data
 USER movierec
 ENV MOVIEREC_DATA_DIR=/data
 EXPOSE 8000
