@@ -61,7 +61,9 @@ def precompute_similar(
     started = time.perf_counter()
     length = context.serving.cache.list_length
     with context.db.transaction() as session:
-        external = {movie: ext for movie, ext in session.execute(select(Movie.id, Movie.external_id))}
+        external = {
+            movie: ext for movie, ext in session.execute(select(Movie.id, Movie.external_id))
+        }
         batch: list[tuple[str, CachedList]] = []
         written = 0
         for movie in model.data.movie_ids.tolist():

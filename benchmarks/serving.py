@@ -1,0 +1,319 @@
+"""Serving benchmarks on ml-latest-small: read latency and throughput of cached recommendations
+against a bare endpoint of the same app under the same load (gunicorn, 32 concurrent clients in a
+separate process), freshness after a rating, sustained writes, retrain + precompute time, and Redis
+memory per cached user.
+
+Runs on the embedded default (SQLite + embedded Redis) unless MOVIEREC_DATABASE_URL /
+MOVIEREC_REDIS_URL / MOVIEREC_BROKER_URL name servers.
+
+    python -m benchmarks.serving [DATA] [--seconds 10] [--write-seconds 60] [--write-rate 500]
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import multiprocessing
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import redis as redis_lib
+
+from benchmarks.common import arguments, machine, table
+
+CLIENTS = 32
+PORT = 8765
+
+
+def main() -> None:
+    parser = arguments(__doc__ or "")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--write-seconds", type=float, default=60.0)
+    parser.add_argument("--write-rate", type=float, default=500.0)
+    args = parser.parse_args()
+    data_dir = Path(tempfile.mkdtemp(prefix="movierec-serving-"))
+    env = dict(os.environ, MOVIEREC_DATA_DIR=str(data_dir), MOVIEREC_RELAY_AFTER_SECONDS="1")
+    env["MOVIEREC_TRAIN_SCHEDULE"] = "als=86400,content=86400"
+    env["MOVIEREC_RETRAIN_AFTER_EVENTS"] = "100000000"
+    env["MOVIEREC_LOG_LEVEL"] = "WARNING"
+    movierec = [sys.executable, "-m", "workers"]
+    run([*movierec, "import", "--quiet", str(args.data)], env)
+    started = time.perf_counter()
+    run([*movierec, "train", "content"], env)
+    print(
+        f"retrain + precompute, content: {time.perf_counter() - started:.1f} s (process included)"
+    )
+    started = time.perf_counter()
+    run([*movierec, "train", "als"], env)
+    print(f"retrain + precompute, als: {time.perf_counter() - started:.1f} s (process included)")
+    run([*movierec, "models", "list"], env)
+    env["MOVIEREC_REDIS_URL"] = env.get("MOVIEREC_REDIS_URL") or embedded_redis(data_dir)
+    env["MOVIEREC_API_KEYS"] = "bench-key"
+    web = subprocess.Popen(  # noqa: S603
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--bind",
+            f"127.0.0.1:{PORT}",
+            "--workers",
+            "2",
+            "--worker-class",
+            "gthread",
+            "--threads",
+            "8",
+            "--log-level",
+            "warning",
+            "benchmarks.serving_app:app",
+        ],
+        env=env,
+    )
+    worker = quiet([*movierec, "worker", "--concurrency", "2"], env)
+    beat = quiet([*movierec, "beat"], env)
+    try:
+        wait_up()
+        users = [str(u) for u in range(1, 611)]
+        for user in users:  # every list cached (the precompute did it; this checks)
+            assert get_json(f"/api/v1/users/{user}/recommendations?n=10")["cached"]
+        reads(users, args.seconds)
+        memory(env["MOVIEREC_REDIS_URL"], users)
+        freshness(users)
+        writes(args.write_seconds, args.write_rate, env)
+    finally:
+        for process in (web, worker, beat):
+            process.terminate()
+            process.wait(timeout=30)
+    print(machine())
+
+
+def quiet(argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """A background process of ours with its output discarded."""
+    return subprocess.Popen(  # noqa: S603 (our own command line)
+        argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+
+
+def run(argv: list[str], env: dict[str, str]) -> None:
+    subprocess.run(argv, env=env, check=True)  # noqa: S603
+
+
+def embedded_redis(data_dir: Path) -> str:
+    from server.redis_store import start_embedded_redis
+
+    return start_embedded_redis(data_dir)
+
+
+def wait_up() -> None:
+    for _ in range(300):
+        try:
+            get_json("/healthz")
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit("the server did not start")
+
+
+def get_json(path: str, connection: http.client.HTTPConnection | None = None) -> Any:
+    own = connection or http.client.HTTPConnection("127.0.0.1", PORT, timeout=10)
+    own.request("GET", path)
+    response = own.getresponse()
+    body = response.read()
+    if connection is None:
+        own.close()
+    return json.loads(body)
+
+
+def load(paths: list[str], seconds: float, queue: Any) -> None:
+    """In a separate process: CLIENTS threads, each on its own keep-alive connection."""
+    latencies: list[list[float]] = [[] for _ in range(CLIENTS)]
+    stop = time.monotonic() + seconds
+
+    def client(slot: int) -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=10)
+        rng = random.Random(slot)
+        while time.monotonic() < stop:
+            path = rng.choice(paths)
+            began = time.perf_counter()
+            connection.request("GET", path)
+            response = connection.getresponse()
+            response.read()
+            if response.status != 200:
+                raise SystemExit(f"{path}: {response.status}")
+            latencies[slot].append(time.perf_counter() - began)
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(CLIENTS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    queue.put([x for slot in latencies for x in slot])
+
+
+def measure(paths: list[str], seconds: float) -> tuple[float, float, float]:
+    queue: Any = multiprocessing.get_context("spawn").Queue()
+    process = multiprocessing.get_context("spawn").Process(
+        target=load, args=(paths, seconds, queue)
+    )
+    process.start()
+    samples = np.array(queue.get()) * 1000.0
+    process.join()
+    return (
+        float(np.percentile(samples, 50)),
+        float(np.percentile(samples, 99)),
+        len(samples) / seconds,
+    )
+
+
+def reads(users: list[str], seconds: float) -> None:
+    ours = [f"/api/v1/users/{user}/recommendations?n=10" for user in users]
+    measure(ours, 2.0)  # warm-up: models, catalogue, connections
+    bare = measure(["/bench/constant"], seconds)
+    cached = measure(ours, seconds)
+    print(
+        f"\nreads: {CLIENTS} concurrent clients, {seconds:.0f} s each, "
+        "gunicorn 2 workers x 8 threads"
+    )
+    print(
+        table(
+            ["endpoint", "p50 ms", "p99 ms", "requests/s"],
+            [["bare constant JSON", *bare], ["cached recommendations", *cached]],
+        )
+    )
+    print(f"throughput ours / bare: {cached[2] / bare[2]:.2f}; ours p99 {cached[1]:.1f} ms")
+
+
+def memory(url: str, users: list[str]) -> None:
+    client = redis_lib.Redis.from_url(url)
+    sizes = [client.memory_usage(f"movierec:recs:als:{user}") or 0 for user in users]
+    listed = get_json("/api/v1/users/1/recommendations?n=100")
+    print(
+        f"\nRedis memory per cached user (als, top-{len(listed['items'])}): "
+        f"mean {np.mean(sizes):.0f} bytes, max {max(sizes)} (MEMORY USAGE over {len(users)} users)"
+    )
+
+
+def freshness(users: list[str], samples: int = 40) -> None:
+    """PUT a rating of the user's current top movie; time until the cached list no longer
+    holds it (the rating was folded in and the list rewritten)."""
+    delays = []
+    connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=10)
+    for user in random.Random(0).sample(users, samples):
+        top = get_json(f"/api/v1/users/{user}/recommendations?n=10", connection)["items"][0][
+            "movie_id"
+        ]
+        began = time.perf_counter()
+        put_rating(connection, user, top, 5.0)
+        while True:
+            body = get_json(f"/api/v1/users/{user}/recommendations?n=10", connection)
+            if body["cached"] and top not in [item["movie_id"] for item in body["items"]]:
+                break
+            if time.perf_counter() - began > 10:
+                raise SystemExit(f"user {user}: not fresh after 10 s")
+            time.sleep(0.005)
+        delays.append(time.perf_counter() - began)
+    print(
+        f"\nfreshness (PUT rating -> cached list reflects it), {samples} ratings: "
+        f"p50 {np.percentile(delays, 50) * 1000:.0f} ms, "
+        f"p95 {np.percentile(delays, 95) * 1000:.0f} ms"
+    )
+
+
+def put_rating(connection: http.client.HTTPConnection, user: str, movie: str, stars: float) -> int:
+    connection.request(
+        "PUT",
+        f"/api/v1/users/{user}/ratings/{movie}",
+        body=json.dumps({"rating": stars}),
+        headers={"Content-Type": "application/json", "Authorization": "Bearer bench-key"},
+    )
+    response = connection.getresponse()
+    response.read()
+    return response.status
+
+
+def writes(seconds: float, rate: float, env: dict[str, str]) -> None:
+    """``rate`` ratings per second for ``seconds`` from 16 paced threads; then wait until every
+    event is processed and compare the database with what was sent."""
+    from sqlalchemy import func, select
+
+    from server.config import Settings
+    from server.db import Database
+    from server.models import Rating, RatingEvent
+
+    settings = Settings.load(environ=env)
+    database = Database(settings.resolved_database_url)
+    with database.transaction() as session:
+        ratings_before = session.scalar(select(func.count()).select_from(Rating)) or 0
+        events_before = session.scalar(select(func.max(RatingEvent.id))) or 0
+    threads_count = 16
+    listed = get_json("/api/v1/movies?limit=1000")["items"]
+    movies = [item["id"] for item in listed]
+    sent: list[set[tuple[str, str]]] = [set() for _ in range(threads_count)]
+    failures: list[int] = []
+    began = time.monotonic()
+
+    def writer(slot: int) -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=10)
+        rng = random.Random(100 + slot)
+        count = 0
+        while (elapsed := time.monotonic() - began) < seconds:
+            target = elapsed * rate / threads_count
+            if count >= target:
+                time.sleep(0.001)
+                continue
+            user, movie = f"w{slot}-{rng.randrange(50)}", rng.choice(movies)
+            status = put_rating(connection, user, movie, rng.choice([1.0, 2.5, 3.0, 4.5, 5.0]))
+            if status == 404:  # a new user: create it, then rate
+                create_user(connection, user)
+                status = put_rating(connection, user, movie, 3.0)
+            if status in (200, 201):
+                sent[slot].add((user, movie))
+            else:
+                failures.append(status)
+            count += 1
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(threads_count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    duration = time.monotonic() - began
+    pairs = set().union(*sent)
+    drained = time.monotonic()
+    while True:
+        with database.transaction() as session:
+            waiting = session.scalar(select(func.count()).where(RatingEvent.processed_at.is_(None)))
+        if not waiting:
+            break
+        time.sleep(0.5)
+    with database.transaction() as session:
+        ratings_after = session.scalar(select(func.count()).select_from(Rating)) or 0
+        events = session.scalar(select(func.count()).where(RatingEvent.id > events_before)) or 0
+    accepted = sum(len(s) for s in sent)
+    print(
+        f"\nwrites: {accepted / duration:.0f} accepted ratings/s over {duration:.0f} s "
+        f"({len(failures)} failures); every event processed {time.monotonic() - drained:.1f} s "
+        f"after the last write; new ratings in the database {ratings_after - ratings_before} "
+        f"= distinct (user, movie) pairs sent {len(pairs)}; new events {events}"
+    )
+
+
+def create_user(connection: http.client.HTTPConnection, user: str) -> None:
+    connection.request(
+        "POST",
+        "/api/v1/users",
+        body=json.dumps({"id": user}),
+        headers={"Content-Type": "application/json", "Authorization": "Bearer bench-key"},
+    )
+    connection.getresponse().read()
+
+
+if __name__ == "__main__":
+    main()
