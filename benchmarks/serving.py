@@ -38,6 +38,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--write-seconds", type=float, default=60.0)
     parser.add_argument("--write-rate", type=float, default=500.0)
+    parser.add_argument("--read-rate", type=float, default=300.0)
     args = parser.parse_args()
     data_dir = Path(tempfile.mkdtemp(prefix="movierec-serving-"))
     env = dict(os.environ, MOVIEREC_DATA_DIR=str(data_dir), MOVIEREC_RELAY_AFTER_SECONDS="1")
@@ -83,7 +84,7 @@ def main() -> None:
         users = [str(u) for u in range(1, 611)]
         for user in users:  # every list cached (the precompute did it; this checks)
             assert get_json(f"/api/v1/users/{user}/recommendations?n=10")["cached"]
-        reads(users, args.seconds)
+        reads(users, args.seconds, args.read_rate)
         memory(env["MOVIEREC_REDIS_URL"], users)
         freshness(users)
         writes(args.write_seconds, args.write_rate, env)
@@ -131,15 +132,22 @@ def get_json(path: str, connection: http.client.HTTPConnection | None = None) ->
     return json.loads(body)
 
 
-def load(paths: list[str], seconds: float, queue: Any) -> None:
-    """In a separate process: CLIENTS threads, each on its own keep-alive connection."""
+def load(paths: list[str], seconds: float, rate: float, queue: Any) -> None:
+    """In a separate process: CLIENTS threads, each on its own keep-alive connection; with
+    ``rate`` > 0 they send that many requests per second in all (open loop), else as fast as
+    they can (closed loop, the throughput test)."""
     latencies: list[list[float]] = [[] for _ in range(CLIENTS)]
     stop = time.monotonic() + seconds
 
     def client(slot: int) -> None:
         connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=10)
         rng = random.Random(slot)
+        interval = CLIENTS / rate if rate > 0 else 0.0
+        due = time.monotonic() + rng.random() * interval
         while time.monotonic() < stop:
+            if interval:
+                time.sleep(max(0.0, due - time.monotonic()))
+                due += interval
             path = rng.choice(paths)
             began = time.perf_counter()
             connection.request("GET", path)
@@ -157,10 +165,11 @@ def load(paths: list[str], seconds: float, queue: Any) -> None:
     queue.put([x for slot in latencies for x in slot])
 
 
-def measure(paths: list[str], seconds: float) -> tuple[float, float, float]:
+def measure(paths: list[str], seconds: float, rate: float = 0.0) -> tuple[float, float, float]:
+    """p50 and p99 latency (ms) and requests per second."""
     queue: Any = multiprocessing.get_context("spawn").Queue()
     process = multiprocessing.get_context("spawn").Process(
-        target=load, args=(paths, seconds, queue)
+        target=load, args=(paths, seconds, rate, queue)
     )
     process.start()
     samples = np.array(queue.get()) * 1000.0
@@ -172,22 +181,24 @@ def measure(paths: list[str], seconds: float) -> tuple[float, float, float]:
     )
 
 
-def reads(users: list[str], seconds: float) -> None:
+def reads(users: list[str], seconds: float, rate: float) -> None:
+    """Throughput with 32 clients sending as fast as they can; latency with the same 32 clients
+    sending ``rate`` requests per second in all (closed-loop latency on 2 cores is queueing:
+    32 in flight / throughput, whatever the server does)."""
     ours = [f"/api/v1/users/{user}/recommendations?n=10" for user in users]
     measure(ours, 2.0)  # warm-up: models, catalogue, connections
-    bare = measure(["/bench/constant"], seconds)
-    cached = measure(ours, seconds)
+    rows: list[list[Any]] = []
+    for label, paths in (("bare constant JSON", ["/bench/constant"]), ("cached recs", ours)):
+        saturated = measure(paths, seconds)
+        paced = measure(paths, seconds, rate)
+        rows.append([label, saturated[2], saturated[0], saturated[1], paced[0], paced[1]])
+    print(f"\nreads: {CLIENTS} concurrent clients, {seconds:.0f} s per run, gunicorn 2x8 gthread")
+    headers = ["endpoint", "max req/s", "p50 ms", "p99 ms", f"p50 ms @{rate:.0f}/s", "p99 ms @"]
+    print(table(headers, rows))
     print(
-        f"\nreads: {CLIENTS} concurrent clients, {seconds:.0f} s each, "
-        "gunicorn 2 workers x 8 threads"
+        f"throughput ours / bare: {rows[1][1] / rows[0][1]:.2f}; "
+        f"ours p99 at {rate:.0f} req/s: {rows[1][5]:.1f} ms"
     )
-    print(
-        table(
-            ["endpoint", "p50 ms", "p99 ms", "requests/s"],
-            [["bare constant JSON", *bare], ["cached recommendations", *cached]],
-        )
-    )
-    print(f"throughput ours / bare: {cached[2] / bare[2]:.2f}; ours p99 {cached[1]:.1f} ms")
 
 
 def memory(url: str, users: list[str]) -> None:
