@@ -252,10 +252,10 @@ def precompute(
     if "rank" not in model.capabilities:
         return
     with context.db.transaction() as session:
-        users = [int(user) for user in session.scalars(select(Rating.user_id).distinct())]
+        users = sorted(int(user) for user in session.scalars(select(Rating.user_id).distinct()))
     size = context.settings.precompute_shard_users
     for start in range(0, len(users), size):
-        shard = sorted(users)[start : start + size]
+        shard = users[start : start + size]
         if dispatch is None:
             precompute_users(context, algorithm, number, shard)
         else:
