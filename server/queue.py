@@ -4,11 +4,17 @@ used only to publish tasks by name (``send_task``), so the server never imports 
 Publishing is best effort: the outbox row is already committed, and the workers' relay re-sends
 anything left unprocessed. After a failed publish the queue stays quiet for a few seconds instead
 of making every request wait for a broker that is down.
+
+Rating events are not published by the request that wrote them: ``announce_event`` hands the id
+to a background thread that publishes what gathered in the last few milliseconds as one task. A
+request never waits on the broker, and under load one message carries many events.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
+import os
 import threading
 import time
 from typing import Any
@@ -23,11 +29,14 @@ log = logging.getLogger(__name__)
 
 EVENTS_QUEUE = "events"
 TRAINING_QUEUE = "training"
-PROCESS_EVENT = "movierec.events.process"
+PROCESS_EVENTS = "movierec.events.process"
 RELAY_EVENTS = "movierec.events.relay"
 RETRAIN = "movierec.training.retrain"
 PRECOMPUTE = "movierec.training.precompute"
 QUIET_AFTER_FAILURE_SECONDS = 5.0
+# How long the announcer gathers event ids before publishing them, and the most per task.
+ANNOUNCE_LINGER_SECONDS = 0.005
+ANNOUNCE_MAX_BATCH = 500
 
 
 def broker_url(settings: Settings) -> str:
@@ -72,6 +81,32 @@ class TaskQueue:
         self.celery.conf.update(celery_config(settings))
         self._quiet_until = 0.0
         self._lock = threading.Lock()
+        self._announced: list[int] = []
+        self._wakeup = threading.Condition(self._lock)
+        self._announcer_pid = 0
+
+    def announce_event(self, event_id: int) -> None:
+        """Queue a committed event for the workers; it is published within a few ms."""
+        with self._wakeup:
+            self._announced.append(event_id)
+            if self._announcer_pid != os.getpid():  # first use in this (possibly forked) process
+                self._announcer_pid = os.getpid()
+                threading.Thread(target=self._announce_forever, daemon=True).start()
+                atexit.register(self._publish_announced)
+            self._wakeup.notify()
+
+    def _announce_forever(self) -> None:
+        while True:
+            with self._wakeup:
+                self._wakeup.wait_for(lambda: bool(self._announced))
+            time.sleep(ANNOUNCE_LINGER_SECONDS)  # let the ids of concurrent requests gather
+            self._publish_announced()
+
+    def _publish_announced(self) -> None:
+        with self._lock:
+            batch, self._announced = self._announced, []
+        for start in range(0, len(batch), ANNOUNCE_MAX_BATCH):
+            self.send(PROCESS_EVENTS, [batch[start : start + ANNOUNCE_MAX_BATCH]])
 
     def send(self, name: str, args: list[Any], queue: str = EVENTS_QUEUE) -> bool:
         """Publish a task; False when the broker could not take it (the relay will)."""

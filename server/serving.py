@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from plugins.base import RecommenderBase, UserState
 from plugins.registry import Registry
 from server.cache import CachedList
+from server.db import Database
 from server.models import Genre, ModelVersion, Movie, MovieGenre, Rating
 
 # Reciprocal-rank fusion constant: how much the top ranks dominate a blend.
@@ -65,14 +66,17 @@ class MovieRow:
 class Catalogue:
     """Movie ids, titles and genres by internal id, fetched once and kept (movies don't change)."""
 
-    def __init__(self) -> None:
+    def __init__(self, database: Database) -> None:
+        self.database = database
         self._rows: dict[int, MovieRow] = {}
 
-    def rows(self, session: Session, ids: list[int]) -> dict[int, MovieRow]:
-        """The rows of ``ids`` (unknown ids are left out)."""
+    def rows(self, ids: list[int]) -> dict[int, MovieRow]:
+        """The rows of ``ids`` (unknown ids are left out); the database is read only for movies
+        not seen before, so a cached answer needs no database at all."""
         missing = [movie for movie in ids if movie not in self._rows]
         if missing:
-            self._fetch(session, missing)
+            with self.database.transaction() as session:
+                self._fetch(session, missing)
         return {movie: self._rows[movie] for movie in ids if movie in self._rows}
 
     def _fetch(self, session: Session, ids: list[int]) -> None:

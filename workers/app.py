@@ -15,7 +15,7 @@ from celery import Celery
 from server.config import Settings
 from server.queue import (
     PRECOMPUTE,
-    PROCESS_EVENT,
+    PROCESS_EVENTS,
     RELAY_EVENTS,
     RETRAIN,
     TRAINING_QUEUE,
@@ -25,6 +25,9 @@ from workers import events, precompute, training
 from workers.context import process_context
 
 log = logging.getLogger(__name__)
+
+# A retrain that finds the algorithm locked tries again this many times.
+BUSY_RETRIES = 3
 
 
 def make_celery(settings: Settings) -> Celery:
@@ -52,13 +55,13 @@ def make_celery(settings: Settings) -> Celery:
 celery = make_celery(Settings.load())
 
 
-@celery.task(name=PROCESS_EVENT, bind=True, max_retries=None, default_retry_delay=2)
-def process_event_task(self: Any, event_id: int) -> int:
-    """Refresh the event's user (retried while the database or Redis is down)."""
+@celery.task(name=PROCESS_EVENTS, bind=True, max_retries=None, default_retry_delay=2)
+def process_events_task(self: Any, event_ids: list[int]) -> int:
+    """Refresh the events' users (retried while the database or Redis is down)."""
     try:
-        return events.process_event(process_context(), event_id)
+        return events.process_events(process_context(), event_ids)
     except Exception as error:
-        log.warning("event %d: %s; retrying", event_id, type(error).__name__)
+        log.warning("events %s...: %s; retrying", event_ids[:3], type(error).__name__)
         raise self.retry(exc=error) from error
 
 
@@ -67,21 +70,26 @@ def relay_task() -> int:
     """Re-send events left unprocessed; request retrains that are due."""
     report = events.relay(
         process_context(),
-        lambda event_id: process_event_task.apply_async((event_id,)),
+        lambda event_ids: process_events_task.apply_async((event_ids,)),
         lambda algorithm: retrain_task.apply_async((algorithm, False), queue=TRAINING_QUEUE),
     )
     return report.resent
 
 
-@celery.task(name=RETRAIN)
-def retrain_task(algorithm: str, force: bool = False) -> str:
-    """Retrain one algorithm; precompute shards go to the training queue."""
+@celery.task(name=RETRAIN, bind=True, max_retries=BUSY_RETRIES)
+def retrain_task(self: Any, algorithm: str, force: bool = False) -> str:
+    """Retrain one algorithm; precompute shards go to the training queue. When another run
+    holds the lock, try again once the lock could have expired: the holder may have died, and
+    a requested retrain should not be dropped."""
 
     def dispatch(name: str, number: int, users: list[int]) -> None:
         precompute_task.apply_async((name, number, users), queue=TRAINING_QUEUE)
 
-    outcome = training.retrain(process_context(), algorithm, force, dispatch)
+    context = process_context()
+    outcome = training.retrain(context, algorithm, force, dispatch)
     log.info("retrain %s: %s %s %s", algorithm, outcome.status, outcome.version, outcome.detail)
+    if outcome.status == "busy" and self.request.retries < BUSY_RETRIES:
+        raise self.retry(countdown=context.settings.training_lock_seconds)
     return outcome.status
 
 

@@ -23,10 +23,9 @@ class WorkerContext:
 
 def build_context(settings: Settings) -> WorkerContext:
     """A context for ``settings`` (connections open lazily)."""
+    database = Database(settings.resolved_database_url, settings.sql_echo)
     return WorkerContext(
-        settings,
-        Database(settings.resolved_database_url, settings.sql_echo),
-        build_serving_context(settings, connect(settings)),
+        settings, database, build_serving_context(settings, connect(settings), database)
     )
 
 

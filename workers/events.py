@@ -1,9 +1,9 @@
 """Consuming the rating-event outbox, as plain functions (the Celery tasks wrap them).
 
-Handlers take an event id and are idempotent: an event already processed is skipped, and
-processing one event handles every unprocessed event of the same user up to it (an import of a
-thousand ratings by one person is one refresh, not a thousand). Work happens before the events are
-marked, so a worker dying in between means the work is redone, never lost.
+Handlers take a batch of event ids and are idempotent: events already processed are skipped, and
+processing an event handles every unprocessed event of the same user (an import of a thousand
+ratings by one person is one refresh, not a thousand). Work happens before the events are marked,
+so a worker dying in between means the work is redone, never lost.
 """
 
 from __future__ import annotations
@@ -13,45 +13,73 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
 
 from server.db import now
 from server.models import RatingEvent
 from server.services.model_versions import latest_attempt
 from workers.context import WorkerContext
-from workers.precompute import refresh_user
+from workers.precompute import refresh_users
 
 log = logging.getLogger(__name__)
 
 # The relay re-sends at most this many users' events per tick.
 RELAY_BATCH = 1000
+# One task takes the users of at most this many waiting events besides its own.
+DRAIN_LIMIT = 500
+# Event ids per UPDATE when marking them processed.
+MARK_CHUNK = 500
 
-Send = Callable[[int], None]
+Send = Callable[[list[int]], None]
 
 
-def process_event(context: WorkerContext, event_id: int) -> int:
-    """Refresh the cache for the event's user; returns how many events this marked processed."""
+def process_events(context: WorkerContext, event_ids: list[int]) -> int:
+    """Refresh the cache for the users of these events and of the oldest other waiting events;
+    returns how many events this marked processed.
+
+    Taking every waiting event of those users (up to ``DRAIN_LIMIT`` events' worth of users)
+    makes one task absorb a burst: the tasks queued behind it find their events done and return
+    at once, and a user who rated ten movies in a second is refreshed once.
+    """
     with context.db.transaction() as session:
-        event = session.get(RatingEvent, event_id)
-        if event is None or event.processed_at is not None:
+        users = _waiting_users(session, event_ids)
+        if not users:
             return 0
-        user_id = event.user_id
-        newest = session.scalar(
-            select(func.max(RatingEvent.id)).where(
-                RatingEvent.user_id == user_id, RatingEvent.processed_at.is_(None)
+        waiting = (
+            session.execute(
+                select(RatingEvent.id).where(
+                    RatingEvent.user_id.in_(users), RatingEvent.processed_at.is_(None)
+                )
             )
+            .scalars()
+            .all()
         )
-        refresh_user(context, session, user_id)
+        refresh_users(context, session, sorted(users))
+    marked = 0
     with context.db.transaction() as session:
-        marked = session.execute(
-            update(RatingEvent)
-            .where(
-                RatingEvent.user_id == user_id,
-                RatingEvent.id <= (newest or event_id),
-                RatingEvent.processed_at.is_(None),
+        for start in range(0, len(waiting), MARK_CHUNK):
+            chunk = waiting[start : start + MARK_CHUNK]
+            result = session.execute(
+                update(RatingEvent)
+                .where(RatingEvent.id.in_(chunk), RatingEvent.processed_at.is_(None))
+                .values(processed_at=now())
             )
-            .values(processed_at=now())
-        )
-    return int(getattr(marked, "rowcount", 0) or 0)
+            marked += int(getattr(result, "rowcount", 0) or 0)
+    return marked
+
+
+def _waiting_users(session: Session, event_ids: list[int]) -> set[int]:
+    """The users of the unprocessed events among ``event_ids`` and of the oldest waiting ones."""
+    unprocessed = RatingEvent.processed_at.is_(None)
+    asked = session.scalars(
+        select(RatingEvent.user_id).where(RatingEvent.id.in_(event_ids[:MARK_CHUNK]), unprocessed)
+    ).all()
+    if not asked:  # all done already (a burst was absorbed by an earlier task)
+        return set()
+    oldest = session.scalars(
+        select(RatingEvent.user_id).where(unprocessed).order_by(RatingEvent.id).limit(DRAIN_LIMIT)
+    ).all()
+    return set(asked) | set(oldest)
 
 
 @dataclass(frozen=True)
@@ -90,8 +118,9 @@ def relay(
                 attempt is None or newest - attempt.data_version >= settings.retrain_after_events
             ):
                 due.append(algorithm)
-    for event_id in waiting:
-        send_event(int(event_id))
+    ids = [int(event_id) for event_id in waiting]
+    for start in range(0, len(ids), MARK_CHUNK):
+        send_event(ids[start : start + MARK_CHUNK])
     for algorithm in due:
         send_retrain(algorithm)
     if waiting or due:

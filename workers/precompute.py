@@ -81,24 +81,26 @@ def precompute_similar(
     return written
 
 
-def refresh_user(context: WorkerContext, session: Session, user_id: int) -> list[str]:
-    """Recompute a user's cached list for every active ranking model from their current
-    ratings (fold-in, no retraining); returns the algorithms refreshed."""
-    user = session.get_one(User, user_id)
-    rated = _ratings_of(session, [user_id]).get(
-        user_id, (np.empty(0, np.int64), np.empty(0, np.float32))
-    )
-    refreshed: list[str] = []
+def refresh_users(context: WorkerContext, session: Session, user_ids: list[int]) -> int:
+    """Recompute these users' cached lists for every active ranking model from their current
+    ratings (fold-in, no retraining), one pipelined write per algorithm; returns how many
+    lists were written. A user with no ratings left loses their lists (the fallback answers)."""
+    ratings = _ratings_of(session, user_ids)
+    users = session.scalars(select(User).where(User.id.in_(user_ids))).all()
+    written = 0
     for algorithm, version in sorted(active_versions(session).items()):
         if "rank" not in context.serving.registry.get(algorithm).capabilities:
             continue
-        if len(rated[0]) == 0:
-            context.serving.cache.drop_user_list(algorithm, user.external_id)
-            continue
-        entry = _list_for(context, session, version, user, rated, prefer_trained=False)
-        context.serving.cache.store_user_lists(algorithm, [(user.external_id, entry)])
-        refreshed.append(algorithm)
-    return refreshed
+        lists = []
+        for user in users:
+            rated = ratings.get(user.id)
+            if rated is None:
+                context.serving.cache.drop_user_list(algorithm, user.external_id)
+                continue
+            entry = _list_for(context, session, version, user, rated, prefer_trained=False)
+            lists.append((user.external_id, entry))
+        written += context.serving.cache.store_user_lists(algorithm, lists)
+    return written
 
 
 def _list_for(

@@ -11,8 +11,6 @@ from server.api.schemas import RatingIn
 from server.api.serialize import rating_json
 from server.auth import require_api_key
 from server.context import get_db, get_queue
-from server.models import RatingEvent
-from server.queue import PROCESS_EVENT
 from server.services.ratings import delete_rating, get_rating, put_rating, to_half_stars
 
 bp = Blueprint("ratings", __name__)
@@ -28,8 +26,8 @@ def put_user_rating(user_id: str, movie_id: str, body: RatingIn) -> tuple[dict[s
     half_stars = to_half_stars(body.rating)
     with get_db().transaction() as session:
         change = put_rating(session, user_id, movie_id, half_stars)
-    if change.event is not None:
-        announce(change.event)
+    if change.event_id is not None:
+        announce(change.event_id)
     return rating_json(change.rating, user_id, movie_id), 201 if change.created else 200
 
 
@@ -47,11 +45,11 @@ def get_user_rating(user_id: str, movie_id: str) -> dict[str, Any]:
 def delete_user_rating(user_id: str, movie_id: str) -> tuple[str, int]:
     """Remove a rating."""
     with get_db().transaction() as session:
-        event = delete_rating(session, user_id, movie_id)
-    announce(event)
+        event_id = delete_rating(session, user_id, movie_id)
+    announce(event_id)
     return "", 204
 
 
-def announce(event: RatingEvent) -> None:
+def announce(event_id: int) -> None:
     """Tell the workers about a committed event (best effort: the relay covers a failure)."""
-    get_queue().send(PROCESS_EVENT, [event.id])
+    get_queue().announce_event(event_id)

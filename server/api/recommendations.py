@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint
-from sqlalchemy.orm import Session
 
 from server.api.operation import operation
 from server.api.schemas import PopularQuery, PredictionQuery, RecommendationQuery, SimilarQuery
@@ -31,17 +30,10 @@ bp = Blueprint("recommendations", __name__)
 def get_recommendations(user_id: str, query: RecommendationQuery) -> dict[str, Any]:
     """The user's top ``n`` movies, live from the cache, the model or the fallback chain."""
     serving = get_serving()
-    with get_db().transaction() as session:
-        answer = recommendations(
-            serving,
-            session,
-            user_id,
-            query.n,
-            query.algorithm,
-            query.genre,
-            query.exclude_rated,
-        )
-        return answer_json(serving, session, answer)
+    answer = recommendations(
+        serving, user_id, query.n, query.algorithm, query.genre, query.exclude_rated
+    )
+    return answer_json(serving, answer)
 
 
 @bp.get("/movies/<movie_id>/similar")
@@ -49,9 +41,7 @@ def get_recommendations(user_id: str, query: RecommendationQuery) -> dict[str, A
 def get_similar(movie_id: str, query: SimilarQuery) -> dict[str, Any]:
     """The movies most similar to this one."""
     serving = get_serving()
-    with get_db().transaction() as session:
-        answer = similar_movies(serving, session, movie_id, query.n, query.algorithm)
-        return answer_json(serving, session, answer)
+    return answer_json(serving, similar_movies(serving, movie_id, query.n, query.algorithm))
 
 
 @bp.get("/users/<user_id>/predictions")
@@ -79,13 +69,13 @@ def get_popular(query: PopularQuery) -> dict[str, Any]:
     with get_db().transaction() as session:
         genres = [query.genre] if query.genre else []
         pairs, cached = popular_movies(serving.cache, session, query.n, genres, query.window_days)
-        answer = RankedAnswer(pairs, "popularity", None, cached)
-        return answer_json(serving, session, answer) | {"window": query.window}
+    answer = RankedAnswer(pairs, "popularity", None, cached)
+    return answer_json(serving, answer) | {"window": query.window}
 
 
-def answer_json(context: ServingContext, session: Session, answer: RankedAnswer) -> dict[str, Any]:
+def answer_json(context: ServingContext, answer: RankedAnswer) -> dict[str, Any]:
     """A ranked answer with each movie's id and title."""
-    rows = context.catalogue.rows(session, [movie for movie, _ in answer.items])
+    rows = context.catalogue.rows([movie for movie, _ in answer.items])
     items = [
         {"movie_id": rows[movie].external_id, "title": rows[movie].title, "score": round(score, 4)}
         for movie, score in answer.items

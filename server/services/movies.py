@@ -76,8 +76,20 @@ def get_movie(session: Session, external_id: str) -> Movie:
     """The movie with this id; ``NotFound`` otherwise."""
     movie = session.scalar(select(Movie).where(Movie.external_id == external_id))
     if movie is None:
-        raise NotFound(f"no movie {external_id!r}", code="movie_not_found")
+        raise _not_found(external_id)
     return movie
+
+
+def movie_key(session: Session, external_id: str) -> int:
+    """The internal id of the movie with this id (no row loaded); ``NotFound`` otherwise."""
+    key = session.scalar(select(Movie.id).where(Movie.external_id == external_id))
+    if key is None:
+        raise _not_found(external_id)
+    return key
+
+
+def _not_found(external_id: str) -> NotFound:
+    return NotFound(f"no movie {external_id!r}", code="movie_not_found")
 
 
 def search_movies(

@@ -5,15 +5,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import ColumnElement, func, insert, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from server.db import now
+from server.db import insert_ignoring_conflicts, now
 from server.errors import NotFound, ValidationError
 from server.models import Movie, Rating, RatingEvent, User
-from server.services.movies import get_movie
-from server.services.users import get_user
+from server.services.movies import get_movie, movie_key
+from server.services.users import get_user, user_key
 
 MIN_HALF_STARS, MAX_HALF_STARS = 1, 10
 
@@ -32,44 +31,62 @@ def to_half_stars(stars: float) -> int:
 
 @dataclass(frozen=True)
 class RatingChange:
-    """The outcome of a write: the rating, whether it is new, and the event it wrote (None
-    when nothing changed). The event's id is known once the transaction is flushed."""
+    """The outcome of a write: the rating (detached), whether it is new, and the id of the event
+    it wrote (None when nothing changed)."""
 
     rating: Rating
     created: bool
-    event: RatingEvent | None
+    event_id: int | None
 
 
 def put_rating(session: Session, user_id: str, movie_id: str, half_stars: int) -> RatingChange:
     """Create or change a user's rating of a movie.
 
     Setting the value it already has changes nothing and writes no event (PUT is idempotent).
+    This is the hottest write, so it runs as a few Core statements on ids rather than loading
+    the user, the movie and their relationships.
     """
-    user, movie = get_user(session, user_id), get_movie(session, movie_id)
-    key = (user.id, movie.id)
-    rating = session.get(Rating, key, with_for_update=True)
-    if rating is None:
-        stamp = now()
-        try:
-            with session.begin_nested():
-                rating = Rating(
-                    user_id=user.id,
-                    movie_id=movie.id,
-                    half_stars=half_stars,
-                    created_at=stamp,
-                    updated_at=stamp,
-                )
-                session.add(rating)
-            return RatingChange(rating, True, _record_event(session, rating, "created"))
-        except IntegrityError:
-            # A concurrent request created it first: carry on as an update of that row.
-            rating = session.get(Rating, key, with_for_update=True, populate_existing=True)
-            assert rating is not None
-    if rating.half_stars == half_stars:
+    user, movie = user_key(session, user_id), movie_key(session, movie_id)
+    stamp = now()
+    current = _current_rating(session, user, movie)
+    if current is None:
+        values = {
+            "user_id": user,
+            "movie_id": movie,
+            "half_stars": half_stars,
+            "created_at": stamp,
+            "updated_at": stamp,
+        }
+        dialect = session.get_bind().dialect.name
+        insert_new = insert_ignoring_conflicts(Rating.__table__, dialect)  # type: ignore[arg-type]
+        if session.execute(insert_new, values).rowcount == 1:  # type: ignore[attr-defined]
+            event_id = _record_event(session, user, movie, "created", half_stars)
+            return RatingChange(Rating(**values), True, event_id)
+        # A concurrent request created it first: carry on as an update of that row.
+        current = _current_rating(session, user, movie)
+        assert current is not None
+    created_at, old_half_stars = current
+    rating = Rating(
+        user_id=user, movie_id=movie, half_stars=half_stars, created_at=created_at, updated_at=stamp
+    )
+    if old_half_stars == half_stars:
         return RatingChange(rating, False, None)
-    rating.half_stars = half_stars
-    rating.updated_at = now()
-    return RatingChange(rating, False, _record_event(session, rating, "updated"))
+    session.execute(
+        update(Rating)
+        .where(Rating.user_id == user, Rating.movie_id == movie)
+        .values(half_stars=half_stars, updated_at=stamp)
+    )
+    return RatingChange(rating, False, _record_event(session, user, movie, "updated", half_stars))
+
+
+def _current_rating(session: Session, user: int, movie: int) -> tuple[int, int] | None:
+    """(created_at, half_stars) of the rating, locked for update; None when there is none."""
+    row = session.execute(
+        select(Rating.created_at, Rating.half_stars)
+        .where(Rating.user_id == user, Rating.movie_id == movie)
+        .with_for_update()
+    ).first()
+    return None if row is None else (row[0], row[1])
 
 
 def get_rating(session: Session, user_id: str, movie_id: str) -> Rating:
@@ -83,24 +100,24 @@ def get_rating(session: Session, user_id: str, movie_id: str) -> Rating:
     return rating
 
 
-def delete_rating(session: Session, user_id: str, movie_id: str) -> RatingEvent:
-    """Remove a rating and write its ``deleted`` event; ``NotFound`` if there is none."""
+def delete_rating(session: Session, user_id: str, movie_id: str) -> int:
+    """Remove a rating and write its ``deleted`` event; ``NotFound`` if there is none. Returns
+    the event's id."""
     rating = get_rating(session, user_id, movie_id)
-    event = _record_event(session, rating, "deleted")
+    event_id = _record_event(session, rating.user_id, rating.movie_id, "deleted", None)
     session.delete(rating)
-    return event
+    return event_id
 
 
-def _record_event(session: Session, rating: Rating, kind: str) -> RatingEvent:
-    event = RatingEvent(
-        user_id=rating.user_id,
-        movie_id=rating.movie_id,
-        kind=kind,
-        half_stars=None if kind == "deleted" else rating.half_stars,
-        created_at=now(),
-    )
-    session.add(event)
-    return event
+def _record_event(
+    session: Session, user: int, movie: int, kind: str, half_stars: int | None
+) -> int:
+    """Write the change's outbox row; returns its id."""
+    return session.execute(
+        insert(RatingEvent)
+        .values(user_id=user, movie_id=movie, kind=kind, half_stars=half_stars, created_at=now())
+        .returning(RatingEvent.id)
+    ).scalar_one()
 
 
 def user_ratings(

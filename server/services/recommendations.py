@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from plugins.registry import Registry, discover
 from server.cache import CACHE_ERRORS, Cache, CachedList
 from server.config import Settings
+from server.db import Database
 from server.errors import NotFound
 from server.models import ModelVersion, User
 from server.services.model_versions import active_version
@@ -47,13 +48,17 @@ class ServingContext:
     cache: Cache
     models: ModelStore
     catalogue: Catalogue
+    database: Database
 
 
-def build_serving_context(settings: Settings, client: redis.Redis) -> ServingContext:
+def build_serving_context(
+    settings: Settings, client: redis.Redis, database: Database
+) -> ServingContext:
     """Discover the plugins and connect the cache: once per process."""
     registry = discover(settings.algorithm_allow_list)
     cache = Cache.from_settings(client, settings)
-    return ServingContext(settings, registry, cache, ModelStore(registry), Catalogue())
+    models = ModelStore(registry)
+    return ServingContext(settings, registry, cache, models, Catalogue(database), database)
 
 
 @dataclass(frozen=True)
@@ -116,23 +121,39 @@ def compute_user_list(
 
 def recommendations(
     context: ServingContext,
-    session: Session,
     user_external_id: str,
     n: int,
     algorithm: str | None = None,
     genre: str | None = None,
     exclude_rated: bool = True,
 ) -> RankedAnswer:
-    """A user's top ``n``, optionally within a genre."""
+    """A user's top ``n``, optionally within a genre: from the cache when it holds a current
+    list (no database work at all), else computed in one transaction."""
     name = algorithm or context.settings.default_algorithm
     require_algorithm(context, name, "rank")
     cacheable = exclude_rated and n <= context.cache.list_length
     if cacheable:
         _, hit = context.cache.user_list(name, user_external_id)
         if hit is not None:
-            items = _within_genre(context, session, _pairs(hit), genre)
+            items = _within_genre(context, _pairs(hit), genre)
             if len(items) >= n or (genre is None and len(hit) < context.cache.list_length):
                 return RankedAnswer(items[:n], hit.source, hit.version, cached=True)
+    with context.database.transaction() as session:
+        return _computed_recommendations(
+            context, session, name, user_external_id, n, genre, exclude_rated, cacheable
+        )
+
+
+def _computed_recommendations(
+    context: ServingContext,
+    session: Session,
+    name: str,
+    user_external_id: str,
+    n: int,
+    genre: str | None,
+    exclude_rated: bool,
+    cacheable: bool,
+) -> RankedAnswer:
     user = get_user(session, user_external_id)
     rated = user_rating_arrays(session, user.id)
     version = active_version(session, name)
@@ -144,7 +165,7 @@ def recommendations(
         context.cache.publish_active_version(name, version.number)
         if cacheable and genre is None:
             _store_quietly(context.cache.store_user_lists, name, user_external_id, entry)
-        items = _within_genre(context, session, _pairs(entry), genre)
+        items = _within_genre(context, _pairs(entry), genre)
         return RankedAnswer(items[:n], entry.source, version.number, cached=False)
     return _fallback(context, session, user, rated, n, genre)
 
@@ -171,7 +192,7 @@ def _fallback(
         entry = ranked_list(
             model, version.number, user_state(model, user.id, movies, stars), GENRE_CANDIDATES
         )
-        items = _within_genre(context, session, _pairs(entry), genre)
+        items = _within_genre(context, _pairs(entry), genre)
         if items:
             return RankedAnswer(items[:n], f"fallback:{step}", version.number, cached=False)
     genres = [genre] if genre else [g.name for g in user.favorite_genres]
@@ -183,7 +204,6 @@ def _fallback(
 
 def similar_movies(
     context: ServingContext,
-    session: Session,
     movie_external_id: str,
     n: int,
     algorithm: str | None = None,
@@ -195,6 +215,13 @@ def similar_movies(
         _, hit = context.cache.similar_list(name, movie_external_id)
         if hit is not None and len(hit) > 0:
             return RankedAnswer(_pairs(hit)[:n], hit.source, hit.version, cached=True)
+    with context.database.transaction() as session:
+        return _computed_similar(context, session, name, movie_external_id, n)
+
+
+def _computed_similar(
+    context: ServingContext, session: Session, name: str, movie_external_id: str, n: int
+) -> RankedAnswer:
     movie = get_movie(session, movie_external_id)
     for step, source in ((name, name), ("content", "fallback:content")):
         version = active_version(session, step)
@@ -220,11 +247,11 @@ def _pairs(entry: CachedList) -> list[tuple[int, float]]:
 
 
 def _within_genre(
-    context: ServingContext, session: Session, items: list[tuple[int, float]], genre: str | None
+    context: ServingContext, items: list[tuple[int, float]], genre: str | None
 ) -> list[tuple[int, float]]:
     if genre is None:
         return items
-    rows = context.catalogue.rows(session, [movie for movie, _ in items])
+    rows = context.catalogue.rows([movie for movie, _ in items])
     return [
         (movie, score) for movie, score in items if movie in rows and genre in rows[movie].genres
     ]

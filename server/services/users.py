@@ -40,8 +40,20 @@ def get_user(session: Session, external_id: str) -> User:
     """The user with this id; ``NotFound`` otherwise."""
     user = session.scalar(select(User).where(User.external_id == external_id))
     if user is None:
-        raise NotFound(f"no user {external_id!r}", code="user_not_found")
+        raise _not_found(external_id)
     return user
+
+
+def user_key(session: Session, external_id: str) -> int:
+    """The internal id of the user with this id (no row loaded); ``NotFound`` otherwise."""
+    key = session.scalar(select(User.id).where(User.external_id == external_id))
+    if key is None:
+        raise _not_found(external_id)
+    return key
+
+
+def _not_found(external_id: str) -> NotFound:
+    return NotFound(f"no user {external_id!r}", code="user_not_found")
 
 
 def known_genres(session: Session, names: Sequence[str]) -> list[Genre]:
