@@ -8,7 +8,7 @@ MOVIEREC_REDIS_URL / MOVIEREC_BROKER_URL name servers. Reads are driven by wrk (
 ``apt-get install wrk``).
 
     python -m benchmarks.serving [DATA] [--seconds 10] [--rounds 5] [--read-rate 1000]
-        [--write-seconds 60] [--write-rate 500]
+        [--write-seconds 60]
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import random
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from statistics import median
@@ -28,20 +27,25 @@ from typing import Any
 
 import numpy as np
 import redis as redis_lib
+from sqlalchemy import func, select
 
 from benchmarks.common import arguments, machine, table
+from server.config import Settings
+from server.db import Database
+from server.models import Rating, RatingEvent
 
 CLIENTS = 32
+API_KEY = "bench-key"
 PORT = 8765
 GUNICORN_WORKERS = 4
-WRK_SCRIPT = Path(__file__).with_name("wrk_paths.lua")
+HERE = Path(__file__).resolve().parent
+WRITER_USERS = 500
 
 
 def main() -> None:
     parser = arguments(__doc__ or "")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--write-seconds", type=float, default=60.0)
-    parser.add_argument("--write-rate", type=float, default=500.0)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--read-rate", type=float, default=1000.0)
     args = parser.parse_args()
@@ -62,7 +66,7 @@ def main() -> None:
     print(f"retrain + precompute, als: {time.perf_counter() - started:.1f} s (process included)")
     run([*movierec, "models", "list"], env)
     env["MOVIEREC_REDIS_URL"] = env.get("MOVIEREC_REDIS_URL") or embedded_redis(data_dir)
-    env["MOVIEREC_API_KEYS"] = "bench-key"
+    env["MOVIEREC_API_KEYS"] = API_KEY
     web = subprocess.Popen(  # noqa: S603
         [
             sys.executable,
@@ -80,15 +84,18 @@ def main() -> None:
     )
     worker = quiet([*movierec, "worker", "--concurrency", "2"], env)
     beat = quiet([*movierec, "beat"], env)
+    database = Database(Settings.load(environ=env).resolved_database_url)
     try:
         wait_up()
+        # The import's events go through the worker first, so that reads run on a quiet system.
+        print(f"import's events processed in {wait_until_processed(database):.1f} s")
         users = [str(u) for u in range(1, 611)]
         for user in users:  # every list cached (the precompute did it; this checks)
             assert get_json(f"/api/v1/users/{user}/recommendations?n=10")["cached"]
         reads(users, args.seconds, args.rounds, args.read_rate)
         memory(env["MOVIEREC_REDIS_URL"], users)
         freshness(users)
-        writes(args.write_seconds, args.write_rate, env)
+        writes(args.write_seconds, database)
     finally:
         for process in (web, worker, beat):
             process.terminate()
@@ -134,24 +141,34 @@ def get_json(path: str, connection: http.client.HTTPConnection | None = None) ->
 
 
 def wrk(paths: list[str], seconds: float, delay_ms: float = 0.0) -> dict[str, float]:
-    """One wrk run (a C load generator, so the client's own cost and pauses stay out of the
-    figures): CLIENTS keep-alive connections GETting random ``paths``; with ``delay_ms`` each
-    connection pauses a random 0..2x that long between requests (paced load)."""
-    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as listing:
-        listing.write("\n".join(paths) + "\n")
-    env = dict(os.environ, BENCH_PATHS=listing.name, BENCH_DELAY_MS=str(delay_ms))
-    argv = ["wrk", "-t1", f"-c{CLIENTS}", f"-d{seconds}s", "-s", str(WRK_SCRIPT)]
+    """One read run: CLIENTS keep-alive connections GETting random ``paths``; with ``delay_ms``
+    each connection pauses a random 0..2x that long between requests (paced load)."""
+    listing = write_lines(paths)
+    figures = run_wrk("wrk_paths.lua", seconds, BENCH_PATHS=listing, BENCH_DELAY_MS=str(delay_ms))
+    os.unlink(listing)
+    if figures["errors"]:
+        raise SystemExit(f"wrk saw {figures['errors']:.0f} errors")
+    return figures
+
+
+def run_wrk(script: str, seconds: float, **variables: str) -> dict[str, float]:
+    """Run wrk (a C load generator, so the client's own cost and pauses stay out of the
+    figures) with one of our scripts; its figures, with ``rate`` in requests per second."""
+    env = dict(os.environ, BENCH_RESULT_LUA=str(HERE / "wrk_result.lua"), **variables)
+    argv = ["wrk", "-t1", f"-c{CLIENTS}", f"-d{max(1, round(seconds))}s", "-s", str(HERE / script)]
     output = subprocess.run(  # noqa: S603 (our own command line)
         [*argv, f"http://127.0.0.1:{PORT}"], env=env, capture_output=True, text=True, check=True
     ).stdout
-    os.unlink(listing.name)
     line = next(row for row in output.splitlines() if row.startswith("RESULT "))
-    fields = dict(field.split("=") for field in line.split()[1:])
-    if float(fields["errors"]):
-        raise SystemExit(f"wrk saw {fields['errors']} errors: {output}")
-    return {"rate": float(fields["requests"]) / float(fields["seconds"])} | {
-        name: float(fields[name]) for name in ("p50_ms", "p99_ms")
-    }
+    fields = {key: float(value) for key, value in (f.split("=") for f in line.split()[1:])}
+    return fields | {"rate": fields["requests"] / fields["seconds"]}
+
+
+def write_lines(lines: list[str]) -> str:
+    """A temporary file with one item per line; its path."""
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as listing:
+        listing.write("\n".join(lines) + "\n")
+    return listing.name
 
 
 def reads(users: list[str], seconds: float, rounds: int, rate: float) -> None:
@@ -239,78 +256,64 @@ def put_rating(connection: http.client.HTTPConnection, user: str, movie: str, st
         "PUT",
         f"/api/v1/users/{user}/ratings/{movie}",
         body=json.dumps({"rating": stars}),
-        headers={"Content-Type": "application/json", "Authorization": "Bearer bench-key"},
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {API_KEY}"},
     )
     response = connection.getresponse()
     response.read()
     return response.status
 
 
-def writes(seconds: float, rate: float, env: dict[str, str]) -> None:
-    """``rate`` ratings per second for ``seconds`` from 16 paced threads; then wait until every
-    event is processed and compare the database with what was sent."""
-    from sqlalchemy import func, select
+def writes(seconds: float, database: Database) -> None:
+    """CLIENTS connections PUT ratings as fast as the server takes them, each a new (user, movie)
+    pair; then wait until every event is processed and compare the database with what was
+    accepted."""
+    connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=10)
+    for user in range(WRITER_USERS):
+        create_user(connection, f"w{user}")
+    ratings_before, events_before = rating_and_event_counts(database)
+    movies = [item["id"] for item in get_json("/api/v1/movies?limit=1000")["items"]]
+    listing = write_lines(movies)
+    figures = run_wrk(
+        "wrk_writes.lua",
+        seconds,
+        BENCH_MOVIES=listing,
+        BENCH_USERS=str(WRITER_USERS),
+        BENCH_KEY=API_KEY,
+    )
+    os.unlink(listing)
+    accepted = int(figures["requests"] - figures["errors"])
+    drain_seconds = wait_until_processed(database)
+    ratings_after, events_after = rating_and_event_counts(database)
+    new_ratings, new_events = ratings_after - ratings_before, events_after - events_before
+    # wrk stops counting at the deadline: up to CLIENTS requests were still in flight, and the
+    # server may have committed them.
+    consistent = new_events == new_ratings and accepted <= new_ratings <= accepted + CLIENTS
+    print(
+        f"\nwrites: {accepted / figures['seconds']:.0f} accepted ratings/s over "
+        f"{figures['seconds']:.0f} s ({figures['errors']:.0f} failures; "
+        f"p50 {figures['p50_ms']:.1f} ms, p99 {figures['p99_ms']:.1f} ms); every event processed "
+        f"{drain_seconds:.1f} s after the last write\n"
+        f"  accepted {accepted} (+ at most {CLIENTS} in flight at the stop), new ratings "
+        f"{new_ratings}, new events {new_events}: {'consistent' if consistent else 'MISMATCH'}"
+    )
 
-    from server.config import Settings
-    from server.db import Database
-    from server.models import Rating, RatingEvent
 
-    settings = Settings.load(environ=env)
-    database = Database(settings.resolved_database_url)
+def rating_and_event_counts(database: Database) -> tuple[int, int]:
     with database.transaction() as session:
-        ratings_before = session.scalar(select(func.count()).select_from(Rating)) or 0
-        events_before = session.scalar(select(func.max(RatingEvent.id))) or 0
-    threads_count = 16
-    listed = get_json("/api/v1/movies?limit=1000")["items"]
-    movies = [item["id"] for item in listed]
-    sent: list[set[tuple[str, str]]] = [set() for _ in range(threads_count)]
-    failures: list[int] = []
+        ratings = session.scalar(select(func.count()).select_from(Rating)) or 0
+        events = session.scalar(select(func.count()).select_from(RatingEvent)) or 0
+    return ratings, events
+
+
+def wait_until_processed(database: Database) -> float:
+    """Seconds until no event is left unprocessed."""
     began = time.monotonic()
-
-    def writer(slot: int) -> None:
-        connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=10)
-        rng = random.Random(100 + slot)
-        count = 0
-        while (elapsed := time.monotonic() - began) < seconds:
-            target = elapsed * rate / threads_count
-            if count >= target:
-                time.sleep(0.001)
-                continue
-            user, movie = f"w{slot}-{rng.randrange(50)}", rng.choice(movies)
-            status = put_rating(connection, user, movie, rng.choice([1.0, 2.5, 3.0, 4.5, 5.0]))
-            if status == 404:  # a new user: create it, then rate
-                create_user(connection, user)
-                status = put_rating(connection, user, movie, 3.0)
-            if status in (200, 201):
-                sent[slot].add((user, movie))
-            else:
-                failures.append(status)
-            count += 1
-
-    threads = [threading.Thread(target=writer, args=(i,)) for i in range(threads_count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    duration = time.monotonic() - began
-    pairs = set().union(*sent)
-    drained = time.monotonic()
     while True:
         with database.transaction() as session:
             waiting = session.scalar(select(func.count()).where(RatingEvent.processed_at.is_(None)))
         if not waiting:
-            break
-        time.sleep(0.5)
-    with database.transaction() as session:
-        ratings_after = session.scalar(select(func.count()).select_from(Rating)) or 0
-        events = session.scalar(select(func.count()).where(RatingEvent.id > events_before)) or 0
-    accepted = sum(len(s) for s in sent)
-    print(
-        f"\nwrites: {accepted / duration:.0f} accepted ratings/s over {duration:.0f} s "
-        f"({len(failures)} failures); every event processed {time.monotonic() - drained:.1f} s "
-        f"after the last write; new ratings in the database {ratings_after - ratings_before} "
-        f"= distinct (user, movie) pairs sent {len(pairs)}; new events {events}"
-    )
+            return time.monotonic() - began
+        time.sleep(0.2)
 
 
 def create_user(connection: http.client.HTTPConnection, user: str) -> None:
@@ -318,7 +321,7 @@ def create_user(connection: http.client.HTTPConnection, user: str) -> None:
         "POST",
         "/api/v1/users",
         body=json.dumps({"id": user}),
-        headers={"Content-Type": "application/json", "Authorization": "Bearer bench-key"},
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {API_KEY}"},
     )
     connection.getresponse().read()
 

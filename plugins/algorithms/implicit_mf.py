@@ -184,6 +184,8 @@ class Als(_ImplicitModel):
         if model is None or model.item_factors.shape != self.item_factors.shape:
             with one_blas_thread():
                 model = self._model(0)
+            # One user at a time: a thread pool only adds wake-ups and spinning threads.
+            model.num_threads = 1
             model.item_factors = np.ascontiguousarray(self.item_factors)
             model.user_factors = np.zeros((1, self.item_factors.shape[1]), np.float32)
             self._fold_model = model
