@@ -9,4 +9,4 @@ RUN pip install --no-cache-dir . && useradd --create-home movierec && mkdir /dat
 USER movierec
 ENV MOVIEREC_DATA_DIR=/data
 EXPOSE 8000
-CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "4", "server:create_app()"]
+CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "4", "--worker-class", "gthread", "--threads", "4", "server:create_app()"]

@@ -33,6 +33,7 @@ from benchmarks.common import arguments, machine, table
 from server.config import Settings
 from server.db import Database
 from server.models import Rating, RatingEvent
+from server.serve import THREADS_PER_WORKER
 
 CLIENTS = 32
 API_KEY = "bench-key"
@@ -76,6 +77,10 @@ def main() -> None:
             f"127.0.0.1:{PORT}",
             "--workers",
             str(GUNICORN_WORKERS),
+            "--worker-class",
+            "gthread",
+            "--threads",
+            str(THREADS_PER_WORKER),
             "--log-level",
             "warning",
             "benchmarks.serving_app:app",
@@ -204,7 +209,7 @@ def reads(users: list[str], seconds: float, rounds: int, rate: float) -> None:
     ]
     print(
         f"\nreads: wrk, {CLIENTS} connections, {rounds} alternating rounds of {seconds:.0f} s, "
-        f"gunicorn {GUNICORN_WORKERS} sync workers"
+        f"gunicorn {GUNICORN_WORKERS} workers x {THREADS_PER_WORKER} threads"
     )
     headers = ["endpoint", "max req/s", "p50 ms", "p99 ms", "paced req/s", "p50 ms", "p99 ms"]
     print(table(headers, rows))

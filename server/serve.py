@@ -32,6 +32,9 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         return self.application
 
 
+THREADS_PER_WORKER = 4
+
+
 def run_server(settings: Settings, host: str, port: int, workers: int) -> None:
     """Serve until interrupted."""
     if settings.uses_embedded_redis:
@@ -47,5 +50,13 @@ def run_server(settings: Settings, host: str, port: int, workers: int) -> None:
         f"movierec listening on http://{host}:{port}/ (API: /api/v1, docs: /api/v1/openapi.json)"
     )
     app = create_app({"redis_url": settings.redis_url})
-    options = {"bind": f"{host}:{port}", "workers": workers, "accesslog": "-", "timeout": 60}
+    options = {
+        "bind": f"{host}:{port}",
+        "workers": workers,
+        # Threads keep an idle keep-alive client from holding a whole worker (no proxy in front).
+        "worker_class": "gthread",
+        "threads": THREADS_PER_WORKER,
+        "accesslog": "-",
+        "timeout": 60,
+    }
     _Gunicorn(app, options).run()

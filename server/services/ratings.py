@@ -59,7 +59,8 @@ def put_rating(session: Session, user_id: str, movie_id: str, half_stars: int) -
         }
         dialect = session.get_bind().dialect.name
         insert_new = insert_ignoring_conflicts(Rating.__table__, dialect)  # type: ignore[arg-type]
-        if session.execute(insert_new, values).rowcount == 1:  # type: ignore[attr-defined]
+        # RETURNING says whether the row went in on both dialects (rowcount does not on psycopg).
+        if session.execute(insert_new.returning(Rating.user_id), values).first() is not None:
             event_id = _record_event(session, user, movie, "created", half_stars)
             return RatingChange(Rating(**values), True, event_id)
         # A concurrent request created it first: carry on as an update of that row.
