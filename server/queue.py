@@ -34,9 +34,10 @@ RELAY_EVENTS = "movierec.events.relay"
 RETRAIN = "movierec.training.retrain"
 PRECOMPUTE = "movierec.training.precompute"
 QUIET_AFTER_FAILURE_SECONDS = 5.0
-# How long the announcer gathers event ids before publishing them, and the most per task.
+# How long the announcer gathers event ids before publishing them.
 ANNOUNCE_LINGER_SECONDS = 0.005
-ANNOUNCE_MAX_BATCH = 500
+# The most event ids one PROCESS_EVENTS task carries (the announcer and the relay split by it).
+EVENTS_PER_TASK = 500
 
 
 def broker_url(settings: Settings) -> str:
@@ -105,8 +106,8 @@ class TaskQueue:
     def _publish_announced(self) -> None:
         with self._lock:
             batch, self._announced = self._announced, []
-        for start in range(0, len(batch), ANNOUNCE_MAX_BATCH):
-            self.send(PROCESS_EVENTS, [batch[start : start + ANNOUNCE_MAX_BATCH]])
+        for start in range(0, len(batch), EVENTS_PER_TASK):
+            self.send(PROCESS_EVENTS, [batch[start : start + EVENTS_PER_TASK]])
 
     def send(self, name: str, args: list[Any], queue: str = EVENTS_QUEUE) -> bool:
         """Publish a task; False when the broker could not take it (the relay will)."""

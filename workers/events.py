@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from server.db import now
 from server.models import RatingEvent
+from server.queue import EVENTS_PER_TASK
 from server.services.model_versions import latest_attempt
 from workers.context import WorkerContext
 from workers.precompute import refresh_users
@@ -72,7 +73,9 @@ def _waiting_users(session: Session, event_ids: list[int]) -> set[int]:
     """The users of the unprocessed events among ``event_ids`` and of the oldest waiting ones."""
     unprocessed = RatingEvent.processed_at.is_(None)
     asked = session.scalars(
-        select(RatingEvent.user_id).where(RatingEvent.id.in_(event_ids[:MARK_CHUNK]), unprocessed)
+        select(RatingEvent.user_id).where(
+            RatingEvent.id.in_(event_ids[:EVENTS_PER_TASK]), unprocessed
+        )
     ).all()
     if not asked:  # all done already (a burst was absorbed by an earlier task)
         return set()
@@ -119,8 +122,8 @@ def relay(
             ):
                 due.append(algorithm)
     ids = [int(event_id) for event_id in waiting]
-    for start in range(0, len(ids), MARK_CHUNK):
-        send_event(ids[start : start + MARK_CHUNK])
+    for start in range(0, len(ids), EVENTS_PER_TASK):
+        send_event(ids[start : start + EVENTS_PER_TASK])
     for algorithm in due:
         send_retrain(algorithm)
     if waiting or due:
