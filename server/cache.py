@@ -22,6 +22,7 @@ import numpy.typing as npt
 import redis
 
 from server.config import Settings
+from server.near_cache import NearCache
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,10 @@ def unpack(raw: bytes | str | None) -> CachedList | None:
     return CachedList(version, source, movies, scores)
 
 
+# What web processes read on every request, so what they hold near (see ``server.near_cache``).
+NEAR_PREFIXES = (f"{PREFIX}recs:", f"{PREFIX}similar:", f"{PREFIX}active:")
+
+
 def _recs_key(algorithm: str, user: str) -> str:
     return f"{PREFIX}recs:{algorithm}:{user}"
 
@@ -95,21 +100,30 @@ class Cache:
     """Typed access to movierec's Redis keys."""
 
     def __init__(
-        self, client: redis.Redis, ttl_seconds: int, list_length: int, lock_seconds: int = 60
+        self,
+        client: redis.Redis,
+        ttl_seconds: int,
+        list_length: int,
+        lock_seconds: int = 60,
+        near_entries: int = 0,
     ) -> None:
         self.client = client
         self.ttl = ttl_seconds
         self.list_length = list_length
         self.lock_seconds = lock_seconds
+        # Web processes keep what they read (``near_entries`` keys at most); workers write.
+        self.near = NearCache(client, NEAR_PREFIXES, near_entries) if near_entries > 0 else None
 
     @classmethod
-    def from_settings(cls, client: redis.Redis, settings: Settings) -> Cache:
-        """The cache with the TTLs and lengths of ``settings``."""
+    def from_settings(cls, client: redis.Redis, settings: Settings, near: bool = False) -> Cache:
+        """The cache with the TTLs and lengths of ``settings``; with ``near``, values read are
+        also held in this process (see ``server.near_cache``)."""
         return cls(
             client,
             settings.cache_ttl_seconds,
             settings.cache_list_length,
             settings.training_lock_seconds,
+            settings.near_cache_entries if near else 0,
         )
 
     # Lists for users and movies ---------------------------------------------------------------
@@ -123,8 +137,9 @@ class Cache:
         return self._read_list(_active_key(algorithm), _similar_key(algorithm, movie))
 
     def _read_list(self, active_key: str, key: str) -> tuple[int | None, CachedList | None]:
+        keys = [active_key, key]
         try:
-            active_raw, raw = self.client.mget([active_key, key])
+            active_raw, raw = self.near.mget(keys) if self.near else self.client.mget(keys)
         except CACHE_ERRORS as error:
             log.warning("cache read failed: %s", type(error).__name__)
             return None, None
@@ -144,7 +159,7 @@ class Cache:
 
     def _store(self, items: Iterable[tuple[str, CachedList]]) -> int:
         pipe = self.client.pipeline(transaction=False)
-        written = 0
+        keys = []
         for key, entry in items:
             capped = CachedList(
                 entry.version,
@@ -153,13 +168,21 @@ class Cache:
                 entry.scores[: self.list_length],
             )
             pipe.set(key, pack(capped), ex=self.ttl)
-            written += 1
+            keys.append(key)
         pipe.execute()
-        return written
+        self._forget_near(keys)
+        return len(keys)
+
+    def _forget_near(self, keys: list[str]) -> None:
+        """Drop this process's copies of keys it just wrote: its next read sees its own write
+        without waiting for Redis's invalidation to arrive."""
+        if self.near is not None:
+            self.near.invalidate(keys)
 
     def drop_user_list(self, algorithm: str, user: str) -> None:
         """Forget a user's cached list (their ratings changed and no refresh is possible)."""
         self.client.delete(_recs_key(algorithm, user))
+        self._forget_near([_recs_key(algorithm, user)])
 
     # Active versions ----------------------------------------------------------------------------
 
@@ -178,6 +201,7 @@ class Cache:
                 self.client.delete(_active_key(algorithm))
             else:
                 self.client.set(_active_key(algorithm), version, ex=ACTIVE_TTL_SECONDS)
+            self._forget_near([_active_key(algorithm)])
         except CACHE_ERRORS as error:
             log.warning("could not publish the active version: %s", type(error).__name__)
 

@@ -63,6 +63,9 @@ class Settings:
     cache_list_length: int = 100
     cache_ttl_seconds: int = 7 * 86_400
     precompute_shard_users: int = 5_000
+    # Each web process holds up to this many cached lists itself, kept exact by Redis's
+    # invalidation messages (0: every read goes to Redis).
+    near_cache_entries: int = 50_000
     # A training lock outlives a killed worker by at most this long.
     training_lock_seconds: int = 60
     # The relay re-sends events still unprocessed after this many seconds.

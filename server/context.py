@@ -37,7 +37,7 @@ def get_serving() -> ServingContext:
     """The current app's serving context (plugins discovered and cache connected on first use)."""
     serving: ServingContext | None = current_app.extensions.get("movierec.serving")
     if serving is None:
-        serving = build_serving_context(get_settings(), get_redis(), get_db())
+        serving = build_serving_context(get_settings(), get_redis(), get_db(), near_cache=True)
         current_app.extensions["movierec.serving"] = serving
     return serving
 

@@ -46,9 +46,8 @@ def put_rating(session: Session, user_id: str, movie_id: str, half_stars: int) -
     This is the hottest write, so it runs as a few Core statements on ids rather than loading
     the user, the movie and their relationships.
     """
-    user, movie = user_key(session, user_id), movie_key(session, movie_id)
+    user, movie, current = _rating_slot(session, user_id, movie_id)
     stamp = now()
-    current = _current_rating(session, user, movie)
     if current is None:
         values = {
             "user_id": user,
@@ -78,6 +77,32 @@ def put_rating(session: Session, user_id: str, movie_id: str, half_stars: int) -
         .values(half_stars=half_stars, updated_at=stamp)
     )
     return RatingChange(rating, False, _record_event(session, user, movie, "updated", half_stars))
+
+
+def _rating_slot(
+    session: Session, user_id: str, movie_id: str
+) -> tuple[int, int, tuple[int, int] | None]:
+    """The internal ids of the user and the movie and their current rating (created_at,
+    half_stars; None when there is none), in one statement: the hot path of every write.
+
+    The user's row is locked for update (on PostgreSQL), so one user's writes go one at a time
+    and their events are committed in order. ``NotFound`` names whichever id is unknown.
+    """
+    statement = (
+        select(User.id, Movie.id, Rating.created_at, Rating.half_stars)
+        .select_from(User)
+        .join(Movie, Movie.external_id == movie_id)
+        .outerjoin(Rating, (Rating.user_id == User.id) & (Rating.movie_id == Movie.id))
+        .where(User.external_id == user_id)
+        .with_for_update(of=User)
+    )
+    row = session.execute(statement).first()
+    if row is None:
+        user_key(session, user_id)
+        movie_key(session, movie_id)
+        raise NotFound(f"no user {user_id!r} or no movie {movie_id!r}", code="not_found")
+    user, movie, created_at, half_stars = row
+    return user, movie, None if created_at is None else (created_at, half_stars)
 
 
 def _current_rating(session: Session, user: int, movie: int) -> tuple[int, int] | None:

@@ -53,9 +53,10 @@ class ServingContext:
 
 
 def build_serving_context(
-    settings: Settings, client: redis.Redis, database: Database
+    settings: Settings, client: redis.Redis, database: Database, near_cache: bool = False
 ) -> ServingContext:
-    """Discover the plugins and connect the cache: once per process.
+    """Discover the plugins and connect the cache: once per process (web processes hold the
+    lists they read with ``near_cache``).
 
     BLAS is limited to one thread in serving processes: they fold in and score one user at a
     time, where a BLAS thread pool only adds wake-ups, and its spinning threads take the cores
@@ -63,7 +64,7 @@ def build_serving_context(
     """
     threadpool_limits(limits=1, user_api="blas")
     registry = discover(settings.algorithm_allow_list)
-    cache = Cache.from_settings(client, settings)
+    cache = Cache.from_settings(client, settings, near=near_cache)
     models = ModelStore(registry)
     return ServingContext(settings, registry, cache, models, Catalogue(database), database)
 
