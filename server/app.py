@@ -14,6 +14,7 @@ from server.api import register_api
 from server.auth import configured_api_keys
 from server.config import Settings, read_or_create_secret
 from server.db import Database
+from server.web import init_web
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -30,6 +31,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     errors.init_app(app)
     health.init_app(app)
     register_api(app)
+    init_web(app)
     return app
 
 

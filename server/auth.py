@@ -1,8 +1,10 @@
-"""Service API keys for the JSON API's write endpoints (``Authorization: Bearer KEY``).
+"""Credentials of the JSON API's write endpoints (``Authorization: Bearer ...``).
 
-Keys come from the ``api_keys`` setting; when none is configured, one key is generated and kept in
-the data directory (``api_key``, mode 0600) so the embedded default is secure out of the box.
-Keys are compared in constant time and never logged.
+Two kinds: service API keys, which may do everything, and personal tokens that people create on
+their profile page, which act for their user only (an admin's act for anyone). Service keys come
+from the ``api_keys`` setting; when none is configured, one key is generated and kept in the data
+directory (``api_key``, mode 0600) so the embedded default is secure out of the box. Keys are
+compared in constant time and never logged.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from typing import ParamSpec, TypeVar
 from flask import current_app, request
 
 from server.config import Settings, read_or_create_secret
-from server.errors import AuthenticationError
+from server.errors import AuthenticationError, Forbidden
+from server.services.accounts import token_owner
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -57,15 +60,23 @@ def bearer_token() -> str | None:
 
 
 def require_api_key(view: Callable[P, R]) -> Callable[P, R]:
-    """Reject the request with 401 unless it carries a valid API key."""
+    """401 unless the request carries a service key or a live personal token; 403 when a
+    personal token reaches beyond its own user (the view's ``user_id``)."""
 
     @wraps(view)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         token = bearer_token()
         if token is None:
-            raise AuthenticationError("This endpoint needs 'Authorization: Bearer <API key>'.")
+            raise AuthenticationError(
+                "This endpoint needs 'Authorization: Bearer <API key or personal token>'."
+            )
         if not is_valid_key(token, current_app.extensions["movierec.api_keys"]):
-            raise AuthenticationError("The API key is not valid.")
+            with current_app.extensions["movierec.db"].transaction() as session:
+                owner = token_owner(session, token)
+            if owner is None:
+                raise AuthenticationError("The API key or token is not valid.")
+            if not owner.admin and kwargs.get("user_id") != owner.username:
+                raise Forbidden("A personal token acts only for its own user.")
         return view(*args, **kwargs)
 
     wrapper.requires_auth = True  # type: ignore[attr-defined]  # read by the OpenAPI builder

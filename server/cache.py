@@ -231,6 +231,23 @@ class Cache:
         except CACHE_ERRORS as error:
             log.warning("could not cache a popular list: %s", type(error).__name__)
 
+    # Sign-in throttling ----------------------------------------------------------------------
+
+    def count_attempt(self, subject: str, window_seconds: int = 60) -> int | None:
+        """Count one sign-in attempt of ``subject`` (an address or a username) in the current
+        window; the count so far, or None when Redis is down (the caller lets the attempt in:
+        a cache outage must not lock everyone out)."""
+        key = f"{PREFIX}attempts:{window_seconds}:{subject}"
+        try:
+            pipe = self.client.pipeline(transaction=True)
+            pipe.set(key, 0, ex=window_seconds, nx=True)  # the window starts at the first
+            pipe.incr(key)
+            _, count = pipe.execute()
+        except CACHE_ERRORS as error:
+            log.warning("sign-in throttling is off: %s", type(error).__name__)
+            return None
+        return int(count)
+
     # Workers ------------------------------------------------------------------------------------
 
     def beat_heartbeat(self, now: int) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from server import migrate
+from server.cli_accounts import password_command
 from server.cli_algorithms import evaluate_command, plugins_command
 from server.cli_models import models_command
 from server.config import Settings, SettingsError
@@ -187,6 +188,7 @@ def serve(host: str, port: int, workers: int) -> None:
 main.add_command(plugins_command)
 main.add_command(evaluate_command)
 main.add_command(models_command)
+main.add_command(password_command)
 
 
 def run(args: list[str] | None = None) -> Any:

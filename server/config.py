@@ -63,6 +63,8 @@ class Settings:
     cache_list_length: int = 100
     cache_ttl_seconds: int = 7 * 86_400
     precompute_shard_users: int = 5_000
+    # Sign-in attempts allowed per client address and per username in a minute.
+    login_attempts_per_minute: int = 10
     # Each web process holds up to this many cached lists itself, kept exact by Redis's
     # invalidation messages (0: every read goes to Redis).
     near_cache_entries: int = 50_000

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, jsonify, make_response, render_template, request
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,13 @@ class AuthenticationError(MovieRecError):
 
     status = 401
     code = "unauthorized"
+
+
+class Forbidden(MovieRecError):
+    """The credentials are valid but do not allow this."""
+
+    status = 403
+    code = "forbidden"
 
 
 class NotFound(MovieRecError):
@@ -89,11 +96,39 @@ _HTTP_CODES = {
 }
 
 
+# What a person reads on an error page (the JSON API keeps Werkzeug's technical descriptions).
+_PAGE_MESSAGES = {
+    "bad_request": "The form expired or came from another site: go back, reload and try again.",
+    "forbidden": "That page is for administrators.",
+    "not_found": "There is no such page.",
+    "too_many_requests": "Too many attempts: wait a minute and try again.",
+}
+_PAGE_TITLES = {400: "Bad request", 403: "Not allowed", 404: "Not found", 500: "Server error"}
+
+
+def wants_page() -> bool:
+    """Whether the error should be an HTML page: a request for one of the web pages (not the
+    API, the health checks, or a page script asking for JSON)."""
+    if request.path.startswith("/api/") or request.path in ("/healthz", "/readyz"):
+        return False
+    return request.accept_mimetypes.best != "application/json"
+
+
+def error_page(status: int, message: str) -> Response:
+    """The HTML error page."""
+    title = _PAGE_TITLES.get(status, "Error")
+    response = make_response(render_template("error.html", title=title, message=message))
+    response.status_code = status
+    return response
+
+
 def init_app(app: Flask) -> None:
     """Register the handlers that turn every error into the JSON shape."""
 
     @app.errorhandler(MovieRecError)
     def _domain_error(error: MovieRecError) -> Response:
+        if wants_page():
+            return error_page(error.status, error.message)
         response = jsonify(error.to_dict())
         response.status_code = error.status
         if isinstance(error, AuthenticationError):
@@ -104,6 +139,8 @@ def init_app(app: Flask) -> None:
     def _http_error(error: HTTPException) -> Response:
         status = error.code or 500
         code = _HTTP_CODES.get(status, "http_error")
+        if wants_page():
+            return error_page(status, _PAGE_MESSAGES.get(code, error.description or error.name))
         response = error_response(status, code, error.description or error.name)
         if status == 405 and error.valid_methods:  # type: ignore[attr-defined]
             response.headers["Allow"] = ", ".join(error.valid_methods)  # type: ignore[attr-defined]
@@ -112,4 +149,6 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Response:
         log.exception("unhandled error")
+        if wants_page():
+            return error_page(500, "Something went wrong on our side. Please try again.")
         return error_response(500, "internal_error", "The server failed to handle the request.")

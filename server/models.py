@@ -214,3 +214,40 @@ class ModelVersion(Base):
     created_at: Mapped[int] = mapped_column(BigInteger)
     finished_at: Mapped[int | None] = mapped_column(BigInteger)
     promoted_at: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class Account(Base):
+    """A user who signs in to the web pages: their password (hashed) and role.
+
+    The username is the user's ``external_id``, so a person's ratings on the pages and through
+    the API are the same ratings.
+    """
+
+    __tablename__ = "accounts"
+    __table_args__ = (CheckConstraint("role IN ('user', 'admin')", name="role_known"),)
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16), default="user")
+    created_at: Mapped[int] = mapped_column(BigInteger)
+
+    user: Mapped[User] = relationship(lazy="joined")
+
+
+class ApiToken(Base):
+    """A personal token for the JSON API (``Authorization: Bearer``). Only its SHA-256 is
+    stored; the token itself is shown once, when it is created."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The first characters, so a person can tell their tokens apart.
+    prefix: Mapped[str] = mapped_column(String(12))
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    last_used_at: Mapped[int | None] = mapped_column(BigInteger)
+    revoked_at: Mapped[int | None] = mapped_column(BigInteger)

@@ -136,6 +136,7 @@ class NearCache:
 
 def _listen(cache_ref: weakref.ref[NearCache]) -> None:
     """Follow invalidations for as long as the cache exists, reconnecting after failures."""
+    attempts = 0
     while True:
         failure = None
         try:
@@ -145,8 +146,9 @@ def _listen(cache_ref: weakref.ref[NearCache]) -> None:
         cache = cache_ref()
         if cache is None:
             return
-        if cache.live:  # said once per outage, not at every reconnection attempt
+        if cache.live or not attempts:  # said once per outage, not at every reconnection
             log.warning("near cache off until Redis answers again: %s", failure)
+        attempts += 1
         cache._go_dark()
         del cache  # only the weak reference is held between attempts
         time.sleep(RECONNECT_SECONDS)
@@ -186,7 +188,13 @@ def _resp2_connection(client: redis.Redis) -> Any:
     arrive as plain pub/sub messages, read the same way by every redis-py version. (Typed Any:
     redis-py's connection methods carry no annotations.)"""
     pool = client.connection_pool
-    return pool.connection_class(**{**pool.connection_kwargs, "protocol": 2})
+    # redis-py 8 adds options for its RESP3 maintenance notifications; they refuse RESP2.
+    kwargs = {
+        key: value
+        for key, value in pool.connection_kwargs.items()
+        if not key.startswith("maint_notifications")
+    }
+    return pool.connection_class(**{**kwargs, "protocol": 2})
 
 
 def _command(connection: Any, *args: object) -> object:

@@ -48,12 +48,17 @@ def list_algorithms() -> dict[str, Any]:
 @operation(success=(202,))
 def retrain(name: str) -> tuple[dict[str, Any], int]:
     """Queue a retrain of ``name`` now (even when its data has not changed)."""
+    queue_retrain(name)
+    return {"algorithm": name, "queued": True}, 202
+
+
+def queue_retrain(name: str) -> None:
+    """Ask the workers to retrain ``name`` now; ``Unavailable`` when the broker is down."""
     require_algorithm(get_serving(), name)
     if not get_queue().send(RETRAIN, [name, True], TRAINING_QUEUE):
         raise Unavailable(
             "The task broker is not reachable; try again shortly.", code="broker_down"
         )
-    return {"algorithm": name, "queued": True}, 202
 
 
 def version_json(version: ModelVersion) -> dict[str, Any]:

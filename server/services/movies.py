@@ -123,11 +123,20 @@ def search_movies(
 
 def rating_summary(session: Session, movie: Movie) -> RatingSummary:
     """Count and mean star rating of a movie."""
-    count, half_star_mean = session.execute(
-        select(func.count(), func.avg(Rating.half_stars)).where(Rating.movie_id == movie.id)
-    ).one()
-    mean = None if half_star_mean is None else round(float(half_star_mean) / 2, 4)
-    return RatingSummary(count=count, mean=mean)
+    return rating_summaries(session, [movie.id])[movie.id]
+
+
+def rating_summaries(session: Session, movie_ids: list[int]) -> dict[int, RatingSummary]:
+    """Count and mean star rating of each movie (by internal id), in one query."""
+    found = {
+        movie: RatingSummary(count=count, mean=round(float(half_star_mean) / 2, 4))
+        for movie, count, half_star_mean in session.execute(
+            select(Rating.movie_id, func.count(), func.avg(Rating.half_stars))
+            .where(Rating.movie_id.in_(movie_ids))
+            .group_by(Rating.movie_id)
+        )
+    }
+    return {movie: found.get(movie, RatingSummary(count=0, mean=None)) for movie in movie_ids}
 
 
 def list_genres(session: Session) -> list[str]:

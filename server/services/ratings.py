@@ -181,3 +181,29 @@ def _ratings_page(
         .offset(offset)
     ).all()
     return [(rating, external_id) for rating, external_id in rows]
+
+
+# How a person's rated movies can be ordered on their profile.
+RATED_ORDERS = {
+    "recent": (Rating.updated_at.desc(), Movie.title),
+    "title": (Movie.title, Movie.id),
+    "rating": (Rating.half_stars.desc(), Movie.title),
+}
+
+
+def rated_movies(
+    session: Session, user_id: int, order: str, limit: int, offset: int
+) -> tuple[list[tuple[Rating, Movie]], int]:
+    """A page of the movies a user rated, with their ratings, in ``order`` (a key of
+    ``RATED_ORDERS``; unknown keys mean "recent"); and how many there are in all."""
+    belongs = Rating.user_id == user_id
+    total = session.scalar(select(func.count()).select_from(Rating).where(belongs)) or 0
+    rows = session.execute(
+        select(Rating, Movie)
+        .join(Movie, Movie.id == Rating.movie_id)
+        .where(belongs)
+        .order_by(*RATED_ORDERS.get(order, RATED_ORDERS["recent"]))
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    return [(rating, movie) for rating, movie in rows], total

@@ -68,10 +68,21 @@ def test_oversized_body_is_413(app: Flask, auth: dict[str, str]) -> None:
 
 
 def test_unexpected_exception_is_json_500_without_details(app: Flask) -> None:
+    @app.get("/api/v1/boom")
+    def boom() -> str:
+        raise RuntimeError("secret internals")
+
+    response = app.test_client().get("/api/v1/boom")
+    assert_error(response, 500, "internal_error")
+    assert "secret" not in response.get_data(as_text=True)
+
+
+def test_an_unexpected_exception_on_a_page_is_an_html_500_without_details(app: Flask) -> None:
     @app.get("/boom")
     def boom() -> str:
         raise RuntimeError("secret internals")
 
     response = app.test_client().get("/boom")
-    assert_error(response, 500, "internal_error")
+    assert response.status_code == 500 and response.mimetype == "text/html"
+    assert "Server error" in response.get_data(as_text=True)
     assert "secret" not in response.get_data(as_text=True)

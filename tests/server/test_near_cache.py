@@ -35,7 +35,8 @@ def held_locally(near: NearCache, client: redis.Redis, keys: list[str]) -> bool:
 
 @pytest.fixture
 def near(redis_client: redis.Redis) -> NearCache:
-    """A near cache of the test's Redis, following invalidations."""
+    """A near cache of the test's Redis (emptied), following invalidations."""
+    redis_client.flushdb()
     cache = NearCache(redis_client, (PREFIX,), max_entries=3)
     cache.mget([f"{PREFIX}warm-up"])
     wait_for(lambda: cache.live, timeout=5)

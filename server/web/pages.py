@@ -1,0 +1,212 @@
+"""Browsing, movie pages with a star rating, "For you", and onboarding for new people."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
+
+from server.api.ratings import announce
+from server.api.recommendations import answer_json
+from server.context import get_db, get_serving
+from server.errors import MovieRecError, ValidationError
+from server.models import Rating
+from server.services.movies import get_movie, list_genres, rating_summaries, search_movies
+from server.services.popular import popular_movies
+from server.services.predictions import predict_rating
+from server.services.ratings import delete_rating, put_rating, to_half_stars
+from server.services.recommendations import RankedAnswer, recommendations, similar_movies
+from server.services.users import get_user, known_genres
+from server.web.forms import ConfirmForm, GenresForm, RatingForm
+from server.web.session import login_required, me, signed_in
+
+bp = Blueprint("web", __name__)
+
+PAGE_SIZE = 24
+FOR_YOU_LENGTH = 20
+SIMILAR_LENGTH = 10
+ONBOARDING_MOVIES = 12
+
+
+@bp.get("/")
+def home() -> str | Response:
+    """Signed-in people go to their recommendations; visitors see what is popular."""
+    if me() is not None:
+        return redirect(url_for("web.for_you"))
+    with get_db().transaction() as session:
+        pairs, _ = popular_movies(get_serving().cache, session, FOR_YOU_LENGTH, [], None)
+    popular = answer_json(get_serving(), _ranked(pairs, "popularity"))
+    return render_template("home.html", popular=popular)
+
+
+@bp.get("/movies")
+def movies() -> tuple[str, int]:
+    """Search by title, filter by genre and year, a page at a time."""
+    query = request.args.get("q", "").strip() or None
+    genre = request.args.get("genre") or None
+    year = request.args.get("year", type=int)
+    page = max(1, request.args.get("page", 1, type=int))
+    error = None
+    with get_db().transaction() as session:
+        genres = list_genres(session)
+        try:
+            found, total = search_movies(
+                session,
+                query=query,
+                genre=genre,
+                year=year,
+                limit=PAGE_SIZE,
+                offset=(page - 1) * PAGE_SIZE,
+            )
+        except MovieRecError as problem:
+            error, found, total = problem.message, [], 0
+        summaries = rating_summaries(session, [movie.id for movie in found])
+        rows = [(movie, summaries[movie.id]) for movie in found]
+    pages = max(1, -(-total // PAGE_SIZE))
+    return render_template(
+        "movies.html",
+        rows=rows,
+        total=total,
+        page=page,
+        pages=pages,
+        genres=genres,
+        query=query or "",
+        genre=genre or "",
+        year=year or "",
+        error=error,
+    ), 400 if error else 200
+
+
+@bp.get("/movies/<movie_id>")
+def movie(movie_id: str) -> str:
+    """A movie: details, your rating, the rating we predict for you, and similar movies."""
+    person = me()
+    serving = get_serving()
+    with get_db().transaction() as session:
+        found = get_movie(session, movie_id)
+        summary = rating_summaries(session, [found.id])[found.id]
+        form = RatingForm()
+        prediction = None
+        if person is not None:
+            rating = session.get(Rating, (person.user_id, found.id))
+            form.rating.data = f"{rating.stars:g}" if rating else None
+            prediction = predict_rating(serving, session, person.username, movie_id)
+    similar = answer_json(serving, similar_movies(serving, movie_id, SIMILAR_LENGTH))
+    return render_template(
+        "movie.html",
+        movie=found,
+        summary=summary,
+        form=form,
+        prediction=prediction,
+        similar=similar,
+    )
+
+
+@bp.post("/movies/<movie_id>/rating")
+@login_required
+def rate(movie_id: str) -> Response | tuple[Response, int]:
+    """Set or remove your rating. Answers JSON to the page's script, else goes back."""
+    person = signed_in()
+    form = RatingForm()
+    wants_json = request.accept_mimetypes.best == "application/json"
+    try:
+        form.validate_on_submit()  # CSRFProtect has checked the token already
+        with get_db().transaction() as session:
+            if form.remove.data:
+                event_id: int | None = delete_rating(session, person.username, movie_id)
+                stars = None
+            else:
+                half_stars = half_stars_of(form.rating.data)
+                event_id = put_rating(session, person.username, movie_id, half_stars).event_id
+                stars = half_stars / 2
+    except MovieRecError as error:
+        if wants_json:
+            return jsonify(error.to_dict()), error.status
+        flash(error.message, "error")
+        return redirect(url_for("web.movie", movie_id=movie_id))
+    if event_id is not None:
+        announce(event_id)
+    if wants_json:
+        return jsonify({"movie_id": movie_id, "rating": stars})
+    flash("Rating removed." if stars is None else f"Rated {stars:g} stars.")
+    return redirect(url_for("web.movie", movie_id=movie_id))
+
+
+@bp.get("/for-you")
+@login_required
+def for_you() -> str:
+    """Your recommendations, live: the page's script refreshes them as the workers update."""
+    person = signed_in()
+    serving = get_serving()
+    answer = answer_json(serving, recommendations(serving, person.username, FOR_YOU_LENGTH))
+    return render_template("for_you.html", answer=answer, length=FOR_YOU_LENGTH)
+
+
+@bp.route("/welcome", methods=["GET", "POST"])
+@login_required
+def onboarding() -> str | Response:
+    """Step 1 of onboarding: pick favourite genres."""
+    person = signed_in()
+    form = GenresForm()
+    with get_db().transaction() as session:
+        form.genres.choices = list_genres(session)
+        user = get_user(session, person.username)
+        if form.validate_on_submit():
+            user.favorite_genres = known_genres(session, form.genres.data or [])
+            return redirect(url_for("web.onboarding_ratings"))
+        if request.method == "GET":
+            form.genres.data = [genre.name for genre in user.favorite_genres]
+    return render_template("welcome.html", form=form)
+
+
+@bp.route("/welcome/rate", methods=["GET", "POST"])
+@login_required
+def onboarding_ratings() -> str | Response:
+    """Step 2: rate a few popular movies of those genres; then "For you"."""
+    person = signed_in()
+    form = ConfirmForm()
+    serving = get_serving()
+    if form.validate_on_submit():
+        try:
+            events = _rate_many(person.username, request.form)
+        except MovieRecError as error:
+            flash(error.message, "error")
+            return redirect(url_for("web.onboarding_ratings"))
+        for event_id in events:
+            announce(event_id)
+        flash(f"Thanks: {len(events)} ratings saved. Here is what we think you will like.")
+        return redirect(url_for("web.for_you"))
+    with get_db().transaction() as session:
+        genres = [genre.name for genre in get_user(session, person.username).favorite_genres]
+        pairs, _ = popular_movies(serving.cache, session, ONBOARDING_MOVIES, genres, None)
+    candidates = answer_json(serving, _ranked(pairs, "popularity"))
+    return render_template("welcome_rate.html", form=form, candidates=candidates, genres=genres)
+
+
+def _rate_many(username: str, fields: Any) -> list[int]:
+    """Save every ``rating-<movie id>`` field that has a value; their event ids."""
+    events = []
+    with get_db().transaction() as session:
+        for name, value in fields.items():
+            if not name.startswith("rating-") or not value:
+                continue
+            movie_id = name.removeprefix("rating-")
+            change = put_rating(session, username, movie_id, half_stars_of(value))
+            if change.event_id is not None:
+                events.append(change.event_id)
+    return events
+
+
+def _ranked(pairs: list[tuple[int, float]], source: str) -> RankedAnswer:
+    return RankedAnswer(pairs, source, None, cached=False)
+
+
+def half_stars_of(text: str | None) -> int:
+    """A form's star value ("3.5") as half stars; ``ValidationError`` when it is not one."""
+    try:
+        return to_half_stars(float(text or ""))
+    except ValueError:
+        raise ValidationError(
+            "Pick a number of stars.", code="invalid_rating", field="rating"
+        ) from None

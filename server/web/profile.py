@@ -1,0 +1,79 @@
+"""Your profile: the movies you rated (sortable, each rating editable in place) and your personal
+API tokens (create, list, revoke)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
+
+from server.context import get_db
+from server.errors import MovieRecError
+from server.services.accounts import create_token, revoke_token, user_tokens
+from server.services.ratings import RATED_ORDERS, rated_movies
+from server.web.forms import STAR_VALUES, ConfirmForm, RatingForm, TokenForm
+from server.web.session import login_required, signed_in
+
+bp = Blueprint("web-profile", __name__)
+
+PAGE_SIZE = 50
+
+
+@bp.get("/profile")
+@login_required
+def profile() -> str:
+    """Your ratings and your tokens."""
+    person = signed_in()
+    order = request.args.get("sort", "recent")
+    order = order if order in RATED_ORDERS else "recent"
+    page = max(1, request.args.get("page", 1, type=int))
+    with get_db().transaction() as session:
+        rows, total = rated_movies(
+            session, person.user_id, order, PAGE_SIZE, (page - 1) * PAGE_SIZE
+        )
+        tokens = user_tokens(session, person.user_id)
+    return render_template(
+        "profile.html",
+        rows=rows,
+        total=total,
+        order=order,
+        orders=list(RATED_ORDERS),
+        page=page,
+        pages=max(1, -(-total // PAGE_SIZE)),
+        tokens=tokens,
+        token_form=TokenForm(),
+        confirm=ConfirmForm(),
+        rating_form=RatingForm(),
+        stars=STAR_VALUES,
+        new_token=None,
+    )
+
+
+@bp.post("/profile/tokens")
+@login_required
+def new_token() -> str | Response | tuple[str, int]:
+    """Create a token and show it, once."""
+    person = signed_in()
+    form = TokenForm()
+    if not form.validate_on_submit():
+        flash("Give the token a name of 1 to 100 characters.", "error")
+        return redirect(url_for("web-profile.profile"))
+    with get_db().transaction() as session:
+        token, secret = create_token(session, person.user_id, form.name.data)
+        name = token.name
+    flash(f"Token {name!r} created. Copy it now: it is not shown again.")
+    return render_template("token_created.html", name=name, secret=secret)
+
+
+@bp.post("/profile/tokens/<int:token_id>/revoke")
+@login_required
+def revoke(token_id: int) -> Response:
+    """Revoke one of your tokens."""
+    person = signed_in()
+    try:
+        with get_db().transaction() as session:
+            revoke_token(session, person.user_id, token_id)
+    except MovieRecError as error:
+        flash(error.message, "error")
+    else:
+        flash("Token revoked.")
+    return redirect(url_for("web-profile.profile"))
