@@ -9,9 +9,11 @@ down, is a miss for readers, never an error: the caller computes the answer anot
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import struct
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,6 +32,9 @@ PREFIX = "movierec:"
 HEADER = struct.Struct("<IB")  # model version id, length of the source label
 HEARTBEAT_TTL_SECONDS = 30
 ACTIVE_TTL_SECONDS = 86_400
+# Read counts are kept per minute for this long, and each process adds its own every few seconds.
+READ_STATS_TTL_SECONDS = 3600
+READ_STATS_FLUSH_SECONDS = 5.0
 # Popular lists are a cheap aggregate of the database, recomputed at most this often.
 POPULAR_TTL_SECONDS = 10
 
@@ -88,12 +93,70 @@ def _similar_key(algorithm: str, movie: str) -> str:
     return f"{PREFIX}similar:{algorithm}:{movie}"
 
 
+def _reads_key(minute: int) -> str:
+    return f"{PREFIX}reads:{minute}"
+
+
 def _active_key(algorithm: str) -> str:
     return f"{PREFIX}active:{algorithm}"
 
 
 def _popular_key(window_days: int, genre: str) -> str:
     return f"{PREFIX}popular:{window_days}:{genre}"
+
+
+class ReadCounter:
+    """How many list reads the cache answered (hits) and how many it could not (misses).
+
+    A process counts in memory and adds its counts to a per-minute Redis hash every
+    ``READ_STATS_FLUSH_SECONDS``: a Redis write per read would double the cost of a hit.
+    """
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+        self._lock = threading.Lock()
+        self._hits = self._misses = 0
+        self._flush_at = time.monotonic() + READ_STATS_FLUSH_SECONDS
+
+    def count(self, hit: bool) -> None:
+        """Count one read."""
+        with self._lock:
+            if hit:
+                self._hits += 1
+            else:
+                self._misses += 1
+            due = time.monotonic() >= self._flush_at
+        if due:
+            self.flush()
+
+    def flush(self) -> None:
+        """Add this process's counts to Redis now (lost, not retried, when Redis is down)."""
+        with self._lock:
+            hits, misses, self._hits, self._misses = self._hits, self._misses, 0, 0
+            self._flush_at = time.monotonic() + READ_STATS_FLUSH_SECONDS
+        if not hits and not misses:
+            return
+        key = _reads_key(int(time.time()) // 60)
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            pipe.hincrby(key, "hits", hits)
+            pipe.hincrby(key, "misses", misses)
+            pipe.expire(key, READ_STATS_TTL_SECONDS)
+            pipe.execute()
+        except CACHE_ERRORS as error:
+            log.warning("read counts lost: %s", type(error).__name__)
+
+    def recent(self, minutes: int = 15) -> tuple[int, int]:
+        """Hits and misses of all processes over the last ``minutes`` (as last flushed)."""
+        now = int(time.time()) // 60
+        pipe = self.client.pipeline(transaction=False)
+        for minute in range(now - minutes + 1, now + 1):
+            pipe.hmget(_reads_key(minute), ["hits", "misses"])
+        hits = misses = 0
+        for minute_hits, minute_misses in pipe.execute():
+            hits += int(minute_hits or 0)
+            misses += int(minute_misses or 0)
+        return hits, misses
 
 
 class Cache:
@@ -113,6 +176,7 @@ class Cache:
         self.lock_seconds = lock_seconds
         # Web processes keep what they read (``near_entries`` keys at most); workers write.
         self.near = NearCache(client, NEAR_PREFIXES, near_entries) if near_entries > 0 else None
+        self.reads = ReadCounter(client)
 
     @classmethod
     def from_settings(cls, client: redis.Redis, settings: Settings, near: bool = False) -> Cache:
@@ -247,6 +311,22 @@ class Cache:
             log.warning("sign-in throttling is off: %s", type(error).__name__)
             return None
         return int(count)
+
+    # Dataset imports ----------------------------------------------------------------------------
+
+    def record_import(self, report: dict[str, Any]) -> None:
+        """Keep the outcome of the latest dataset import (for the admin page)."""
+        with contextlib.suppress(*CACHE_ERRORS):
+            self.client.set(f"{PREFIX}import:last", json.dumps(report), ex=ACTIVE_TTL_SECONDS)
+
+    def last_import(self) -> dict[str, Any] | None:
+        """The outcome of the latest dataset import, if known."""
+        try:
+            raw = self.client.get(f"{PREFIX}import:last")
+        except CACHE_ERRORS:
+            return None
+        report: dict[str, Any] | None = json.loads(raw) if raw else None
+        return report
 
     # Workers ------------------------------------------------------------------------------------
 

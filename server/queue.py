@@ -33,6 +33,7 @@ PROCESS_EVENTS = "movierec.events.process"
 RELAY_EVENTS = "movierec.events.relay"
 RETRAIN = "movierec.training.retrain"
 PRECOMPUTE = "movierec.training.precompute"
+IMPORT_DATASET = "movierec.data.import"
 QUIET_AFTER_FAILURE_SECONDS = 5.0
 # How long the announcer gathers event ids before publishing them.
 ANNOUNCE_LINGER_SECONDS = 0.005
@@ -62,6 +63,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_routes": {
             RETRAIN: {"queue": TRAINING_QUEUE},
             PRECOMPUTE: {"queue": TRAINING_QUEUE},
+            IMPORT_DATASET: {"queue": TRAINING_QUEUE},
         },
         # A task is acknowledged after it ran: a worker killed mid-task leaves it for another.
         "task_acks_late": True,

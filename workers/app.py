@@ -14,6 +14,7 @@ from celery import Celery
 
 from server.config import Settings
 from server.queue import (
+    IMPORT_DATASET,
     PRECOMPUTE,
     PROCESS_EVENTS,
     RELAY_EVENTS,
@@ -21,7 +22,7 @@ from server.queue import (
     TRAINING_QUEUE,
     celery_config,
 )
-from workers import events, precompute, training
+from workers import events, imports, precompute, training
 from workers.context import process_context
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,12 @@ def retrain_task(self: Any, algorithm: str, force: bool = False) -> str:
     if outcome.status == "busy" and self.request.retries < BUSY_RETRIES:
         raise self.retry(countdown=context.settings.training_lock_seconds)
     return outcome.status
+
+
+@celery.task(name=IMPORT_DATASET)
+def import_task(path: str) -> str:
+    """Import a dataset asked for from the admin page."""
+    return str(imports.run_import(process_context(), path)["status"])
 
 
 @celery.task(name=PRECOMPUTE)

@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import click
+from sqlalchemy import select
 
 from server import cli as server_cli
 from server.config import Settings
+from server.db import Database
 from server.redis_store import start_embedded_redis
 
 QUEUES = "events,training"
@@ -138,6 +140,10 @@ def serve(host: str, port: int, workers: int, demo: str | None, no_worker: bool)
             child.wait(timeout=30)
 
 
+DEMO_ADMIN = "admin"
+DEMO_ADMIN_PASSWORD_FILE = "admin_password"  # noqa: S105 (a file name)
+
+
 def _load_demo(settings: Settings, demo: str) -> None:
     """Import demo data when the database has no ratings yet, then train every scheduled
     algorithm once, so the first page already shows personal recommendations."""
@@ -158,6 +164,23 @@ def _load_demo(settings: Settings, demo: str) -> None:
             click.echo(f"demo data: {summary.added}")
     for algorithm in settings.retrain_intervals:
         click.echo(_train_here(settings, algorithm, force=False))
+    _demo_admin(settings, database)
+
+
+def _demo_admin(settings: Settings, database: Database) -> None:
+    """An ``admin`` account for the demo, its password generated and kept in the data directory
+    (mode 0600), so the admin page can be tried at once; shown on the terminal, never logged."""
+    from server.config import read_or_create_secret
+    from server.models import User
+    from server.services.accounts import create_account
+
+    password_file = settings.resolved_data_dir / DEMO_ADMIN_PASSWORD_FILE
+    password, created = read_or_create_secret(password_file)
+    with database.transaction() as session:
+        if session.scalar(select(User.id).where(User.external_id == DEMO_ADMIN)) is None:
+            create_account(session, DEMO_ADMIN, password, role="admin")
+    shown = password if created else f"in {password_file}"
+    click.echo(f"admin page: log in as {DEMO_ADMIN!r}, password {shown}")
 
 
 def run(args: list[str] | None = None) -> Any:

@@ -145,7 +145,9 @@ def recommendations(
         if hit is not None:
             items = _within_genre(context, _pairs(hit), genre)
             if len(items) >= n or (genre is None and len(hit) < context.cache.list_length):
+                context.cache.reads.count(hit=True)
                 return RankedAnswer(items[:n], hit.source, hit.version, cached=True)
+        context.cache.reads.count(hit=False)
     with context.database.transaction() as session:
         return _computed_recommendations(
             context, session, name, user_external_id, n, genre, exclude_rated, cacheable
@@ -222,7 +224,9 @@ def similar_movies(
     if n <= context.cache.list_length:
         _, hit = context.cache.similar_list(name, movie_external_id)
         if hit is not None and len(hit) > 0:
+            context.cache.reads.count(hit=True)
             return RankedAnswer(_pairs(hit)[:n], hit.source, hit.version, cached=True)
+        context.cache.reads.count(hit=False)
     with context.database.transaction() as session:
         return _computed_similar(context, session, name, movie_external_id, n)
 

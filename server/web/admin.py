@@ -1,27 +1,35 @@
 """The admin page (admin role only): every algorithm with its active version and the history of
-its main metric, retrain, promote and roll back; the event backlog and the workers' status."""
+its main metric, retrain, promote and roll back; the event backlog, the cache hit rate and the
+workers' status; importing a dataset."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
 from server.api.algorithms import queue_retrain
-from server.context import get_db, get_serving
-from server.errors import MovieRecError
+from server.cache import CACHE_ERRORS
+from server.context import get_db, get_queue, get_serving
+from server.datasets import DatasetError, open_dataset
+from server.db import now
+from server.errors import MovieRecError, Unavailable
 from server.models import ModelVersion, RatingEvent
+from server.queue import IMPORT_DATASET, TRAINING_QUEUE
 from server.services import model_versions
-from server.web.forms import ConfirmForm
+from server.web.forms import ConfirmForm, ImportForm
 from server.web.session import admin_required
 
 bp = Blueprint("web-admin", __name__)
 
 # The metric each kind of model is judged by (as the promotion rule does).
 MAIN_METRICS = ("rmse", "ndcg@10")
+HIT_RATE_MINUTES = 15
 
 
 @dataclass(frozen=True)
@@ -38,7 +46,7 @@ class AlgorithmRow:
 @bp.get("/admin")
 @admin_required
 def dashboard() -> str:
-    """Algorithms, versions, backlog and workers."""
+    """Algorithms, versions, backlog, cache, workers and imports."""
     serving = get_serving()
     with get_db().transaction() as session:
         active = model_versions.active_versions(session)
@@ -47,10 +55,32 @@ def dashboard() -> str:
             for name in serving.registry.names()
         ]
         backlog = session.scalar(select(func.count()).where(RatingEvent.processed_at.is_(None)))
-    heartbeat = serving.cache.last_heartbeat()
     return render_template(
-        "admin.html", rows=rows, backlog=backlog or 0, heartbeat=heartbeat, form=ConfirmForm()
+        "admin.html",
+        trained=[row for row in rows if row.versions],
+        untrained=[row for row in rows if not row.versions],
+        backlog=backlog or 0,
+        heartbeat_age=_seconds_since(serving.cache.last_heartbeat()),
+        hit_rate=_hit_rate(),
+        last_import=serving.cache.last_import(),
+        form=ConfirmForm(),
+        import_form=ImportForm(),
     )
+
+
+@bp.post("/admin/import")
+@admin_required
+def import_dataset() -> Response:
+    """Queue the import of a dataset on the server (a worker runs it)."""
+    form = ImportForm()
+
+    def run() -> None:
+        path = form.path.data.strip()
+        open_dataset(Path(path))  # says now when the path is wrong or the format unknown
+        if not get_queue().send(IMPORT_DATASET, [path], TRAINING_QUEUE):
+            raise Unavailable("The task broker is not reachable; try again shortly.")
+
+    return _act(run, "Import queued: this page shows its outcome when it is done.", form)
 
 
 @bp.post("/admin/algorithms/<name>/retrain")
@@ -87,16 +117,33 @@ def rollback(name: str) -> Response:
     return _act(run, f"{name} rolled back.")
 
 
-def _act(action: Callable[[], None], done: str) -> Response:
-    form = ConfirmForm()
-    if form.validate_on_submit():
-        try:
-            action()
-        except MovieRecError as error:
-            flash(error.message, "error")
-        else:
-            flash(done)
+def _act(action: Callable[[], None], done: str, form: FlaskForm | None = None) -> Response:
+    """Run an admin action from a posted form; its outcome is flashed on the admin page."""
+    form = form or ConfirmForm()
+    if not form.validate_on_submit():
+        flash("Fill in the form.", "error")
+        return redirect(url_for("web-admin.dashboard"))
+    try:
+        action()
+    except (MovieRecError, DatasetError) as error:
+        flash(str(error), "error")
+    else:
+        flash(done)
     return redirect(url_for("web-admin.dashboard"))
+
+
+def _seconds_since(stamp: int | None) -> int | None:
+    return None if stamp is None else max(0, now() - stamp)
+
+
+def _hit_rate() -> tuple[float | None, int]:
+    """The share of list reads the cache answered in the last 15 minutes, and how many reads."""
+    try:
+        hits, misses = get_serving().cache.reads.recent(HIT_RATE_MINUTES)
+    except CACHE_ERRORS:
+        return None, 0
+    total = hits + misses
+    return (hits / total if total else None), total
 
 
 def _row(name: str, active: ModelVersion | None, versions: list[ModelVersion]) -> AlgorithmRow:

@@ -66,6 +66,14 @@ class TokenForm(FlaskForm):  # type: ignore[misc]
     submit = SubmitField("Create token")
 
 
+class ImportForm(FlaskForm):  # type: ignore[misc]
+    path = StringField(
+        "Dataset path on the server (a MovieLens, Kaggle or Netflix directory or file)",
+        validators=[DataRequired(), Length(1, 1000)],
+    )
+    submit = SubmitField("Import")
+
+
 class ConfirmForm(FlaskForm):  # type: ignore[misc]
     """A button that only needs its CSRF token (revoke, retrain, promote, roll back)."""
 

