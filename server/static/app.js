@@ -23,9 +23,12 @@ function liveRatingForms() {
         status.textContent = "Saved: " + answer.rating + " stars.";
       }
     };
-    form.addEventListener("submit", (event) => { event.preventDefault(); send(event.submitter); });
+    // One save at a time, in order: arrowing through the stars must end on the last one.
+    let saving = Promise.resolve();
+    const queue = (button) => { saving = saving.then(() => send(button)).catch(() => {}); };
+    form.addEventListener("submit", (event) => { event.preventDefault(); queue(event.submitter); });
     for (const radio of form.querySelectorAll("input[type=radio]")) {
-      radio.addEventListener("change", () => send(null));
+      radio.addEventListener("change", () => queue(null));
     }
   }
 }

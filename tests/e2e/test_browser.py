@@ -87,9 +87,14 @@ def test_sign_up_onboard_rate_and_see_for_you_change(
     movie_tab.goto(live_server + "/for-you")
     movie_tab.locator("#for-you ol.movies li a").first.click()
     expect(movie_tab.get_by_role("heading", level=1)).to_contain_text(before[0])
-    movie_tab.locator("fieldset.stars").get_by_text("3", exact=True).click()
+    # With the keyboard: focus the first star, then arrow right from 0.5 to 3.
+    movie_tab.get_by_label("0.5", exact=True).focus()
+    for _ in range(5):
+        movie_tab.keyboard.press("ArrowRight")
     expect(movie_tab.locator(".rating-form .status")).to_have_text("Saved: 3 stars.")
     movie_tab.screenshot(path=screenshots / "movie.png", full_page=True)
+    movie_tab.reload()
+    expect(movie_tab.locator(".rating-form .status")).to_have_text("You rated it 3 stars.")
     expect(page.locator("#for-you ol.movies li a").first).not_to_have_text(before[0])
     assert before[0] not in for_you_titles(page)  # a rated movie is not recommended again
 
