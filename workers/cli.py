@@ -47,6 +47,12 @@ def _environment(settings: Settings) -> dict[str, str]:
     return environ
 
 
+def _lower_priority(settings: Settings) -> None:
+    """Lower this process's CPU priority by ``worker_nice`` (workers yield to the web)."""
+    if settings.worker_nice > 0:
+        os.nice(settings.worker_nice)
+
+
 def _resolved_settings() -> Settings:
     settings = server_cli.load_settings()
     if settings.uses_embedded_redis:
@@ -61,6 +67,7 @@ def worker(concurrency: int) -> None:
     settings = _resolved_settings()
     server_cli.database_from_settings().dispose()
     argv = _celery_argv(settings, "worker", concurrency)
+    _lower_priority(settings)
     os.execve(sys.executable, argv, _environment(settings))  # noqa: S606 (our own argv)
 
 
@@ -130,7 +137,9 @@ def serve(host: str, port: int, workers: int, demo: str | None, no_worker: bool)
     child = None
     if not no_worker:
         argv = [*_celery_argv(settings, "worker", 2), "--beat"]
-        child = subprocess.Popen(argv, env=_environment(settings))  # noqa: S603 (our own argv)
+        child = subprocess.Popen(  # noqa: S603 (our own argv)
+            argv, env=_environment(settings), preexec_fn=lambda: _lower_priority(settings)
+        )
         click.echo(f"worker and beat started (pid {child.pid})")
     try:
         run_server(settings, host=host, port=port, workers=workers)

@@ -125,7 +125,7 @@ def _act(action: Callable[[], None], done: str, form: FlaskForm | None = None) -
         return redirect(url_for("web-admin.dashboard"))
     try:
         action()
-    except (MovieRecError, DatasetError) as error:
+    except (MovieRecError, DatasetError, OSError) as error:  # OSError: an unreadable path
         flash(str(error), "error")
     else:
         flash(done)

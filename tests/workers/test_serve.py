@@ -58,6 +58,11 @@ def test_serve_demo_runs_a_live_system_with_an_admin(tmp_path: Path) -> None:
             lambda: get_json(base + "/readyz")["checks"]["worker"] == "ok", timeout=60, every=0.5
         )
         printed = log.read_text()
+        worker = re.search(r"worker and beat started \(pid (\d+)\)", printed)
+        assert worker, printed
+        # The worker yields the CPU to the web processes (MOVIEREC_WORKER_NICE, 5 by default).
+        own = os.getpriority(os.PRIO_PROCESS, 0)
+        assert os.getpriority(os.PRIO_PROCESS, int(worker.group(1))) == min(own + 5, 19)
         password = re.search(r"log in as 'admin', password (\S+)", printed)
         assert password, printed
         assert password.group(1) == (tmp_path / "data" / "admin_password").read_text().strip()
