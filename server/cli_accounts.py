@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import click
 
-from server.config import Settings
-from server.db import Database
 from server.errors import MovieRecError
 from server.services.accounts import set_password
 
@@ -20,8 +18,10 @@ from server.services.accounts import set_password
 @click.password_option(help="The new password (asked for when not given).")
 def password_command(username: str, admin: bool | None, password: str) -> None:
     """Set USERNAME's password for the web pages; with --admin, give them the admin role."""
+    from server.cli import database_from_settings  # the CLI's root imports this module
+
     role = None if admin is None else ("admin" if admin else "user")
-    database = Database(Settings.load().resolved_database_url)
+    database = database_from_settings()
     try:
         with database.transaction() as session:
             set_password(session, username, password, role)

@@ -84,3 +84,18 @@ def test_api_key_is_generated_once_and_kept_private(env: dict[str, str], tmp_pat
     first = movierec("api-key", env=env).stdout.strip()
     assert len(first) >= 32 and movierec("api-key", env=env).stdout.strip() == first
     assert (tmp_path / "api_key").stat().st_mode & 0o077 == 0
+
+
+def test_password_makes_an_existing_user_an_admin(env: dict[str, str], database: Database) -> None:
+    from server.services.accounts import authenticate
+
+    movierec("import", "--quiet", str(FIXTURES / "ml-latest"), env=env)
+    short = movierec("password", "1", "--password", "short", env=env)
+    assert short.returncode == 1 and "at least 8 characters" in short.stderr
+    unknown = movierec("password", "nobody", "--password", "long enough", env=env)
+    assert unknown.returncode == 1 and "no user 'nobody'" in unknown.stderr
+    done = movierec("password", "1", "--admin", "--password", "long enough", env=env)
+    assert done.returncode == 0 and "role admin" in done.stdout
+    with database.transaction() as session:
+        account = authenticate(session, "1", "long enough")
+        assert account is not None and account.role == "admin"
