@@ -6,6 +6,7 @@ a worker and beat alongside, ``worker`` and ``beat`` run them alone, ``train`` r
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -14,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-from sqlalchemy import select
 
 from server import cli as server_cli
 from server.config import Settings
@@ -180,14 +180,13 @@ def _demo_admin(settings: Settings, database: Database) -> None:
     """An ``admin`` account for the demo, its password generated and kept in the data directory
     (mode 0600), so the admin page can be tried at once; shown on the terminal, never logged."""
     from server.config import read_or_create_secret
-    from server.models import User
+    from server.errors import Conflict
     from server.services.accounts import create_account
 
     password_file = settings.resolved_data_dir / DEMO_ADMIN_PASSWORD_FILE
     password, created = read_or_create_secret(password_file)
-    with database.transaction() as session:
-        if session.scalar(select(User.id).where(User.external_id == DEMO_ADMIN)) is None:
-            create_account(session, DEMO_ADMIN, password, role="admin")
+    with contextlib.suppress(Conflict), database.transaction() as session:  # made by a past run
+        create_account(session, DEMO_ADMIN, password, role="admin")
     shown = password if created else f"in {password_file}"
     click.echo(f"admin page: log in as {DEMO_ADMIN!r}, password {shown}")
 

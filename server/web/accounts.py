@@ -24,7 +24,7 @@ def signup() -> Response | tuple[str, int]:
         try:
             with get_db().transaction() as session:
                 account = create_account(session, form.username.data, form.password.data)
-                person = SignedIn(account.user_id, form.username.data, admin=False)
+                person = SignedIn.of(account)
         except MovieRecError as error:
             field = getattr(form, error.field or "", None) or form.username
             field.errors.append(error.message)
@@ -44,9 +44,7 @@ def login() -> str | Response | tuple[str, int]:
             return render_template("login.html", form=form), 429
         with get_db().transaction() as session:
             account = authenticate(session, form.username.data, form.password.data)
-            person = account and SignedIn(
-                account.user_id, account.user.external_id, account.role == "admin"
-            )
+            person = SignedIn.of(account) if account else None
         if person:
             login_user(person, remember=form.remember.data)
             return redirect(_safe_next() or url_for("web.for_you"))

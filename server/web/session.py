@@ -12,6 +12,7 @@ from flask import abort
 from flask_login import UserMixin, current_user
 
 from server.context import get_db
+from server.models import Account
 from server.services.accounts import account_of
 
 P = ParamSpec("P")
@@ -30,6 +31,11 @@ class SignedIn(UserMixin):  # type: ignore[misc]
         """What the session cookie stores."""
         return str(self.user_id)
 
+    @classmethod
+    def of(cls, account: Account) -> SignedIn:
+        """The person signed in with ``account``."""
+        return cls(account.user_id, account.user.external_id, account.role == "admin")
+
 
 def load_signed_in(user_id: str) -> SignedIn | None:
     """The person of a session, or None when their account is gone."""
@@ -37,9 +43,7 @@ def load_signed_in(user_id: str) -> SignedIn | None:
         return None
     with get_db().transaction() as session:
         account = account_of(session, int(user_id))
-        if account is None:
-            return None
-        return SignedIn(account.user_id, account.user.external_id, account.role == "admin")
+        return None if account is None else SignedIn.of(account)
 
 
 def me() -> SignedIn | None:
