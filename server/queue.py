@@ -6,8 +6,10 @@ anything left unprocessed. After a failed publish the queue stays quiet for a fe
 of making every request wait for a broker that is down.
 
 Rating events are not published by the request that wrote them: ``announce_event`` hands the id
-to a background thread that publishes what gathered in the last few milliseconds as one task. A
-request never waits on the broker, and under load one message carries many events.
+to a background thread. A lone event is published at once; after each publish the thread rests
+``ANNOUNCE_INTERVAL_SECONDS``, so under load the events of that interval go as one task. A request
+never waits on the broker, and a busy process sends a few messages a second, not one per rating
+(each message costs the web its publish and the worker a task run).
 """
 
 from __future__ import annotations
@@ -35,8 +37,8 @@ RETRAIN = "movierec.training.retrain"
 PRECOMPUTE = "movierec.training.precompute"
 IMPORT_DATASET = "movierec.data.import"
 QUIET_AFTER_FAILURE_SECONDS = 5.0
-# How long the announcer gathers event ids before publishing them.
-ANNOUNCE_LINGER_SECONDS = 0.005
+# The announcer's rest after a publish: the most often one process publishes events.
+ANNOUNCE_INTERVAL_SECONDS = 0.05
 # The most event ids one PROCESS_EVENTS task carries (the announcer and the relay split by it).
 EVENTS_PER_TASK = 500
 
@@ -102,8 +104,8 @@ class TaskQueue:
         while True:
             with self._wakeup:
                 self._wakeup.wait_for(lambda: bool(self._announced))
-            time.sleep(ANNOUNCE_LINGER_SECONDS)  # let the ids of concurrent requests gather
             self._publish_announced()
+            time.sleep(ANNOUNCE_INTERVAL_SECONDS)  # what arrives meanwhile goes as one task
 
     def _publish_announced(self) -> None:
         with self._lock:

@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 from plugins.base import RecommenderBase
 from server.cache import CachedList
 from server.models import ModelVersion, Movie, Rating, User
-from server.services.model_versions import active_versions, get_version
-from server.services.recommendations import compute_user_list
+from server.services.model_versions import active_version, active_versions, get_version
+from server.services.recommendations import CONTENT, compute_user_list
 from server.serving import similar_list
 from workers.context import WorkerContext
 
@@ -39,12 +39,13 @@ def precompute_users(
             return 0
         ratings = _ratings_of(session, user_ids)
         users = session.scalars(select(User).where(User.id.in_(user_ids))).all()
+        content = active_version(session, CONTENT)
         batch: list[tuple[str, CachedList]] = []
         for user in users:
             rated = ratings.get(user.id, (np.empty(0, np.int64), np.empty(0, np.float32)))
             if len(rated[0]) == 0:
                 continue
-            entry = _list_for(context, session, version, user, rated, prefer_trained=True)
+            entry = _list_for(context, version, content, user, rated, prefer_trained=True)
             batch.append((user.external_id, entry))
             if len(batch) >= BATCH:
                 written += context.serving.cache.store_user_lists(algorithm, batch)
@@ -88,7 +89,8 @@ def refresh_users(context: WorkerContext, session: Session, user_ids: list[int])
     ratings = _ratings_of(session, user_ids)
     users = session.scalars(select(User).where(User.id.in_(user_ids))).all()
     written = 0
-    for algorithm, version in sorted(active_versions(session).items()):
+    active = active_versions(session)
+    for algorithm, version in sorted(active.items()):
         if "rank" not in context.serving.registry.get(algorithm).capabilities:
             continue
         lists = []
@@ -97,7 +99,9 @@ def refresh_users(context: WorkerContext, session: Session, user_ids: list[int])
             if rated is None:
                 context.serving.cache.drop_user_list(algorithm, user.external_id)
                 continue
-            entry = _list_for(context, session, version, user, rated, prefer_trained=False)
+            entry = _list_for(
+                context, version, active.get(CONTENT), user, rated, prefer_trained=False
+            )
             lists.append((user.external_id, entry))
         written += context.serving.cache.store_user_lists(algorithm, lists)
     return written
@@ -105,15 +109,15 @@ def refresh_users(context: WorkerContext, session: Session, user_ids: list[int])
 
 def _list_for(
     context: WorkerContext,
-    session: Session,
     version: ModelVersion,
+    content: ModelVersion | None,
     user: User,
     rated: tuple[np.ndarray, np.ndarray],
     prefer_trained: bool,
 ) -> CachedList:
     length = context.serving.cache.list_length
     return compute_user_list(
-        context.serving, session, version, user, rated, length, prefer_trained=prefer_trained
+        context.serving, version, content, user, rated, length, prefer_trained=prefer_trained
     )
 
 

@@ -4,8 +4,9 @@ same transaction (the outbox): a committed rating always has its event, a failed
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, func, insert, select, update
+from sqlalchemy import ColumnElement, Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from server.db import insert_ignoring_conflicts, now
@@ -43,25 +44,26 @@ def put_rating(session: Session, user_id: str, movie_id: str, half_stars: int) -
     """Create or change a user's rating of a movie.
 
     Setting the value it already has changes nothing and writes no event (PUT is idempotent).
-    This is the hottest write, so it runs as a few Core statements on ids rather than loading
-    the user, the movie and their relationships.
+    This is the hottest write, so it runs as Core statements built once (``_WRITES``): building
+    and cache-keying ORM statements per request cost more CPU than the database did.
     """
     user, movie, current = _rating_slot(session, user_id, movie_id)
     stamp = now()
+    key = {"user": user, "movie": movie}
     if current is None:
-        values = {
-            "user_id": user,
-            "movie_id": movie,
-            "half_stars": half_stars,
-            "created_at": stamp,
-            "updated_at": stamp,
-        }
+        values = {**key, "half_stars": half_stars, "stamp": stamp}
         dialect = session.get_bind().dialect.name
-        insert_new = insert_ignoring_conflicts(Rating.__table__, dialect)  # type: ignore[arg-type]
         # RETURNING says whether the row went in on both dialects (rowcount does not on psycopg).
-        if session.execute(insert_new.returning(Rating.user_id), values).first() is not None:
+        if session.execute(_WRITES.insert_rating(dialect), values).first() is not None:
             event_id = _record_event(session, user, movie, "created", half_stars)
-            return RatingChange(Rating(**values), True, event_id)
+            rating = Rating(
+                user_id=user,
+                movie_id=movie,
+                half_stars=half_stars,
+                created_at=stamp,
+                updated_at=stamp,
+            )
+            return RatingChange(rating, True, event_id)
         # A concurrent request created it first: carry on as an update of that row.
         current = _current_rating(session, user, movie)
         assert current is not None
@@ -71,12 +73,73 @@ def put_rating(session: Session, user_id: str, movie_id: str, half_stars: int) -
     )
     if old_half_stars == half_stars:
         return RatingChange(rating, False, None)
-    session.execute(
-        update(Rating)
-        .where(Rating.user_id == user, Rating.movie_id == movie)
-        .values(half_stars=half_stars, updated_at=stamp)
-    )
+    session.execute(_WRITES.update_rating, {**key, "half_stars": half_stars, "stamp": stamp})
     return RatingChange(rating, False, _record_event(session, user, movie, "updated", half_stars))
+
+
+class _WriteStatements:
+    """The statements of ``put_rating``, built once with bound parameters (SQLAlchemy then
+    reuses their compiled form; only the parameters change per request)."""
+
+    def __init__(self) -> None:
+        users, movies, ratings, events = (
+            cast(Table, model.__table__) for model in (User, Movie, Rating, RatingEvent)
+        )
+        self.ratings = ratings
+        in_slot = (ratings.c.user_id == users.c.id) & (ratings.c.movie_id == movies.c.id)
+        self.slot = (
+            select(users.c.id, movies.c.id, ratings.c.created_at, ratings.c.half_stars)
+            .select_from(
+                users.join(movies, movies.c.external_id == bindparam("movie_key")).outerjoin(
+                    ratings, in_slot
+                )
+            )
+            .where(users.c.external_id == bindparam("user_key"))
+            .with_for_update(of=users)
+        )
+        this_rating = (ratings.c.user_id == bindparam("user")) & (
+            ratings.c.movie_id == bindparam("movie")
+        )
+        self.current = (
+            select(ratings.c.created_at, ratings.c.half_stars).where(this_rating).with_for_update()
+        )
+        self.update_rating = (
+            update(ratings)
+            .where(this_rating)
+            .values(half_stars=bindparam("half_stars"), updated_at=bindparam("stamp"))
+        )
+        self.insert_event = (
+            insert(events)
+            .values(
+                user_id=bindparam("user"),
+                movie_id=bindparam("movie"),
+                kind=bindparam("kind"),
+                half_stars=bindparam("half_stars"),
+                created_at=bindparam("stamp"),
+            )
+            .returning(events.c.id)
+        )
+        self._inserts: dict[str, Any] = {}
+
+    def insert_rating(self, dialect: str) -> Any:
+        """``INSERT ... ON CONFLICT DO NOTHING RETURNING user_id`` for ``dialect``."""
+        if dialect not in self._inserts:
+            columns = self.ratings.c
+            self._inserts[dialect] = (
+                insert_ignoring_conflicts(self.ratings, dialect)
+                .values(
+                    user_id=bindparam("user"),
+                    movie_id=bindparam("movie"),
+                    half_stars=bindparam("half_stars"),
+                    created_at=bindparam("stamp"),
+                    updated_at=bindparam("stamp"),
+                )
+                .returning(columns.user_id)
+            )
+        return self._inserts[dialect]
+
+
+_WRITES = _WriteStatements()
 
 
 def _rating_slot(
@@ -88,15 +151,7 @@ def _rating_slot(
     The user's row is locked for update (on PostgreSQL), so one user's writes go one at a time
     and their events are committed in order. ``NotFound`` names whichever id is unknown.
     """
-    statement = (
-        select(User.id, Movie.id, Rating.created_at, Rating.half_stars)
-        .select_from(User)
-        .join(Movie, Movie.external_id == movie_id)
-        .outerjoin(Rating, (Rating.user_id == User.id) & (Rating.movie_id == Movie.id))
-        .where(User.external_id == user_id)
-        .with_for_update(of=User)
-    )
-    row = session.execute(statement).first()
+    row = session.execute(_WRITES.slot, {"user_key": user_id, "movie_key": movie_id}).first()
     if row is None:
         user_key(session, user_id)
         movie_key(session, movie_id)
@@ -107,11 +162,7 @@ def _rating_slot(
 
 def _current_rating(session: Session, user: int, movie: int) -> tuple[int, int] | None:
     """(created_at, half_stars) of the rating, locked for update; None when there is none."""
-    row = session.execute(
-        select(Rating.created_at, Rating.half_stars)
-        .where(Rating.user_id == user, Rating.movie_id == movie)
-        .with_for_update()
-    ).first()
+    row = session.execute(_WRITES.current, {"user": user, "movie": movie}).first()
     return None if row is None else (row[0], row[1])
 
 
@@ -139,11 +190,8 @@ def _record_event(
     session: Session, user: int, movie: int, kind: str, half_stars: int | None
 ) -> int:
     """Write the change's outbox row; returns its id."""
-    return session.execute(
-        insert(RatingEvent)
-        .values(user_id=user, movie_id=movie, kind=kind, half_stars=half_stars, created_at=now())
-        .returning(RatingEvent.id)
-    ).scalar_one()
+    values = {"user": user, "movie": movie, "kind": kind, "half_stars": half_stars}
+    return int(session.execute(_WRITES.insert_event, {**values, "stamp": now()}).scalar_one())
 
 
 def user_ratings(

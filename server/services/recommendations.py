@@ -36,6 +36,8 @@ from server.serving import (
     user_state,
 )
 
+# The algorithm blended into the lists of users with few ratings.
+CONTENT = "content"
 # With a genre filter, this many candidates are ranked before filtering.
 GENRE_CANDIDATES = 3000
 
@@ -91,8 +93,8 @@ def require_algorithm(context: ServingContext, name: str, capability: str | None
 
 def compute_user_list(
     context: ServingContext,
-    session: Session,
     version: ModelVersion,
+    content: ModelVersion | None,
     user: User,
     rated: tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]],
     length: int,
@@ -102,9 +104,10 @@ def compute_user_list(
     """A user's list from ``version``'s model and their current ratings (fold-in; with
     ``prefer_trained``, the trained state when the model saw as many ratings as they have).
 
-    Users with fewer than ``cold_start_ratings`` ratings get a blend with content-based results
-    from the same ratings: a few ratings say more about taste through metadata than through
-    co-ratings.
+    Users with fewer than ``cold_start_ratings`` ratings get a blend with the results of
+    ``content`` (the active content-based version, if any) from the same ratings: a few ratings
+    say more about taste through metadata than through co-ratings. The caller looks ``content``
+    up, once for however many users it computes.
     """
     movies, stars = rated
     model = context.models.model(version)
@@ -115,15 +118,13 @@ def compute_user_list(
         state = user_state(model, user.id, movies, stars)
     entry = ranked_list(model, version.number, state, length, exclude_rated)
     few = len(movies) < context.settings.cold_start_ratings
-    if few and version.algorithm != "content":
-        content = active_version(session, "content")
-        if content is not None:
-            content_model = context.models.model(content)
-            content_state = content_model.fold_in(movies, stars)
-            by_content = ranked_list(content_model, content.number, content_state, length)
-            weight = 1.0 - len(movies) / context.settings.cold_start_ratings
-            entry = blend(by_content, entry, weight, length)
-            entry = CachedList(version.number, entry.source, entry.movies, entry.scores)
+    if few and content is not None and version.algorithm != content.algorithm:
+        content_model = context.models.model(content)
+        content_state = content_model.fold_in(movies, stars)
+        by_content = ranked_list(content_model, content.number, content_state, length)
+        weight = 1.0 - len(movies) / context.settings.cold_start_ratings
+        entry = blend(by_content, entry, weight, length)
+        entry = CachedList(version.number, entry.source, entry.movies, entry.scores)
     return entry
 
 
@@ -169,8 +170,9 @@ def _computed_recommendations(
     version = active_version(session, name)
     if version is not None and len(rated[0]) > 0:
         length = context.cache.list_length if genre is None else GENRE_CANDIDATES
+        content = active_version(session, CONTENT)
         entry = compute_user_list(
-            context, session, version, user, rated, max(length, n), exclude_rated
+            context, version, content, user, rated, max(length, n), exclude_rated
         )
         context.cache.publish_active_version(name, version.number)
         if cacheable and genre is None:

@@ -3,21 +3,24 @@ on every form through Flask-WTF, and a little progressive JavaScript (``static/a
 is fetched from the internet: styles and scripts are served from ``server/static``.
 
 The JSON API keeps its own authentication (bearer credentials, no cookies), so it is exempt
-from CSRF.
+from CSRF, and its requests neither read nor write the session cookie.
 """
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, Request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
 
+from server.api.openapi import API_PREFIX
 from server.web import accounts, admin, pages, profile
 from server.web.session import load_signed_in
 
 
 def init_web(app: Flask) -> None:
     """Register the pages, sessions and CSRF protection (after the API's blueprints)."""
+    app.session_interface = PagesOnlySessions()
     csrf = CSRFProtect(app)
     for name, blueprint in app.blueprints.items():
         if name != "web" and not name.startswith("web-"):
@@ -32,3 +35,14 @@ def init_web(app: Flask) -> None:
     logins.user_loader(load_signed_in)
     for blueprint in (pages.bp, accounts.bp, profile.bp, admin.bp):
         app.register_blueprint(blueprint)
+
+
+class PagesOnlySessions(SecureCookieSessionInterface):
+    """Signed cookie sessions for the pages; none for the API, whose requests carry bearer
+    credentials. Opening and saving a session on every API read cost a tenth of its time, and a
+    cookie must never authenticate an API call (the API is exempt from CSRF)."""
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if request.path.startswith(API_PREFIX + "/"):
+            return self.make_null_session(app)
+        return super().open_session(app, request)

@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 import pytest
-from flask import Flask
+from flask import Flask, request
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
@@ -87,6 +87,24 @@ def test_log_in_and_out(client: FlaskClient) -> None:
     assert "Wrong username or password." in wrong.get_data(as_text=True)
     assert log_in(client, "ada").headers["Location"] == "/for-you"
     assert client.get("/for-you").status_code == 200
+
+
+def test_the_api_ignores_the_session_cookie(client: FlaskClient, movie: str) -> None:
+    """A signed-in browser's cookie neither authenticates an API write nor gets refreshed by
+    API reads: the API's credentials are bearer tokens only."""
+    sign_up(client, "ada")
+    write = client.put(f"/api/v1/users/ada/ratings/{movie}", json={"rating": 4.0})
+    assert write.status_code == 401
+    read = client.get("/api/v1/users/ada/recommendations")
+    assert read.status_code == 200 and "Set-Cookie" not in read.headers
+    assert client.get("/for-you").status_code == 200  # still signed in on the pages
+
+
+def test_api_requests_open_no_session(app: Flask) -> None:
+    sessions = app.session_interface
+    for path, null in (("/api/v1/movies", True), ("/apiary", False), ("/for-you", False)):
+        with app.test_request_context(path):
+            assert sessions.is_null_session(sessions.open_session(app, request)) is null
 
 
 def test_forms_without_their_csrf_token_are_refused(client: FlaskClient, movie: str) -> None:
