@@ -111,10 +111,22 @@ def main() -> None:
         if "writes" in args.parts:
             writes(args.write_seconds, database)
     finally:
-        for process in (web, worker, beat):
-            process.terminate()
-            process.wait(timeout=30)
+        stop((web, worker, beat))
     print(machine())
+
+
+def stop(processes: tuple[subprocess.Popen[bytes], ...]) -> None:
+    """Terminate, then kill what is still running after 30 s: a process left behind would
+    load the machine (and keep the embedded Redis alive) through the next benchmark."""
+    for process in processes:
+        process.terminate()
+    deadline = time.monotonic() + 30
+    for process in processes:
+        try:
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def quiet(argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
