@@ -81,8 +81,11 @@ def celery_config(settings: Settings) -> dict[str, Any]:
 class TaskQueue:
     """Publishes tasks by name; never raises."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self, settings: Settings, announce_interval: float = ANNOUNCE_INTERVAL_SECONDS
+    ) -> None:
         self.celery = Celery("movierec", set_as_current=False)
+        self.announce_interval = announce_interval
         self.celery.conf.update(celery_config(settings))
         self._quiet_until = 0.0
         self._lock = threading.Lock()
@@ -105,7 +108,7 @@ class TaskQueue:
             with self._wakeup:
                 self._wakeup.wait_for(lambda: bool(self._announced))
             self._publish_announced()
-            time.sleep(ANNOUNCE_INTERVAL_SECONDS)  # what arrives meanwhile goes as one task
+            time.sleep(self.announce_interval)  # what arrives meanwhile goes as one task
 
     def _publish_announced(self) -> None:
         with self._lock:

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from flask.testing import FlaskClient
 from kombu import Connection
 from sqlalchemy import func, select
@@ -74,25 +75,36 @@ def test_one_batch_drains_every_waiting_user_and_repeats_are_no_ops(
     assert after["cached"] and top not in [item["movie_id"] for item in after["items"]]
 
 
-def test_the_announcer_publishes_concurrent_events_as_one_task(
+# Event ids no test's database reaches.
+OURS = 10**9
+
+
+def test_a_lone_event_is_published_at_once_and_a_burst_as_one_task(
     pipeline_settings: dict[str, Any],
 ) -> None:
     settings = Settings.load(pipeline_settings)
-    queue = TaskQueue(settings)
+    queue = TaskQueue(settings, announce_interval=2.0)
     queue.celery.control.purge()
-    for event_id in (11, 12, 13):
-        queue.announce_event(event_id)
-    bodies: list[Any] = []
-    deadline = time.monotonic() + 10
     with Connection(broker_url(settings)) as connection:
         simple = connection.SimpleQueue(EVENTS_QUEUE)
-        while time.monotonic() < deadline and sum(len(b[0][0]) for b in bodies) < 3:
-            try:
-                message = simple.get(timeout=1)
-            except simple.Empty:
-                continue
-            assert message.headers["task"] == PROCESS_EVENTS
-            bodies.append(message.decode())
-            message.ack()
+        queue.announce_event(OURS + 1)
+        assert published(simple, timeout=1.5) == [OURS + 1]  # well before the interval is over
+        for event_id in (OURS + 2, OURS + 3, OURS + 4):  # during the announcer's rest
+            queue.announce_event(event_id)
+        assert published(simple, timeout=5) == [OURS + 2, OURS + 3, OURS + 4]
+        with pytest.raises(simple.Empty):
+            published(simple, timeout=0.5)
         simple.close()
-    assert [body[0][0] for body in bodies] == [[11, 12, 13]]
+
+
+def published(simple: Any, timeout: float) -> list[int]:
+    """The event ids of the next PROCESS_EVENTS task of this test (ids from ``OURS``) on the
+    queue; tasks that earlier tests' apps announced late are skipped."""
+    deadline = time.monotonic() + timeout
+    while True:
+        message = simple.get(timeout=max(0.01, deadline - time.monotonic()))
+        assert message.headers["task"] == PROCESS_EVENTS
+        message.ack()
+        ids: list[int] = message.decode()[0][0]
+        if all(event_id > OURS for event_id in ids):
+            return ids
