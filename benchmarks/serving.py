@@ -8,7 +8,7 @@ MOVIEREC_REDIS_URL / MOVIEREC_BROKER_URL name servers. Reads are driven by wrk (
 ``apt-get install wrk``).
 
     python -m benchmarks.serving [DATA] [--seconds 10] [--rounds 5] [--read-rate 1000]
-        [--write-seconds 60] [--parts reads,freshness,writes]
+        [--write-seconds 60] [--parts reads,freshness,writes] [--web-workers 4]
 """
 
 from __future__ import annotations
@@ -38,7 +38,6 @@ from server.serve import THREADS_PER_WORKER
 CLIENTS = 32
 API_KEY = "bench-key"
 PORT = 8765
-GUNICORN_WORKERS = 4
 HERE = Path(__file__).resolve().parent
 WRITER_USERS = 500
 
@@ -49,6 +48,7 @@ def main() -> None:
     parser.add_argument("--write-seconds", type=float, default=60.0)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--read-rate", type=float, default=1000.0)
+    parser.add_argument("--web-workers", type=int, default=4, help="gunicorn worker processes")
     parser.add_argument(
         "--parts",
         type=lambda text: set(text.split(",")),
@@ -82,7 +82,7 @@ def main() -> None:
             "--bind",
             f"127.0.0.1:{PORT}",
             "--workers",
-            str(GUNICORN_WORKERS),
+            str(args.web_workers),
             "--worker-class",
             "gthread",
             "--threads",
@@ -104,7 +104,7 @@ def main() -> None:
         for user in users:  # every list cached (the precompute did it; this checks)
             assert get_json(f"/api/v1/users/{user}/recommendations?n=10")["cached"]
         if "reads" in args.parts:
-            reads(users, args.seconds, args.rounds, args.read_rate)
+            reads(users, args.seconds, args.rounds, args.read_rate, args.web_workers)
             memory(env["MOVIEREC_REDIS_URL"], users)
         if "freshness" in args.parts:
             freshness(users)
@@ -198,7 +198,7 @@ def write_lines(lines: list[str]) -> str:
     return listing.name
 
 
-def reads(users: list[str], seconds: float, rounds: int, rate: float) -> None:
+def reads(users: list[str], seconds: float, rounds: int, rate: float, web_workers: int) -> None:
     """Throughput: both endpoints in alternating runs, 32 connections sending as fast as they
     can. Latency: the same 32 connections paced to ``rate`` requests per second in all, again in
     alternating runs (at saturation, latency is only queueing: 32 in flight / throughput).
@@ -223,7 +223,7 @@ def reads(users: list[str], seconds: float, rounds: int, rate: float) -> None:
     ]
     print(
         f"\nreads: wrk, {CLIENTS} connections, {rounds} alternating rounds of {seconds:.0f} s "
-        f"as fast as possible and paced to {rate:.0f} req/s, gunicorn {GUNICORN_WORKERS} workers "
+        f"as fast as possible and paced to {rate:.0f} req/s, gunicorn {web_workers} workers "
         f"x {THREADS_PER_WORKER} threads; medians over the rounds"
     )
     headers = ["endpoint", "max req/s", "p50 ms", "p99 ms", "paced req/s", "p50 ms", "p99 ms"]

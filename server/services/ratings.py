@@ -108,33 +108,25 @@ class _WriteStatements:
             .where(this_rating)
             .values(half_stars=bindparam("half_stars"), updated_at=bindparam("stamp"))
         )
+        # The columns a new rating and an event both get from the parameters.
+        self.new_row: dict[str, Any] = {
+            "user_id": bindparam("user"),
+            "movie_id": bindparam("movie"),
+            "half_stars": bindparam("half_stars"),
+            "created_at": bindparam("stamp"),
+        }
         self.insert_event = (
-            insert(events)
-            .values(
-                user_id=bindparam("user"),
-                movie_id=bindparam("movie"),
-                kind=bindparam("kind"),
-                half_stars=bindparam("half_stars"),
-                created_at=bindparam("stamp"),
-            )
-            .returning(events.c.id)
+            insert(events).values(**self.new_row, kind=bindparam("kind")).returning(events.c.id)
         )
         self._inserts: dict[str, Any] = {}
 
     def insert_rating(self, dialect: str) -> Any:
         """``INSERT ... ON CONFLICT DO NOTHING RETURNING user_id`` for ``dialect``."""
         if dialect not in self._inserts:
-            columns = self.ratings.c
             self._inserts[dialect] = (
                 insert_ignoring_conflicts(self.ratings, dialect)
-                .values(
-                    user_id=bindparam("user"),
-                    movie_id=bindparam("movie"),
-                    half_stars=bindparam("half_stars"),
-                    created_at=bindparam("stamp"),
-                    updated_at=bindparam("stamp"),
-                )
-                .returning(columns.user_id)
+                .values(**self.new_row, updated_at=bindparam("stamp"))
+                .returning(self.ratings.c.user_id)
             )
         return self._inserts[dialect]
 
