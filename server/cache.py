@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -42,9 +43,10 @@ POPULAR_TTL_SECONDS = 10
 CACHE_ERRORS = (redis.RedisError, OSError)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class CachedList:
-    """A ranked list of movies (internal ids) as one model version produced it."""
+    """A ranked list of movies (internal ids) as one model version produced it. Compared by
+    identity: a web process reuses the one object while it holds the list (``Cache``)."""
 
     version: int
     source: str
@@ -53,6 +55,11 @@ class CachedList:
 
     def __len__(self) -> int:
         return len(self.movies)
+
+    @cached_property
+    def pairs(self) -> tuple[tuple[int, float], ...]:
+        """``((movie, score), ...)`` as Python numbers, best first (computed once)."""
+        return tuple(zip(self.movies.tolist(), self.scores.tolist(), strict=True))
 
 
 def pack(entry: CachedList) -> bytes:
@@ -176,6 +183,7 @@ class Cache:
         self.lock_seconds = lock_seconds
         # Web processes keep what they read (``near_entries`` keys at most); workers write.
         self.near = NearCache(client, NEAR_PREFIXES, near_entries) if near_entries > 0 else None
+        self._unpacked: dict[str, tuple[bytes, CachedList]] = {}
         self.reads = ReadCounter(client)
 
     @classmethod
@@ -208,10 +216,26 @@ class Cache:
             log.warning("cache read failed: %s", type(error).__name__)
             return None, None
         active = int(active_raw) if active_raw else None
-        entry = unpack(raw)
+        entry = self._unpack_held(key, raw)
         if entry is None or active is None or entry.version != active:
             return active, None
         return active, entry
+
+    def _unpack_held(self, key: str, raw: bytes | str | None) -> CachedList | None:
+        """``unpack(raw)``, once per value the near cache holds: a held value is the same bytes
+        object on every read, so it maps to the same list, which callers can then render once
+        (``server.rendered``). A changed value is a new object and is unpacked anew."""
+        if self.near is None or not isinstance(raw, bytes):
+            return unpack(raw)
+        known = self._unpacked.get(key)
+        if known is not None and known[0] is raw:
+            return known[1]
+        entry = unpack(raw)
+        if entry is not None:
+            if len(self._unpacked) >= self.near.max_entries:
+                self._unpacked.clear()  # rare: a process reads more keys than it holds
+            self._unpacked[key] = (raw, entry)
+        return entry
 
     def store_user_lists(self, algorithm: str, lists: Iterable[tuple[str, CachedList]]) -> int:
         """Write users' lists in one pipelined round trip; returns how many were written."""

@@ -11,6 +11,7 @@ from server.config import Settings
 from server.db import Database
 from server.queue import TaskQueue
 from server.redis_store import connect
+from server.rendered import RenderedBodies
 from server.services.recommendations import ServingContext, build_serving_context
 
 
@@ -47,6 +48,16 @@ def get_serving() -> ServingContext:
         # they are never scanned again; only what requests create is.
         gc.freeze()
     return serving
+
+
+def get_rendered_bodies() -> RenderedBodies:
+    """The current app's rendered bodies of cached answers, as many as the near cache holds
+    lists."""
+    bodies: RenderedBodies | None = current_app.extensions.get("movierec.rendered")
+    if bodies is None:
+        bodies = RenderedBodies(get_settings().near_cache_entries)
+        current_app.extensions["movierec.rendered"] = bodies
+    return bodies
 
 
 def get_queue() -> TaskQueue:

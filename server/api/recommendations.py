@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint
+from flask import Blueprint, Response, current_app, request
 
 from server.api.operation import operation
 from server.api.schemas import PopularQuery, PredictionQuery, RecommendationQuery, SimilarQuery
-from server.context import get_db, get_serving
+from server.context import get_db, get_rendered_bodies, get_serving
 from server.services.popular import popular_movies
 from server.services.predictions import predict_rating
 from server.services.recommendations import (
@@ -27,21 +27,21 @@ bp = Blueprint("recommendations", __name__)
 
 @bp.get("/users/<user_id>/recommendations")
 @operation(query=RecommendationQuery)
-def get_recommendations(user_id: str, query: RecommendationQuery) -> dict[str, Any]:
+def get_recommendations(user_id: str, query: RecommendationQuery) -> Response:
     """The user's top ``n`` movies, live from the cache, the model or the fallback chain."""
     serving = get_serving()
     answer = recommendations(
         serving, user_id, query.n, query.algorithm, query.genre, query.exclude_rated
     )
-    return answer_json(serving, answer)
+    return answer_response(serving, answer)
 
 
 @bp.get("/movies/<movie_id>/similar")
 @operation(query=SimilarQuery)
-def get_similar(movie_id: str, query: SimilarQuery) -> dict[str, Any]:
+def get_similar(movie_id: str, query: SimilarQuery) -> Response:
     """The movies most similar to this one."""
     serving = get_serving()
-    return answer_json(serving, similar_movies(serving, movie_id, query.n, query.algorithm))
+    return answer_response(serving, similar_movies(serving, movie_id, query.n, query.algorithm))
 
 
 @bp.get("/users/<user_id>/predictions")
@@ -71,6 +71,20 @@ def get_popular(query: PopularQuery) -> dict[str, Any]:
         pairs, cached = popular_movies(serving.cache, session, query.n, genres, query.window_days)
     answer = RankedAnswer(pairs, "popularity", None, cached)
     return answer_json(serving, answer) | {"window": query.window}
+
+
+def answer_response(context: ServingContext, answer: RankedAnswer) -> Response:
+    """The answer as a JSON response; one cut from a cached list is rendered once per list and
+    URL (``server.rendered``)."""
+
+    def render() -> bytes:
+        return (current_app.json.dumps(answer_json(context, answer)) + "\n").encode()
+
+    if answer.entry is None:
+        body = render()
+    else:
+        body = get_rendered_bodies().body(request.full_path, answer.entry, render)
+    return current_app.response_class(body, mimetype="application/json")
 
 
 def answer_json(context: ServingContext, answer: RankedAnswer) -> dict[str, Any]:

@@ -1,0 +1,36 @@
+"""JSON bodies of answers cut from cached lists, rendered once per list and URL.
+
+A list the web process holds (``server.near_cache``) is the same object on every cache hit
+(``Cache`` unpacks a held value once). Its body for a given URL is then the same bytes too, so a
+hit can skip decoding, titling and encoding the list: those were most of what a cached read cost
+beyond Flask itself. A rewritten list is a new object, so its body is rendered anew.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from server.cache import CachedList
+
+
+class RenderedBodies:
+    """At most ``max_entries`` bodies, by URL, each with the list it was rendered from."""
+
+    def __init__(self, max_entries: int) -> None:
+        self.max_entries = max_entries
+        self._bodies: dict[str, tuple[CachedList, bytes]] = {}
+        self._lock = threading.Lock()
+
+    def body(self, url: str, entry: CachedList, render: Callable[[], bytes]) -> bytes:
+        """The body of ``url`` answered from ``entry``: kept from an earlier request if it was
+        rendered from this very list, else ``render()``-ed and kept."""
+        known = self._bodies.get(url)
+        if known is not None and known[0] is entry:
+            return known[1]
+        body = render()
+        with self._lock:
+            if len(self._bodies) >= self.max_entries:
+                self._bodies.clear()  # rare: more distinct URLs than the bound
+            self._bodies[url] = (entry, body)
+        return body
