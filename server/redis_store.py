@@ -35,6 +35,14 @@ def start_embedded_redis(data_dir: Path) -> str:
     return f"unix://{server.socket_file}"
 
 
+def with_redis_started(settings: Settings) -> Settings:
+    """``settings`` with the embedded Redis started and its URL filled in, for processes that
+    hand the URL to children (unchanged when a Redis URL is configured)."""
+    if settings.uses_embedded_redis:
+        return settings.replace(redis_url=start_embedded_redis(settings.resolved_data_dir))
+    return settings
+
+
 def redis_url(settings: Settings) -> str:
     """The URL to connect to, starting the embedded server when none is configured."""
     if settings.redis_url:

@@ -15,7 +15,7 @@ from gunicorn.app.base import BaseApplication
 from server.app import create_app
 from server.auth import api_key_path, configured_api_keys
 from server.config import Settings
-from server.redis_store import start_embedded_redis
+from server.redis_store import with_redis_started
 
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
@@ -37,8 +37,7 @@ THREADS_PER_WORKER = 4
 
 def run_server(settings: Settings, host: str, port: int, workers: int) -> None:
     """Serve until interrupted."""
-    if settings.uses_embedded_redis:
-        settings = settings.replace(redis_url=start_embedded_redis(settings.resolved_data_dir))
+    settings = with_redis_started(settings)
     keys, created = configured_api_keys(settings)
     if created:
         # Shown once, on the terminal, when it is made; never written to a log.

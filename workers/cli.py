@@ -19,7 +19,7 @@ import click
 from server import cli as server_cli
 from server.config import Settings
 from server.db import Database
-from server.redis_store import start_embedded_redis
+from server.redis_store import with_redis_started
 
 QUEUES = "events,training"
 
@@ -54,10 +54,7 @@ def _lower_priority(settings: Settings) -> None:
 
 
 def _resolved_settings() -> Settings:
-    settings = server_cli.load_settings()
-    if settings.uses_embedded_redis:
-        settings = settings.replace(redis_url=start_embedded_redis(settings.resolved_data_dir))
-    return settings
+    return with_redis_started(server_cli.load_settings())
 
 
 @main.command()
