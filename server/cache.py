@@ -17,7 +17,6 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -56,10 +55,10 @@ class CachedList:
     def __len__(self) -> int:
         return len(self.movies)
 
-    @cached_property
-    def pairs(self) -> tuple[tuple[int, float], ...]:
-        """``((movie, score), ...)`` as Python numbers, best first (computed once)."""
-        return tuple(zip(self.movies.tolist(), self.scores.tolist(), strict=True))
+    def pairs(self, n: int | None = None) -> list[tuple[int, float]]:
+        """The first ``n`` (default: all) ``(movie, score)`` as Python numbers, best first."""
+        movies, scores = self.movies[:n].tolist(), self.scores[:n].tolist()
+        return list(zip(movies, scores, strict=True))
 
 
 def pack(entry: CachedList) -> bytes:

@@ -51,11 +51,10 @@ def get_serving() -> ServingContext:
 
 
 def get_rendered_bodies() -> RenderedBodies:
-    """The current app's rendered bodies of cached answers, as many as the near cache holds
-    lists."""
+    """The current app's rendered bodies of cached answers."""
     bodies: RenderedBodies | None = current_app.extensions.get("movierec.rendered")
     if bodies is None:
-        bodies = RenderedBodies(get_settings().near_cache_entries)
+        bodies = RenderedBodies()
         current_app.extensions["movierec.rendered"] = bodies
     return bodies
 

@@ -13,13 +13,17 @@ from collections.abc import Callable
 
 from server.cache import CachedList
 
+# What one web process spends on bodies at most: about 30,000 top-10 answers.
+MAX_BYTES = 32 * 1024 * 1024
+
 
 class RenderedBodies:
-    """At most ``max_entries`` bodies, by URL, each with the list it was rendered from."""
+    """Bodies by URL, each with the list it was rendered from; ``max_bytes`` of them at most."""
 
-    def __init__(self, max_entries: int) -> None:
-        self.max_entries = max_entries
+    def __init__(self, max_bytes: int = MAX_BYTES) -> None:
+        self.max_bytes = max_bytes
         self._bodies: dict[str, tuple[CachedList, bytes]] = {}
+        self._bytes = 0
         self._lock = threading.Lock()
 
     def body(self, url: str, entry: CachedList, render: Callable[[], bytes]) -> bytes:
@@ -30,7 +34,11 @@ class RenderedBodies:
             return known[1]
         body = render()
         with self._lock:
-            if len(self._bodies) >= self.max_entries:
-                self._bodies.clear()  # rare: more distinct URLs than the bound
+            replaced = self._bodies.pop(url, None)
+            self._bytes -= len(replaced[1]) if replaced else 0
+            if self._bytes + len(body) > self.max_bytes:
+                self._bodies.clear()  # rare: start over rather than track the oldest
+                self._bytes = 0
             self._bodies[url] = (entry, body)
+            self._bytes += len(body)
         return body

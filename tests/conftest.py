@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import gc
 import os
 import shutil
 import subprocess
@@ -33,6 +34,15 @@ EXAMPLE_PLUGIN = Path(__file__).parent / "plugins" / "example_plugin"
 FIXTURES = write_fixtures(Path(tempfile.mkdtemp(prefix="movierec-fixtures-")))
 atexit.register(shutil.rmtree, FIXTURES, ignore_errors=True)
 API_KEY = "test-api-key"
+
+
+@pytest.fixture(autouse=True)
+def unfrozen_heap() -> Iterator[None]:
+    """Web code freezes the heap once per process (``server.context``); tests build many apps
+    in one process, so each test starts and ends with nothing frozen."""
+    gc.unfreeze()
+    yield
+    gc.unfreeze()
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ or ``fallback:...``), the model version, and whether it came from the cache.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -146,10 +146,10 @@ def recommendations(
     if cacheable:
         _, hit = context.cache.user_list(name, user_external_id)
         if hit is not None:
-            items = _within_genre(context, hit.pairs, genre)
+            items = hit.pairs(n) if genre is None else _within_genre(context, hit.pairs(), genre)
             if len(items) >= n or (genre is None and len(hit) < context.cache.list_length):
                 context.cache.reads.count(hit=True)
-                return RankedAnswer(list(items[:n]), hit.source, hit.version, True, hit)
+                return RankedAnswer(items[:n], hit.source, hit.version, True, hit)
         context.cache.reads.count(hit=False)
     with context.database.transaction() as session:
         return _computed_recommendations(
@@ -179,8 +179,8 @@ def _computed_recommendations(
         context.cache.publish_active_version(name, version.number)
         if cacheable and genre is None:
             _store_quietly(context.cache.store_user_lists, name, user_external_id, entry)
-        items = _within_genre(context, entry.pairs, genre)
-        return RankedAnswer(list(items[:n]), entry.source, version.number, cached=False)
+        items = _within_genre(context, entry.pairs(), genre)
+        return RankedAnswer(items[:n], entry.source, version.number, cached=False)
     return _fallback(context, session, user, rated, n, genre)
 
 
@@ -206,9 +206,9 @@ def _fallback(
         entry = ranked_list(
             model, version.number, user_state(model, user.id, movies, stars), GENRE_CANDIDATES
         )
-        items = _within_genre(context, entry.pairs, genre)
+        items = _within_genre(context, entry.pairs(), genre)
         if items:
-            return RankedAnswer(list(items[:n]), f"fallback:{step}", version.number, cached=False)
+            return RankedAnswer(items[:n], f"fallback:{step}", version.number, cached=False)
     genres = [genre] if genre else [g.name for g in user.favorite_genres]
     seen = set(movies.tolist())
     pool, _ = popular_movies(context.cache, session, n + len(seen), genres, None)
@@ -229,7 +229,7 @@ def similar_movies(
         _, hit = context.cache.similar_list(name, movie_external_id)
         if hit is not None and len(hit) > 0:
             context.cache.reads.count(hit=True)
-            return RankedAnswer(list(hit.pairs[:n]), hit.source, hit.version, True, hit)
+            return RankedAnswer(hit.pairs(n), hit.source, hit.version, True, hit)
         context.cache.reads.count(hit=False)
     with context.database.transaction() as session:
         return _computed_similar(context, session, name, movie_external_id, n)
@@ -251,7 +251,7 @@ def _computed_similar(
         if step == name:
             context.cache.publish_active_version(name, version.number)
             _store_quietly(context.cache.store_similar_lists, name, movie_external_id, entry)
-        return RankedAnswer(list(entry.pairs[:n]), source, version.number, cached=False)
+        return RankedAnswer(entry.pairs(n), source, version.number, cached=False)
     genres = [genre.name for genre in movie.genres]
     pool, _ = popular_movies(context.cache, session, n + 1, genres, None)
     items = [(other, score) for other, score in pool if other != movie.id]
@@ -259,8 +259,8 @@ def _computed_similar(
 
 
 def _within_genre(
-    context: ServingContext, items: Sequence[tuple[int, float]], genre: str | None
-) -> Sequence[tuple[int, float]]:
+    context: ServingContext, items: list[tuple[int, float]], genre: str | None
+) -> list[tuple[int, float]]:
     if genre is None:
         return items
     rows = context.catalogue.rows([movie for movie, _ in items])

@@ -5,7 +5,7 @@ and the bodies of cached answers, rendered once per list held and never stale.""
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -17,20 +17,13 @@ from flask.testing import FlaskClient
 from server.api import recommendations as recommendations_api
 from server.cache import CachedList, pack
 from server.context import get_db, get_serving
+from server.rendered import RenderedBodies
 from server.services.movies import movie_key
 from tests.workers.conftest import wait_for
 
 
-@pytest.fixture
-def unfrozen() -> Iterator[None]:
-    """Start unfrozen and leave the test process as it was found."""
-    gc.unfreeze()
-    yield
-    gc.unfreeze()
-
-
 def test_the_first_read_builds_the_serving_context_once_and_freezes_the_heap(
-    app: Flask, client: FlaskClient, auth: dict[str, str], unfrozen: None
+    app: Flask, client: FlaskClient, auth: dict[str, str]
 ) -> None:
     assert client.post("/api/v1/users", json={"id": "ada"}, headers=auth).status_code == 201
     assert gc.get_freeze_count() == 0
@@ -81,6 +74,17 @@ def test_a_held_list_is_rendered_once_and_anew_when_anyone_rewrites_it(
     redis_client.set("movierec:recs:als:ada", pack(ranked(7, [m1, m2])))
     wait_for(lambda: top() == ["m1", "m2"], timeout=10)
     assert renders() == 3
+
+
+def test_rendered_bodies_stay_within_their_byte_budget() -> None:
+    bodies = RenderedBodies(max_bytes=100)
+    first, second = ranked(1, [1]), ranked(1, [2])
+    assert bodies.body("/a", first, lambda: b"x" * 60) == b"x" * 60
+    assert bodies.body("/a", first, lambda: b"never rendered") == b"x" * 60
+    assert bodies.body("/a", second, lambda: b"y" * 60) == b"y" * 60  # replaces, fits
+    assert bodies.body("/b", first, lambda: b"z" * 60) == b"z" * 60  # over budget: starts over
+    assert bodies.body("/a", second, lambda: b"again") == b"again"
+    assert bodies.body("/b", first, lambda: b"never rendered") == b"z" * 60
 
 
 def ranked(version: int, movies: list[int]) -> CachedList:
