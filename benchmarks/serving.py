@@ -32,8 +32,8 @@ from sqlalchemy import func, select
 from benchmarks.common import arguments, machine, table
 from server.config import Settings
 from server.db import Database
+from server.http_server import THREADS_PER_WORKER
 from server.models import Rating, RatingEvent
-from server.serve import THREADS_PER_WORKER
 
 CLIENTS = 32
 API_KEY = "bench-key"
@@ -141,7 +141,7 @@ def run(argv: list[str], env: dict[str, str]) -> None:
 
 
 def embedded_redis(data_dir: Path) -> str:
-    from server.redis_store import start_embedded_redis
+    from server.cache.connection import start_embedded_redis
 
     return start_embedded_redis(data_dir)
 

@@ -1,5 +1,5 @@
 """``python -m server``: the server's own commands (``movierec`` adds the workers' commands)."""
 
-from server.cli import run
+from server.cli.root import run
 
 run()

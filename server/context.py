@@ -7,12 +7,12 @@ import gc
 import redis
 from flask import current_app
 
+from server.cache.connection import connect
+from server.cache.rendered import RenderedBodies
 from server.config import Settings
 from server.db import Database
-from server.queue import TaskQueue
-from server.redis_store import connect
-from server.rendered import RenderedBodies
 from server.services.recommendations import ServingContext, build_serving_context
+from server.tasks import TaskQueue
 
 
 def get_db() -> Database:

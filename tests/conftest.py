@@ -25,9 +25,9 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from server import create_app
+from server.cache.connection import start_embedded_redis
 from server.db import Base, Database
 from server.migrate import upgrade
-from server.redis_store import start_embedded_redis
 from tests.fixture_files import write_fixtures
 
 EXAMPLE_PLUGIN = Path(__file__).parent / "plugins" / "example_plugin"

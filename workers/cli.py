@@ -16,10 +16,10 @@ from typing import Any
 
 import click
 
-from server import cli as server_cli
+from server.cache.connection import with_redis_started
+from server.cli import root as server_cli
 from server.config import Settings
 from server.db import Database
-from server.redis_store import with_redis_started
 
 QUEUES = "events,training"
 
@@ -31,7 +31,7 @@ def main() -> None:
 
 
 def _celery_argv(settings: Settings, role: str, concurrency: int | None = None) -> list[str]:
-    argv = [sys.executable, "-m", "celery", "-A", "workers.app", role, "--loglevel", "INFO"]
+    argv = [sys.executable, "-m", "celery", "-A", "workers.celery_app", role, "--loglevel", "INFO"]
     if role == "worker":
         argv += ["-Q", QUEUES, "--hostname", f"movierec@{os.uname().nodename}-{os.getpid()}"]
         argv += ["--concurrency", str(concurrency or 2)]
@@ -81,7 +81,7 @@ def beat() -> None:
 @click.option("--force", is_flag=True, help="Retrain even if the data has not changed.")
 def train(algorithm: str, through_queue: bool, force: bool) -> None:
     """Retrain ALGORITHM now: in this process (default) or through the training queue."""
-    from server.queue import RETRAIN, TRAINING_QUEUE, TaskQueue
+    from server.tasks import RETRAIN, TRAINING_QUEUE, TaskQueue
 
     settings = _resolved_settings()
     server_cli.database_from_settings().dispose()
@@ -125,7 +125,7 @@ def _train_here(settings: Settings, algorithm: str, force: bool) -> str:
 @click.option("--no-worker", is_flag=True, help="Do not start a worker and beat alongside.")
 def serve(host: str, port: int, workers: int, demo: str | None, no_worker: bool) -> None:
     """Run the web server (gunicorn) with a Celery worker and beat alongside."""
-    from server.serve import run_server
+    from server.http_server import run_server
 
     settings = _resolved_settings()
     server_cli.database_from_settings().dispose()
@@ -153,8 +153,8 @@ DEMO_ADMIN_PASSWORD_FILE = "admin_password"  # noqa: S105 (a file name)
 def _load_demo(settings: Settings, demo: str) -> None:
     """Import demo data when the database has no ratings yet, then train every scheduled
     algorithm once, so the first page already shows personal recommendations."""
+    from server.datasets.importer import import_dataset
     from server.datasets.synthetic import SyntheticSpec, write_dataset
-    from server.importer import import_dataset
     from server.services.stats import database_counts
 
     database = server_cli.database_from_settings()

@@ -6,9 +6,9 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
+from server.cache.connection import connect
 from server.config import Settings
 from server.db import Database
-from server.redis_store import connect
 from server.services.recommendations import ServingContext, build_serving_context
 
 

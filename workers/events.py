@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 
 from server.db import now
 from server.models import RatingEvent
-from server.queue import EVENTS_PER_TASK
 from server.services.model_versions import latest_attempt
+from server.tasks import EVENTS_PER_TASK
 from workers.context import WorkerContext
 from workers.precompute import refresh_users
 

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from server.datasets import DatasetError, open_dataset
+from server.datasets.importer import import_dataset
 from server.db import now
-from server.importer import import_dataset
 from workers.context import WorkerContext
 
 log = logging.getLogger(__name__)

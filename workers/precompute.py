@@ -15,11 +15,11 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from plugins.base import RecommenderBase
-from server.cache import CachedList
+from server.cache.store import CachedList
 from server.models import ModelVersion, Movie, Rating, User
 from server.services.model_versions import active_version, active_versions, get_version
 from server.services.recommendations import CONTENT, compute_user_list
-from server.serving import similar_list
+from server.serving.lists import similar_list
 from workers.context import WorkerContext
 
 # Lists are written to Redis this many at a time, one round trip each.

@@ -12,9 +12,9 @@ from server.auth import require_api_key
 from server.context import get_db, get_queue, get_serving
 from server.errors import Unavailable
 from server.models import ModelVersion
-from server.queue import RETRAIN, TRAINING_QUEUE
 from server.services.model_versions import active_versions
 from server.services.recommendations import require_algorithm
+from server.tasks import RETRAIN, TRAINING_QUEUE
 
 bp = Blueprint("algorithms", __name__)
 

@@ -75,7 +75,7 @@ def get_popular(query: PopularQuery) -> dict[str, Any]:
 
 def answer_response(context: ServingContext, answer: RankedAnswer) -> Response:
     """The answer as a JSON response; one cut from a cached list is rendered once per list and
-    URL (``server.rendered``)."""
+    URL (``server.cache.rendered``)."""
 
     def render() -> bytes:
         return (current_app.json.dumps(answer_json(context, answer)) + "\n").encode()

@@ -1,6 +1,6 @@
 """Rating datasets on disk: readers for every supported layout (records only, no database), format
-detection, and the synthetic generator. ``server.importer`` loads a reader's records into the
-database; the evaluation engine reads them directly."""
+detection, and the synthetic generator; ``importer`` (with ``bulk``) loads a reader's records into
+the database. The evaluation engine reads the records directly."""
 
 from server.datasets.detect import DatasetError, open_dataset
 from server.datasets.records import DatasetReader, MovieRecord, Problems, RatingRecord, TagRecord

@@ -12,7 +12,7 @@ import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from server.cache import Cache
+from server.cache.store import Cache
 from server.db import now
 from server.models import Genre, MovieGenre, Rating
 

@@ -14,7 +14,7 @@ from server.services.model_versions import active_version
 from server.services.movies import get_movie
 from server.services.recommendations import ServingContext, require_algorithm
 from server.services.users import get_user
-from server.serving import user_rating_arrays, user_state
+from server.serving.lists import user_rating_arrays, user_state
 
 # The movie-mean fallback shrinks towards the global mean by this many pseudo-ratings.
 PRIOR_RATINGS = 5.0

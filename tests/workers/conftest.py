@@ -18,10 +18,10 @@ from flask.testing import FlaskClient
 from server import create_app
 from server.config import Settings
 from server.datasets import open_dataset
+from server.datasets.importer import import_dataset
 from server.datasets.synthetic import SyntheticSpec, write_dataset
 from server.db import Database
-from server.importer import import_dataset
-from server.queue import TaskQueue
+from server.tasks import TaskQueue
 from workers.context import WorkerContext, build_context
 from workers.training import Outcome, retrain
 
@@ -102,7 +102,7 @@ class WorkerProcess:
         return environ
 
     def start(self) -> WorkerProcess:
-        argv = [sys.executable, "-m", "celery", "-A", "workers.app", "worker", "--beat"]
+        argv = [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "--beat"]
         argv += ["-Q", "events,training", "--concurrency", "2", "--loglevel", "INFO"]
         argv += ["--without-mingle", "--without-gossip", "--hostname", f"test-{time.time_ns()}@%h"]
         with self.log.open("ab") as log:

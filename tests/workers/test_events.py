@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from server.config import Settings
 from server.db import Database
 from server.models import RatingEvent
-from server.queue import EVENTS_QUEUE, PROCESS_EVENTS, TaskQueue, broker_url
+from server.tasks import EVENTS_QUEUE, PROCESS_EVENTS, TaskQueue, broker_url
 from tests.conftest import API_KEY
 from workers.context import WorkerContext
 from workers.events import process_events

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 from flask.testing import FlaskClient
 
-from server.cache import CachedList, pack, unpack
+from server.cache.store import CachedList, pack, unpack
 from server.db import Database
 from workers.cli import main as cli
 from workers.training import is_not_worse

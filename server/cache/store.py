@@ -23,8 +23,8 @@ import numpy as np
 import numpy.typing as npt
 import redis
 
+from server.cache.near import NearCache
 from server.config import Settings
-from server.near_cache import NearCache
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ def unpack(raw: bytes | str | None) -> CachedList | None:
     return CachedList(version, source, movies, scores)
 
 
-# What web processes read on every request, so what they hold near (see ``server.near_cache``).
+# What web processes read on every request, so what they hold near (see ``server.cache.near``).
 NEAR_PREFIXES = (f"{PREFIX}recs:", f"{PREFIX}similar:", f"{PREFIX}active:")
 
 
@@ -188,7 +188,7 @@ class Cache:
     @classmethod
     def from_settings(cls, client: redis.Redis, settings: Settings, near: bool = False) -> Cache:
         """The cache with the TTLs and lengths of ``settings``; with ``near``, values read are
-        also held in this process (see ``server.near_cache``)."""
+        also held in this process (see ``server.cache.near``)."""
         return cls(
             client,
             settings.cache_ttl_seconds,
@@ -223,7 +223,7 @@ class Cache:
     def _unpack_held(self, key: str, raw: bytes | str | None) -> CachedList | None:
         """``unpack(raw)``, once per value the near cache holds: a held value is the same bytes
         object on every read, so it maps to the same list, which callers can then render once
-        (``server.rendered``). A changed value is a new object and is unpacked anew."""
+        (``server.cache.rendered``). A changed value is a new object and is unpacked anew."""
         if self.near is None or not isinstance(raw, bytes):
             return unpack(raw)
         known = self._unpacked.get(key)

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from plugins.base import RecommenderBase, UserState
 from plugins.registry import Registry
-from server.cache import CachedList
+from server.cache.store import CachedList
 from server.db import Database
 from server.models import Genre, ModelVersion, Movie, MovieGenre, Rating
 

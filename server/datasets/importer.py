@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session
 
-from server.bulk import bulk_insert
+from server.datasets.bulk import bulk_insert
 from server.datasets.records import DatasetReader, MovieRecord, RatingRecord
 from server.db import Database, now
 from server.models import Genre, Movie, MovieGenre, MovieTag, Rating, RatingEvent, User

@@ -11,9 +11,9 @@ from typing import Any
 import click
 
 from server import migrate
-from server.cli_accounts import password_command
-from server.cli_algorithms import evaluate_command, plugins_command
-from server.cli_models import models_command
+from server.cli.accounts import password_command
+from server.cli.algorithms import evaluate_command, plugins_command
+from server.cli.models import models_command
 from server.config import Settings, SettingsError
 from server.datasets import DatasetError, DatasetReader, Problems, open_dataset
 from server.db import Database
@@ -89,7 +89,7 @@ def db_revision(message: str) -> None:
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def import_command(path: Path, quiet: bool) -> None:
     """Load a dataset (MovieLens 100K/1M/10M/20M/25M/latest, Kaggle, Netflix) into the database."""
-    from server.importer import import_dataset
+    from server.datasets.importer import import_dataset
 
     shown: list[str] = []
 
@@ -178,7 +178,7 @@ def api_key() -> None:
 @click.option("--workers", type=click.IntRange(1), default=2, show_default=True)
 def serve(host: str, port: int, workers: int) -> None:
     """Run the web server (gunicorn), setting up the embedded default on first start."""
-    from server.serve import run_server
+    from server.http_server import run_server
 
     settings = load_settings()
     _database(settings).dispose()

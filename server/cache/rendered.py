@@ -1,6 +1,6 @@
 """JSON bodies of answers cut from cached lists, rendered once per list and URL.
 
-A list the web process holds (``server.near_cache``) is the same object on every cache hit
+A list the web process holds (``server.cache.near``) is the same object on every cache hit
 (``Cache`` unpacks a held value once). Its body for a given URL is then the same bytes too, so a
 hit can skip decoding, titling and encoding the list: those were most of what a cached read cost
 beyond Flask itself. A rewritten list is a new object, so its body is rendered anew.
@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from server.cache import CachedList
+from server.cache.store import CachedList
 
 # What one web process spends on bodies at most: about 30,000 top-10 answers.
 MAX_BYTES = 32 * 1024 * 1024

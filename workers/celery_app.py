@@ -1,7 +1,7 @@
-"""The Celery app of the workers and beat: ``celery -A workers.app worker`` / ``beat``, or
+"""The Celery app of the workers and beat: ``celery -A workers.celery_app worker`` / ``beat``, or
 ``movierec worker`` / ``movierec beat``.
 
-Configured from the same settings as the server (``server.queue.celery_config``). Tasks are thin
+Configured from the same settings as the server (``server.tasks.celery_config``). Tasks are thin
 wrappers around the plain functions of ``workers.events`` and ``workers.training``.
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 from celery import Celery
 
 from server.config import Settings
-from server.queue import (
+from server.tasks import (
     IMPORT_DATASET,
     PRECOMPUTE,
     PROCESS_EVENTS,

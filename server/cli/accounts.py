@@ -18,7 +18,7 @@ from server.services.accounts import set_password
 @click.password_option(help="The new password (asked for when not given).")
 def password_command(username: str, admin: bool | None, password: str) -> None:
     """Set USERNAME's password for the web pages; with --admin, give them the admin role."""
-    from server.cli import database_from_settings  # the CLI's root imports this module
+    from server.cli.root import database_from_settings  # the CLI's root imports this module
 
     role = None if admin is None else ("admin" if admin else "user")
     database = database_from_settings()

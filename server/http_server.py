@@ -14,8 +14,8 @@ from gunicorn.app.base import BaseApplication
 
 from server.app import create_app
 from server.auth import api_key_path, configured_api_keys
+from server.cache.connection import with_redis_started
 from server.config import Settings
-from server.redis_store import with_redis_started
 
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]

@@ -24,8 +24,8 @@ from typing import Any
 from celery import Celery
 from kombu import Queue
 
+from server.cache.connection import redis_url
 from server.config import Settings
-from server.redis_store import redis_url
 
 log = logging.getLogger(__name__)
 

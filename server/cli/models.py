@@ -6,17 +6,17 @@ import json
 
 import click
 
+from server.cache.connection import connect
 from server.config import Settings
 from server.db import Database
 from server.errors import MovieRecError
-from server.redis_store import connect
 from server.services import model_versions
 
 COLUMNS = ("algorithm", "version", "status", "ratings", "rmse", "ndcg@10", "fit s", "promoted")
 
 
 def _database() -> Database:
-    from server.cli import database_from_settings
+    from server.cli.root import database_from_settings
 
     database: Database = database_from_settings()
     return database
@@ -89,7 +89,7 @@ def rollback_model(algorithm: str) -> None:
 
 def _publish(algorithm: str, number: int) -> None:
     """Tell the web processes now rather than on their next cache miss."""
-    from server.cache import Cache
+    from server.cache.store import Cache
 
     settings = Settings.load()
     Cache(
