@@ -7,11 +7,10 @@ import os
 import platform
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from plugins.base import RecommenderBase
+from plugins.base import Recommender
 from plugins.testing import structured_ratings
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "ml-latest-small"
@@ -26,7 +25,7 @@ def arguments(description: str) -> argparse.ArgumentParser:
     return parser
 
 
-def warm_up(models: Sequence[type[RecommenderBase[Any]]]) -> None:
+def warm_up(models: Sequence[type[Recommender]]) -> None:
     """Fit each class once on tiny data so that numba's (disk-cached) compilation is not timed."""
     train, _ = structured_ratings(users=30, movies=40, per_user=10)
     for model in models:

@@ -1,5 +1,5 @@
-"""Top-N quality (DESIGN section 6) of every ranking plugin, and of the ``implicit`` library's ALS
-used directly with its defaults, on the same folds.
+"""Top-N quality of every ranking plugin (the protocol of ``plugins.evaluation``), and of the
+``implicit`` library's ALS used directly with its defaults, on the same folds.
 
     python -m benchmarks.topn [DATA] [--folds 5] [--seed 0]
 
@@ -22,7 +22,7 @@ from threadpoolctl import threadpool_limits
 from benchmarks.common import arguments, machine, table, warm_up
 from plugins.base import FitOptions, IndexArray, RecommenderBase, UserState
 from plugins.data import FloatArray, Ratings
-from plugins.evaluation.runner import AlgorithmSpec, Protocol, run
+from plugins.evaluation.runner import AlgorithmSpec, EvaluationProtocol, run
 from plugins.evaluation.splits import kfold
 from plugins.registry import Registry, discover
 from server.datasets.table import load_table
@@ -73,7 +73,7 @@ def main() -> None:
     specs += [AlgorithmSpec(ImplicitDefaults.name, {"values": v}) for v in ("stars", "binary")]
     results = [
         r
-        for r in run(ratings, specs, folds, registry, Protocol(seed=args.seed))
+        for r in run(ratings, specs, folds, registry, EvaluationProtocol(seed=args.seed))
         if r.fold == "mean"
     ]
     results.sort(key=lambda r: -(r.ndcg or 0.0))

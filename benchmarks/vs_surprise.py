@@ -19,7 +19,7 @@ from surprise import SVD, BaselineOnly, Dataset, KNNBaseline, Reader, SVDpp
 
 from benchmarks.common import arguments, machine, table, warm_up
 from plugins.evaluation.metrics import rating_errors
-from plugins.evaluation.runner import AlgorithmSpec, Protocol, run
+from plugins.evaluation.runner import AlgorithmSpec, EvaluationProtocol, run
 from plugins.evaluation.splits import Fold, RatingTable, kfold
 from plugins.registry import discover
 from server.datasets.table import load_table
@@ -79,7 +79,7 @@ def ours_all(
     registry = discover(set(names))
     warm_up([registry.get(name) for name in names if name in PAIRS])
     specs = [AlgorithmSpec(name) for name in names]
-    results = run(table_, specs, folds, registry, Protocol(seed=seed, top_n=False))
+    results = run(table_, specs, folds, registry, EvaluationProtocol(seed=seed, top_n=False))
     return {
         row.algorithm: Measured(row.rmse or np.nan, row.mae or np.nan, row.fit_seconds)
         for row in results

@@ -11,7 +11,17 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Generic, Literal, Protocol, Self, cast, runtime_checkable
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    ClassVar,
+    Generic,
+    Literal,
+    Protocol,
+    Self,
+    cast,
+    runtime_checkable,
+)
 
 import numpy as np
 import numpy.typing as npt
@@ -19,6 +29,9 @@ import scipy.sparse as sp
 
 from plugins.config import ConfigT, build_config, config_dict
 from plugins.data import RATING_SCALE, FloatArray, IdArray, Ratings
+
+if TYPE_CHECKING:
+    from plugins.registry import Registry
 
 Capability = Literal["predict", "rank", "similar", "fold_in"]
 CAPABILITIES: frozenset[str] = frozenset({"predict", "rank", "similar", "fold_in"})
@@ -70,18 +83,34 @@ class Ranked:
 
 @runtime_checkable
 class Recommender(Protocol):
-    """What the server and the workers rely on."""
+    """What the server, the workers and the evaluation engine rely on: the registry loads only
+    classes whose instances have every member here. ``RecommenderBase`` implements it all."""
 
     name: ClassVar[str]
     version: ClassVar[str]
     capabilities: ClassVar[frozenset[str]]
 
+    def __init__(
+        self, config: Any = None, registry: Registry | None = None
+    ) -> None: ...
     def fit(self, ratings: Ratings, options: FitOptions | None = None) -> Self: ...
-    def score(self, user: int | UserState, movies: npt.ArrayLike) -> FloatArray: ...
+    def describe(self) -> dict[str, Any]: ...
+    def user_state(self, user: int | UserState) -> UserState: ...
+    def fold_in(self, movies: npt.ArrayLike, stars: npt.ArrayLike) -> UserState: ...
+    def predict(self, user: int | UserState, movies: npt.ArrayLike) -> FloatArray: ...
     def recommend(
-        self, user: int | UserState, n: int, exclude: npt.ArrayLike | None = None
+        self,
+        user: int | UserState,
+        n: int,
+        exclude: npt.ArrayLike | None = None,
+        exclude_rated: bool = True,
     ) -> Ranked: ...
+    def similar(self, movie: int, n: int) -> Ranked: ...
+    def trained_rating_count(self, user: int) -> int | None: ...
+    def known_movies(self) -> IdArray: ...
     def save(self, directory: Path) -> None: ...
+    @classmethod
+    def load(cls, directory: Path, registry: Registry | None = None) -> Self: ...
 
 
 class RecommenderBase(Generic[ConfigT]):
@@ -92,10 +121,15 @@ class RecommenderBase(Generic[ConfigT]):
     capabilities: ClassVar[frozenset[str]] = frozenset({"rank"})
     config_class: ClassVar[type[Any]]
 
-    def __init__(self, config: ConfigT | Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self, config: ConfigT | Mapping[str, Any] | None = None, registry: Registry | None = None
+    ) -> None:
         if config is None or isinstance(config, Mapping):
             config = build_config(self.config_class, config or {})
         self.config: ConfigT = cast(ConfigT, config)
+        # The registry this model was made by: composite plugins find their components there,
+        # so the server's allow-list holds for those too (None: made directly, not by a registry).
+        self.registry = registry
         self._data: Ratings | None = None
 
     # -- hooks for subclasses -------------------------------------------------------------
@@ -213,6 +247,19 @@ class RecommenderBase(Generic[ConfigT]):
             return self._top(np.empty(0, np.float32), np.empty(0, np.int64), 0)
         return self._top(self._similar_scores(index), np.array([index]), n)
 
+    def trained_rating_count(self, user: int) -> int | None:
+        """How many ratings of external user ``user`` the model was trained on (None: a user it
+        does not know)."""
+        index = self.data.user_index(user)
+        if index is None:
+            return None
+        indptr = self.data.matrix.indptr
+        return int(indptr[index + 1] - indptr[index])
+
+    def known_movies(self) -> IdArray:
+        """The external ids of every movie the model can score."""
+        return self.data.movie_ids
+
     def describe(self) -> dict[str, Any]:
         """Name, version, capabilities and configuration, JSON-ready."""
         return {
@@ -234,7 +281,7 @@ class RecommenderBase(Generic[ConfigT]):
         (directory / "model.json").write_text(json.dumps(meta, indent=2))
 
     @classmethod
-    def load(cls, directory: Path) -> Self:
+    def load(cls, directory: Path, registry: Registry | None = None) -> Self:
         """A model saved by ``save``; arrays are memory-mapped read-only, never unpickled."""
         meta = json.loads((directory / "model.json").read_text())
         if meta.get("name") != cls.name or meta.get("version") != cls.version:
@@ -246,7 +293,7 @@ class RecommenderBase(Generic[ConfigT]):
             key: np.load(directory / f"{key}.npy", mmap_mode="r", allow_pickle=False)
             for key in meta["arrays"]
         }
-        model = cls(meta["config"])
+        model = cls(meta["config"], registry)
         model._data = _data_from_arrays(
             {k[5:]: v for k, v in arrays.items() if k.startswith("data.")}
         )

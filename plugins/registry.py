@@ -11,9 +11,10 @@ import logging
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, is_dataclass
 from importlib.metadata import EntryPoint, entry_points
+from pathlib import Path
 from typing import Any
 
-from plugins.base import CAPABILITIES, RecommenderBase
+from plugins.base import CAPABILITIES, Recommender, RecommenderBase
 from plugins.config import build_config
 
 GROUP = "movierec.algorithms"
@@ -36,7 +37,7 @@ class Registry:
     """The loaded algorithm classes by name, plus the ones skipped and why."""
 
     def __init__(
-        self, classes: Mapping[str, type[RecommenderBase[Any]]], skipped: list[Skipped]
+        self, classes: Mapping[str, type[Recommender]], skipped: list[Skipped]
     ) -> None:
         self.classes = dict(sorted(classes.items()))
         self.skipped = skipped
@@ -45,7 +46,7 @@ class Registry:
         """Names of the loaded algorithms, sorted."""
         return list(self.classes)
 
-    def get(self, name: str) -> type[RecommenderBase[Any]]:
+    def get(self, name: str) -> type[Recommender]:
         """The class registered as ``name``."""
         try:
             return self.classes[name]
@@ -53,14 +54,18 @@ class Registry:
             known = ", ".join(self.classes) or "none"
             raise UnknownAlgorithm(f"unknown algorithm {name!r} (installed: {known})") from None
 
-    def create(self, name: str, params: Mapping[str, Any] | None = None) -> RecommenderBase[Any]:
+    def create(self, name: str, params: Mapping[str, Any] | None = None) -> Recommender:
         """A new, unfitted instance of ``name`` configured with ``params``."""
-        return self.get(name)(params or {})
+        return self.get(name)(params or {}, self)
+
+    def load(self, name: str, directory: Path) -> Recommender:
+        """The model of ``name`` saved in ``directory``."""
+        return self.get(name).load(directory, self)
 
 
 def discover(allow: Collection[str] | None = None) -> Registry:
     """Load every plugin of the entry-point group (only those in ``allow`` when given)."""
-    classes: dict[str, type[RecommenderBase[Any]]] = {}
+    classes: dict[str, type[Recommender]] = {}
     skipped: list[Skipped] = []
     for entry in sorted(entry_points(group=GROUP), key=lambda e: e.name):
         if allow is not None and entry.name not in allow:
@@ -74,7 +79,7 @@ def discover(allow: Collection[str] | None = None) -> Registry:
     return Registry(classes, skipped)
 
 
-def load_plugin(entry: EntryPoint) -> type[RecommenderBase[Any]]:
+def load_plugin(entry: EntryPoint) -> type[Recommender]:
     """Import an entry point's class and check it against the contract."""
     plugin = entry.load()
     validate_plugin_class(plugin, entry.name)
@@ -82,17 +87,32 @@ def load_plugin(entry: EntryPoint) -> type[RecommenderBase[Any]]:
 
 
 def validate_plugin_class(plugin: Any, name: str) -> None:
-    """Raise ``TypeError`` unless ``plugin`` is a usable algorithm class registered as ``name``."""
-    if not (isinstance(plugin, type) and issubclass(plugin, RecommenderBase)):
-        raise TypeError(f"{plugin!r} is not a subclass of plugins.base.RecommenderBase")
-    if plugin.name != name:
-        raise TypeError(f"class name attribute {plugin.name!r} differs from entry point {name!r}")
-    unknown = set(plugin.capabilities) - CAPABILITIES
-    if not plugin.capabilities or unknown:
+    """Raise ``TypeError`` unless ``plugin`` is a usable algorithm class registered as ``name``:
+    its instances implement ``Recommender``, and a ``RecommenderBase`` implements its hooks."""
+    if not isinstance(plugin, type):
+        raise TypeError(f"{plugin!r} is not a class")
+    if getattr(plugin, "name", None) != name:
+        raise TypeError(f"class name attribute differs from entry point {name!r}")
+    capabilities = set(getattr(plugin, "capabilities", ()))
+    if not capabilities or capabilities - CAPABILITIES:
         raise TypeError(f"capabilities must be a non-empty subset of {sorted(CAPABILITIES)}")
     config_class = getattr(plugin, "config_class", None)
     if not (isinstance(config_class, type) and is_dataclass(config_class)):
         raise TypeError("config_class must be a dataclass")
     build_config(config_class, {})  # every parameter needs a default
-    if plugin._fit is RecommenderBase._fit or plugin._score is RecommenderBase._score:
+    missing = _missing_members(plugin({}))
+    if missing:
+        raise TypeError(f"instances lack {', '.join(missing)} of plugins.base.Recommender")
+    if issubclass(plugin, RecommenderBase) and (
+        plugin._fit is RecommenderBase._fit or plugin._score is RecommenderBase._score
+    ):
         raise TypeError("a plugin must implement _fit and _score")
+
+
+def _missing_members(instance: Any) -> list[str]:
+    """The members of ``Recommender`` that ``instance`` lacks (none when it implements it)."""
+    if isinstance(instance, Recommender):
+        return []
+    members = [name for name in vars(Recommender) if not name.startswith("_")]
+    members += list(Recommender.__annotations__)
+    return sorted({name for name in members if not hasattr(instance, name)})

@@ -1,4 +1,4 @@
-"""``python -m server``: the server's own commands (``movierec`` adds the workers' commands)."""
+"""``python -m server``: the ``movierec`` command."""
 
 from server.cli.root import run
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import Flask
 
-from server import errors, health
+from server import health, http_errors
 from server.api import register_api
 from server.auth import configured_api_keys
 from server.config import Settings, read_or_create_secret
@@ -28,7 +28,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["movierec.settings"] = settings
     app.extensions["movierec.db"] = Database(settings.resolved_database_url, settings.sql_echo)
     app.extensions["movierec.api_keys"] = configured_api_keys(settings)[0]
-    errors.init_app(app)
+    http_errors.init_app(app)
     health.init_app(app)
     register_api(app)
     init_web(app)

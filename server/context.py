@@ -1,4 +1,5 @@
-"""Accessors for what the current Flask app holds (settings, database, Redis, models, queue)."""
+"""Accessors for what the current Flask app holds: its settings, database, Redis client, serving
+context, coordination, rendered bodies and task queue, each created on first use."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ import redis
 from flask import current_app
 
 from server.cache.connection import connect
+from server.cache.coordination import Coordination
 from server.cache.rendered import RenderedBodies
 from server.config import Settings
 from server.db import Database
-from server.services.recommendations import ServingContext, build_serving_context
+from server.serving.context import ServingContext, build_serving_context
 from server.tasks import TaskQueue
 
 
@@ -48,6 +50,15 @@ def get_serving() -> ServingContext:
         # they are never scanned again; only what requests create is.
         gc.freeze()
     return serving
+
+
+def get_coordination() -> Coordination:
+    """The current app's locks, heartbeats, throttles and import reports."""
+    coordination: Coordination | None = current_app.extensions.get("movierec.coordination")
+    if coordination is None:
+        coordination = Coordination(get_redis(), get_settings().training_lock_seconds)
+        current_app.extensions["movierec.coordination"] = coordination
+    return coordination
 
 
 def get_rendered_bodies() -> RenderedBodies:

@@ -9,7 +9,7 @@ from typing import Any
 from flask import Blueprint, Flask
 from sqlalchemy import text
 
-from server.context import get_db, get_redis, get_serving
+from server.context import get_coordination, get_db, get_redis
 
 bp = Blueprint("health", __name__)
 
@@ -44,7 +44,7 @@ def readyz() -> tuple[dict[str, Any], int]:
 
 def _worker_status() -> str:
     try:
-        beat = get_serving().cache.last_heartbeat()
+        beat = get_coordination().last_heartbeat()
     except Exception as error:
         return f"unknown: {type(error).__name__}"
     return "ok" if beat is not None else "no heartbeat (no worker or beat running)"

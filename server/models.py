@@ -7,6 +7,8 @@ splits). A rating is stored as ``half_stars`` (1-10 for 0.5-5.0 stars): exact, c
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
@@ -30,7 +32,26 @@ EXTERNAL_ID_LENGTH = 64
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 RATING_KINDS = ("created", "updated", "deleted")
-MODEL_STATUSES = ("training", "failed", "rejected", "ready", "active", "retired")
+
+
+class ModelStatus(StrEnum):
+    """Where a model version is in its life (see ``ModelVersion``)."""
+
+    TRAINING = "training"
+    FAILED = "failed"
+    REJECTED = "rejected"
+    READY = "ready"
+    ACTIVE = "active"
+    RETIRED = "retired"
+
+
+# The statuses of a version whose training finished with a model: any of them can serve.
+TRAINED_STATUSES = (
+    ModelStatus.READY,
+    ModelStatus.ACTIVE,
+    ModelStatus.REJECTED,
+    ModelStatus.RETIRED,
+)
 
 
 class User(Base):
@@ -191,7 +212,7 @@ class ModelVersion(Base):
     __table_args__ = (
         UniqueConstraint("algorithm", "number"),
         CheckConstraint(
-            "status IN ('training', 'failed', 'rejected', 'ready', 'active', 'retired')",
+            f"status IN ({', '.join(repr(str(status)) for status in ModelStatus)})",
             name="status_known",
         ),
         Index("ix_model_versions_algorithm_status", "algorithm", "status"),

@@ -1,5 +1,5 @@
-"""The import directions of DESIGN.md: plugins import neither server nor workers; server never
-imports workers; migrations/env.py imports only server.db and server.models."""
+"""The import directions of docs/architecture.md: plugins import neither server nor workers; server
+never imports workers; migrations/env.py imports only server.db and server.models."""
 
 from __future__ import annotations
 

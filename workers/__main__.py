@@ -1,5 +1,5 @@
-"""``python -m workers``: the same as the ``movierec`` command."""
+"""``python -m workers``: the ``movierec`` command."""
 
-from workers.cli import run
+from server.cli.root import run
 
 run()

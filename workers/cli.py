@@ -1,7 +1,7 @@
-"""The ``movierec`` command: the server's commands plus those that run the workers.
-
-It lives here because the server never imports the workers: ``serve`` starts the web server with
-a worker and beat alongside, ``worker`` and ``beat`` run them alone, ``train`` runs one retrain.
+"""The commands that run the workers, joined to the ``movierec`` group through the
+``movierec.commands`` entry points (the server never imports the workers): ``serve`` starts the
+web server with a worker and beat alongside, ``worker`` and ``beat`` run them alone, ``train``
+runs one retrain.
 """
 
 from __future__ import annotations
@@ -12,22 +12,15 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import click
 
 from server.cache.connection import with_redis_started
-from server.cli import root as server_cli
+from server.cli.common import load_settings, migrated_database, open_or_fail, reported
 from server.config import Settings
 from server.db import Database
 
 QUEUES = "events,training"
-
-
-@click.group(commands=dict(server_cli.main.commands))
-@click.version_option(package_name="movierec")
-def main() -> None:
-    """movierec: a plugin-based, event-driven movie recommender server."""
 
 
 def _celery_argv(settings: Settings, role: str, concurrency: int | None = None) -> list[str]:
@@ -54,40 +47,43 @@ def _lower_priority(settings: Settings) -> None:
 
 
 def _resolved_settings() -> Settings:
-    return with_redis_started(server_cli.load_settings())
+    return with_redis_started(load_settings())
 
 
-@main.command()
+@click.command()
 @click.option("--concurrency", type=click.IntRange(1), default=2, show_default=True)
 def worker(concurrency: int) -> None:
     """Run a Celery worker on the events and training queues."""
     settings = _resolved_settings()
-    server_cli.database_from_settings().dispose()
+    migrated_database(settings).dispose()
     argv = _celery_argv(settings, "worker", concurrency)
     _lower_priority(settings)
     os.execve(sys.executable, argv, _environment(settings))  # noqa: S606 (our own argv)
 
 
-@main.command()
+@click.command()
 def beat() -> None:
     """Run Celery beat: the event relay and the retraining schedule."""
     settings = _resolved_settings()
     os.execve(sys.executable, _celery_argv(settings, "beat"), _environment(settings))  # noqa: S606
 
 
-@main.command()
+@click.command()
 @click.argument("algorithm")
 @click.option("--queue", "through_queue", is_flag=True, help="Send it to the workers instead.")
 @click.option("--force", is_flag=True, help="Retrain even if the data has not changed.")
 def train(algorithm: str, through_queue: bool, force: bool) -> None:
     """Retrain ALGORITHM now: in this process (default) or through the training queue."""
-    from server.tasks import RETRAIN, TRAINING_QUEUE, TaskQueue
+    from plugins.registry import discover
+    from server.services.algorithms import queue_retrain
+    from server.tasks import TaskQueue
 
     settings = _resolved_settings()
-    server_cli.database_from_settings().dispose()
+    migrated_database(settings).dispose()
     if through_queue:
-        if not TaskQueue(settings).send(RETRAIN, [algorithm, force], TRAINING_QUEUE):
-            raise click.ClickException("the task broker is not reachable")
+        with reported():
+            registry = discover(settings.algorithm_allow_list)
+            queue_retrain(registry, TaskQueue(settings), algorithm, force)
         click.echo(f"queued a retrain of {algorithm}")
         return
     click.echo(_train_here(settings, algorithm, force))
@@ -95,7 +91,7 @@ def train(algorithm: str, through_queue: bool, force: bool) -> None:
 
 def _train_here(settings: Settings, algorithm: str, force: bool) -> str:
     from workers.context import build_context
-    from workers.training import retrain
+    from workers.training import RetrainStatus, retrain
 
     context = build_context(settings)
     if algorithm not in context.serving.registry.names():
@@ -103,13 +99,13 @@ def _train_here(settings: Settings, algorithm: str, force: bool) -> str:
             f"no algorithm {algorithm!r}; installed: {', '.join(context.serving.registry.names())}"
         )
     outcome = retrain(context, algorithm, force)
-    if outcome.status == "failed":
+    if outcome.status == RetrainStatus.FAILED:
         raise click.ClickException(f"training {algorithm} failed: {outcome.detail}")
     version = "" if outcome.version is None else f" version {outcome.version}"
     return f"{algorithm}: {outcome.status}{version} {outcome.detail}".rstrip()
 
 
-@main.command()
+@click.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
 @click.option("--workers", type=click.IntRange(1), default=2, show_default=True)
@@ -128,7 +124,7 @@ def serve(host: str, port: int, workers: int, demo: str | None, no_worker: bool)
     from server.http_server import run_server
 
     settings = _resolved_settings()
-    server_cli.database_from_settings().dispose()
+    migrated_database(settings).dispose()
     if demo is not None:
         _load_demo(settings, demo)
     child = None
@@ -157,7 +153,7 @@ def _load_demo(settings: Settings, demo: str) -> None:
     from server.datasets.synthetic import SyntheticSpec, write_dataset
     from server.services.stats import database_counts
 
-    database = server_cli.database_from_settings()
+    database = migrated_database(settings)
     with database.transaction() as session:
         has_ratings = database_counts(session)["ratings"] > 0
     if not has_ratings:
@@ -166,7 +162,7 @@ def _load_demo(settings: Settings, demo: str) -> None:
             if demo == "synthetic":
                 path = Path(scratch) / "synthetic"
                 write_dataset(SyntheticSpec(users=600, movies=3000, ratings=60_000, seed=1), path)
-            summary = import_dataset(database, server_cli.open_or_fail(path))
+            summary = import_dataset(database, open_or_fail(path))
             click.echo(f"demo data: {summary.added}")
     for algorithm in settings.retrain_intervals:
         click.echo(_train_here(settings, algorithm, force=False))
@@ -186,8 +182,3 @@ def _demo_admin(settings: Settings, database: Database) -> None:
         create_account(session, DEMO_ADMIN, password, role="admin")
     shown = password if created else f"in {password_file}"
     click.echo(f"admin page: log in as {DEMO_ADMIN!r}, password {shown}")
-
-
-def run(args: list[str] | None = None) -> Any:
-    """Entry point for ``python -m workers``."""
-    return main.main(args=args if args is not None else sys.argv[1:], prog_name="movierec")

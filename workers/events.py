@@ -99,7 +99,7 @@ def relay(
     """Re-send the newest unprocessed event of each user whose events waited longer than
     ``relay_after_seconds`` (the broker was down, or a worker died); ask for a retrain of each
     scheduled algorithm that has ``retrain_after_events`` new events or no model at all."""
-    context.serving.cache.beat_heartbeat(now())
+    context.coordination.beat_heartbeat(now())
     settings = context.settings
     cutoff = now() - settings.relay_after_seconds
     with context.db.transaction() as session:

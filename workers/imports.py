@@ -18,7 +18,7 @@ def run_import(context: WorkerContext, path: str) -> dict[str, Any]:
     """Import the dataset at ``path``; the outcome is kept for the admin page and returned.
     Importing is idempotent, so a run repeated after a crash only fills in what is missing."""
     report: dict[str, Any] = {"path": path, "started_at": now(), "status": "running"}
-    context.serving.cache.record_import(report)
+    context.coordination.record_import(report)
     try:
         summary = import_dataset(context.db, open_dataset(Path(path)))
     except DatasetError as error:
@@ -32,6 +32,6 @@ def run_import(context: WorkerContext, path: str) -> dict[str, Any]:
             "seconds": round(summary.seconds, 1),
         }
     report["finished_at"] = now()
-    context.serving.cache.record_import(report)
+    context.coordination.record_import(report)
     log.info("import of %s: %s", path, report["status"])
     return report

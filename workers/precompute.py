@@ -7,19 +7,16 @@ Lists are computed with the same function the web processes use on a miss
 from __future__ import annotations
 
 import time
-from collections import defaultdict
-from typing import Any
 
-import numpy as np
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from plugins.base import RecommenderBase
-from server.cache.store import CachedList
-from server.models import ModelVersion, Movie, Rating, User
+from plugins.base import Recommender
+from server.cache.lists import CachedList
+from server.models import ModelStatus, ModelVersion, Movie, User
 from server.services.model_versions import active_version, active_versions, get_version
-from server.services.recommendations import CONTENT, compute_user_list
-from server.serving.lists import similar_list
+from server.services.ratings import RatedMovies, ratings_by_user
+from server.serving.lists import CONTENT, compute_user_list, similar_list
 from workers.context import WorkerContext
 
 # Lists are written to Redis this many at a time, one round trip each.
@@ -35,15 +32,15 @@ def precompute_users(
     written = 0
     with context.db.transaction() as session:
         version = get_version(session, algorithm, number)
-        if version.status != "active":
+        if version.status != ModelStatus.ACTIVE:
             return 0
-        ratings = _ratings_of(session, user_ids)
+        ratings = ratings_by_user(session, user_ids)
         users = session.scalars(select(User).where(User.id.in_(user_ids))).all()
         content = active_version(session, CONTENT)
         batch: list[tuple[str, CachedList]] = []
         for user in users:
-            rated = ratings.get(user.id, (np.empty(0, np.int64), np.empty(0, np.float32)))
-            if len(rated[0]) == 0:
+            rated = ratings.get(user.id)
+            if rated is None:
                 continue
             entry = _list_for(context, version, content, user, rated, prefer_trained=True)
             batch.append((user.external_id, entry))
@@ -56,7 +53,7 @@ def precompute_users(
 
 
 def precompute_similar(
-    context: WorkerContext, algorithm: str, number: int, model: RecommenderBase[Any]
+    context: WorkerContext, algorithm: str, number: int, model: Recommender
 ) -> int:
     """Cache every known movie's similar list for a version."""
     started = time.perf_counter()
@@ -67,7 +64,7 @@ def precompute_similar(
         }
         batch: list[tuple[str, CachedList]] = []
         written = 0
-        for movie in model.data.movie_ids.tolist():
+        for movie in model.known_movies().tolist():
             if movie not in external:
                 continue
             entry = similar_list(model, number, movie, length)
@@ -86,7 +83,7 @@ def refresh_users(context: WorkerContext, session: Session, user_ids: list[int])
     """Recompute these users' cached lists for every active ranking model from their current
     ratings (fold-in, no retraining), one pipelined write per algorithm; returns how many
     lists were written. A user with no ratings left loses their lists (the fallback answers)."""
-    ratings = _ratings_of(session, user_ids)
+    ratings = ratings_by_user(session, user_ids)
     users = session.scalars(select(User).where(User.id.in_(user_ids))).all()
     written = 0
     active = active_versions(session)
@@ -112,29 +109,13 @@ def _list_for(
     version: ModelVersion,
     content: ModelVersion | None,
     user: User,
-    rated: tuple[np.ndarray, np.ndarray],
+    rated: RatedMovies,
     prefer_trained: bool,
 ) -> CachedList:
     length = context.serving.cache.list_length
     return compute_user_list(
         context.serving, version, content, user, rated, length, prefer_trained=prefer_trained
     )
-
-
-def _ratings_of(session: Session, user_ids: list[int]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    grouped: dict[int, tuple[list[int], list[float]]] = defaultdict(lambda: ([], []))
-    rows = session.execute(
-        select(Rating.user_id, Rating.movie_id, Rating.half_stars).where(
-            Rating.user_id.in_(user_ids)
-        )
-    )
-    for user, movie, half_stars in rows:
-        grouped[user][0].append(movie)
-        grouped[user][1].append(half_stars / 2.0)
-    return {
-        user: (np.array(movies, np.int64), np.array(stars, np.float32))
-        for user, (movies, stars) in grouped.items()
-    }
 
 
 def _add_precompute_time(session: Session, version_id: int, seconds: float) -> None:

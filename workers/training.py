@@ -15,6 +15,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +24,21 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from plugins.algorithms.baseline import Baseline
-from plugins.base import FitOptions, RecommenderBase
+from plugins.base import FitOptions, Recommender
 from plugins.data import MovieInfo
-from plugins.evaluation.runner import Protocol, evaluate_fold
+from plugins.evaluation.runner import EvaluationProtocol, evaluate_fold
 from plugins.evaluation.splits import RatingTable, time_split
 from server.db import now
-from server.models import Genre, ModelVersion, Movie, MovieGenre, MovieTag, Rating, RatingEvent
+from server.models import (
+    Genre,
+    ModelStatus,
+    ModelVersion,
+    Movie,
+    MovieGenre,
+    MovieTag,
+    Rating,
+    RatingEvent,
+)
 from server.services import model_versions
 from workers.context import WorkerContext
 
@@ -37,16 +47,36 @@ log = logging.getLogger(__name__)
 # Below this many ratings a holdout says nothing; the version is trained but not scored.
 MIN_RATINGS_TO_EVALUATE = 200
 
-KEPT_METRICS = ("rmse", "mae", "precision@10", "recall@10", "ndcg@10", "hit_rate@10", "coverage")
+# What a version's row keeps of the holdout's metrics.
+KEPT_METRICS = (
+    "rmse",
+    "mae",
+    "precision@10",
+    "recall@10",
+    "ndcg@10",
+    "hit_rate@10",
+    "map@10",
+    "coverage",
+)
 
 Dispatch = Callable[[str, int, list[int]], None]
 
 
+class RetrainStatus(StrEnum):
+    """How a retrain ended."""
+
+    BUSY = "busy"  # another worker holds the algorithm's lock
+    UNCHANGED = "unchanged"  # no rating changed since the last trained version
+    FAILED = "failed"
+    REJECTED = "rejected"  # trained, but worse than the active version
+    PROMOTED = "promoted"
+
+
 @dataclass(frozen=True)
 class Outcome:
-    """What a retrain did: ``busy``, ``unchanged``, ``failed``, ``rejected`` or ``promoted``."""
+    """What a retrain did, the version it made (if any) and why."""
 
-    status: str
+    status: RetrainStatus
     version: int | None = None
     detail: str = ""
 
@@ -68,11 +98,11 @@ def load_training_table(session: Session) -> RatingTable:
         columns[:, 1].copy(),
         columns[:, 2].astype(np.float32) / 2.0,
         columns[:, 3].copy(),
-        movie_catalogue(session),
+        movie_metadata(session),
     )
 
 
-def movie_catalogue(session: Session) -> dict[int, MovieInfo]:
+def movie_metadata(session: Session) -> dict[int, MovieInfo]:
     """What content-based algorithms know of every movie."""
     genres: dict[int, list[str]] = defaultdict(list)
     for movie, name in session.execute(
@@ -101,9 +131,9 @@ def retrain(
 ) -> Outcome:
     """Run one retrain of ``algorithm``; ``dispatch`` hands precompute shards to other workers
     (None runs them here)."""
-    with context.serving.cache.training_lock(algorithm) as held:
+    with context.coordination.training_lock(algorithm) as held:
         if not held:
-            return Outcome("busy", detail="another worker is training it")
+            return Outcome(RetrainStatus.BUSY, detail="another worker is training it")
         return _retrain_locked(context, algorithm, force, dispatch)
 
 
@@ -121,7 +151,7 @@ def _retrain_locked(
             and last.data_version == version_of_data
             and (last.plugin_version == plugin.version)
         ):
-            return Outcome("unchanged", last.number)
+            return Outcome(RetrainStatus.UNCHANGED, last.number)
         table = load_training_table(session)
         row = ModelVersion(
             algorithm=algorithm,
@@ -131,7 +161,7 @@ def _retrain_locked(
             data_version=version_of_data,
             rating_count=len(table),
             metrics={},
-            status="training",
+            status=ModelStatus.TRAINING,
             created_at=now(),
         )
         session.add(row)
@@ -139,12 +169,13 @@ def _retrain_locked(
         model = _train(context, row, table)
     except Exception as error:  # a plugin is third-party code: record any failure, keep going
         log.exception("training %s version %d failed", algorithm, row.number)
-        _finish(context, row.id, status="failed", error=f"{type(error).__name__}: {error}"[:2000])
-        return Outcome("failed", row.number, f"{type(error).__name__}: {error}")
+        problem = f"{type(error).__name__}: {error}"
+        _finish(context, row.id, status=ModelStatus.FAILED, error=problem[:2000])
+        return Outcome(RetrainStatus.FAILED, row.number, problem)
     return _decide(context, row.id, model, dispatch)
 
 
-def _train(context: WorkerContext, row: ModelVersion, table: RatingTable) -> RecommenderBase[Any]:
+def _train(context: WorkerContext, row: ModelVersion, table: RatingTable) -> Recommender:
     """Score on the holdout, fit on everything, save; the row gets metrics, timings, artifact."""
     registry = context.serving.registry
     started = time.perf_counter()
@@ -160,7 +191,7 @@ def _train(context: WorkerContext, row: ModelVersion, table: RatingTable) -> Rec
     _finish(
         context,
         row.id,
-        status="ready",
+        status=ModelStatus.READY,
         params=model.describe().get("config", {}),
         metrics=metrics,
         fit_seconds=fit_seconds,
@@ -171,7 +202,7 @@ def _train(context: WorkerContext, row: ModelVersion, table: RatingTable) -> Rec
 
 
 def holdout_metrics(
-    model: RecommenderBase[Any], table: RatingTable, fraction: float
+    model: Recommender, table: RatingTable, fraction: float
 ) -> dict[str, Any]:
     """The evaluation engine's metrics for ``model`` on the newest ``fraction`` of the ratings."""
     if len(table) < MIN_RATINGS_TO_EVALUATE:
@@ -179,22 +210,12 @@ def holdout_metrics(
     fold = next(time_split(table, fraction))
     catalogue = np.unique(np.concatenate([table.movies, np.fromiter(table.movie_info, np.int64)]))
     fallback = Baseline().fit(fold.train.to_ratings(catalogue))
-    result, _ = evaluate_fold(model, fold, catalogue, Protocol(k=10), fallback)
+    result, _ = evaluate_fold(model, fold, catalogue, EvaluationProtocol(k=10), fallback)
     row = result.to_json(10)
-    keep = (
-        "rmse",
-        "mae",
-        "precision@10",
-        "recall@10",
-        "ndcg@10",
-        "hit_rate@10",
-        "map@10",
-        "coverage",
-    )
-    return {name: row[name] for name in keep if row.get(name) is not None}
+    return {name: row[name] for name in KEPT_METRICS if row.get(name) is not None}
 
 
-def save_atomically(model: RecommenderBase[Any], directory: Path, number: int) -> Path:
+def save_atomically(model: Recommender, directory: Path, number: int) -> Path:
     """Save into a temporary directory, then rename it into place: readers never see a half-
     written artifact, and a crash leaves only a temporary directory behind."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -220,27 +241,28 @@ def is_not_worse(new: dict[str, Any], old: dict[str, Any], tolerance: float) -> 
 
 
 def _decide(
-    context: WorkerContext, row_id: int, model: RecommenderBase[Any], dispatch: Dispatch | None
+    context: WorkerContext, row_id: int, model: Recommender, dispatch: Dispatch | None
 ) -> Outcome:
+    """The quality gate: reject a version worse than the active one, else activate it."""
     with context.db.transaction() as session:
         row = session.get_one(ModelVersion, row_id)
         active = model_versions.active_version(session, row.algorithm)
         tolerance = context.settings.promote_tolerance
         if active is not None and not is_not_worse(row.metrics, active.metrics, tolerance):
-            row.status = "rejected"
-            return Outcome("rejected", row.number, f"worse than version {active.number}")
-        model_versions.promote(session, row)
+            row.status = ModelStatus.REJECTED
+            detail = f"worse than version {active.number}"
+            return Outcome(RetrainStatus.REJECTED, row.number, detail)
         algorithm, number = row.algorithm, row.number
-    context.serving.cache.publish_active_version(algorithm, number)
+    model_versions.activate(context.db, context.serving.cache, algorithm, number)
     precompute(context, algorithm, number, model, dispatch)
-    return Outcome("promoted", number)
+    return Outcome(RetrainStatus.PROMOTED, number)
 
 
 def precompute(
     context: WorkerContext,
     algorithm: str,
     number: int,
-    model: RecommenderBase[Any],
+    model: Recommender,
     dispatch: Dispatch | None,
 ) -> None:
     """Fill the cache for a newly promoted version: similar lists here, users' lists in
@@ -266,8 +288,10 @@ def _fail_interrupted_runs(session: Session, algorithm: str) -> None:
     """Runs still ``training`` while we hold the lock were cut off (their worker died)."""
     session.execute(
         update(ModelVersion)
-        .where(ModelVersion.algorithm == algorithm, ModelVersion.status == "training")
-        .values(status="failed", error="interrupted: the worker stopped", finished_at=now())
+        .where(ModelVersion.algorithm == algorithm, ModelVersion.status == ModelStatus.TRAINING)
+        .values(
+            status=ModelStatus.FAILED, error="interrupted: the worker stopped", finished_at=now()
+        )
     )
 
 

@@ -1,5 +1,6 @@
-"""What ``hybrid`` and ``gbm`` share: component models found through the registry by name, fitted on
-the same data (so dense indices agree), saved in sub-directories, and asked for per-user states."""
+"""What ``hybrid`` and ``gbm`` share: component models found by name in the registry the owner runs
+in (so the server's allow-list holds for them too), fitted on the same data (so dense indices
+agree), saved in sub-directories, and asked for per-user states."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 from plugins.base import RecommenderBase, UserState
 from plugins.config import ConfigError
+from plugins.registry import Registry, discover
 
 Component = RecommenderBase[Any]
 
@@ -34,12 +36,10 @@ def parse_names(text: str) -> list[str]:
     return names
 
 
-def create_components(names: list[str]) -> list[Component]:
+def create_components(owner: Component, names: list[str]) -> list[Component]:
     """Unfitted instances (with defaults) of the named algorithms."""
-    from plugins.registry import discover  # the registry imports every plugin: import late
-
-    registry = discover(set(names))
-    return [registry.create(name) for name in names]
+    registry = _registry_of(owner, names)
+    return [_component(registry.create(name)) for name in names]
 
 
 def component_states(
@@ -64,12 +64,24 @@ def save_components(components: list[Component], directory: Path) -> None:
         component.save(directory / "components" / f"{position}-{component.name}")
 
 
-def load_components(names: list[str], directory: Path) -> list[Component]:
+def load_components(owner: Component, names: list[str], directory: Path) -> list[Component]:
     """Components saved by ``save_components``."""
-    from plugins.registry import discover
-
-    registry = discover(set(names))
+    registry = _registry_of(owner, names)
     return [
-        registry.get(name).load(directory / "components" / f"{position}-{name}")
+        _component(registry.load(name, directory / "components" / f"{position}-{name}"))
         for position, name in enumerate(names)
     ]
+
+
+def _registry_of(owner: Component, names: list[str]) -> Registry:
+    """The registry ``owner`` was made by; every installed plugin for one made directly."""
+    if owner.registry is not None:
+        return owner.registry
+    return discover(set(names))
+
+
+def _component(model: object) -> Component:
+    """Components are scored through the base class's hooks, so they must derive from it."""
+    if not isinstance(model, RecommenderBase):
+        raise ConfigError(f"{type(model).__name__} cannot be a component: not a RecommenderBase")
+    return model

@@ -112,7 +112,7 @@ class Gbm(RecommenderBase[GbmConfig]):
         self.user_stats, self.item_stats = _statistics(ratings)
 
     def _fitted_components(self, ratings: Ratings, options: FitOptions) -> list[Component]:
-        components = create_components(self.config.names())
+        components = create_components(self, self.config.names())
         for component in components:
             component.fit(ratings, options)
         return components
@@ -166,6 +166,6 @@ class Gbm(RecommenderBase[GbmConfig]):
         self.booster.save_model(directory / "booster.json")
 
     def _load_files(self, directory: Path) -> None:
-        self.components = load_components(self.config.names(), directory)
+        self.components = load_components(self, self.config.names(), directory)
         self.booster = xgboost.XGBRegressor()
         self.booster.load_model(directory / "booster.json")

@@ -46,7 +46,7 @@ class Hybrid(RecommenderBase[HybridConfig]):
         return parse_weights(self.config.components)
 
     def _fit(self, ratings: Ratings, options: FitOptions) -> None:
-        self.components: list[Component] = create_components(list(self.weights))
+        self.components: list[Component] = create_components(self, list(self.weights))
         for component in self.components:
             component.fit(ratings, options)
 
@@ -75,4 +75,4 @@ class Hybrid(RecommenderBase[HybridConfig]):
         save_components(self.components, directory)
 
     def _load_files(self, directory: Path) -> None:
-        self.components = load_components(list(self.weights), directory)
+        self.components = load_components(self, list(self.weights), directory)

@@ -16,6 +16,21 @@ from plugins.data import FloatArray, Ratings
 SECONDS_PER_DAY = 86_400.0
 
 
+def weighted_rating(votes: np.ndarray, means: np.ndarray, min_votes: float) -> np.ndarray:
+    """The Bayesian weighted rating WR = v/(v+m)·R + m/(v+m)·C of each movie, from its vote
+    count v (weights allowed) and mean R, with m = ``min_votes`` and C the mean of all votes: a
+    movie needs many ratings to rank on its own mean."""
+    total = votes.sum()
+    overall = float((votes * means).sum() / total) if total > 0 else 3.5
+    return np.asarray((votes * means + min_votes * overall) / (votes + min_votes))
+
+
+def vote_quantile(votes: np.ndarray, quantile: float) -> float:
+    """The ``quantile`` of the vote counts of rated movies: the usual ``min_votes``."""
+    rated = votes[votes > 0]
+    return float(np.quantile(rated, quantile)) if len(rated) else 1.0
+
+
 @dataclass(frozen=True)
 class PopularityConfig:
     """``weighted``: WR = v/(v+m)·R + m/(v+m)·C with m the ``min_votes_quantile`` of the vote
@@ -52,10 +67,9 @@ class Popularity(RecommenderBase[PopularityConfig]):
             self.scores = votes.astype(np.float32)
             return
         sums = np.bincount(columns, weights * matrix.data, matrix.shape[1])
-        overall = sums.sum() / votes.sum() if votes.sum() > 0 else 3.5
-        m = self._vote_threshold(votes)
         means = np.divide(sums, votes, out=np.zeros_like(sums), where=votes > 0)
-        self.scores = ((votes * means + m * overall) / (votes + m)).astype(np.float32)
+        threshold = self._vote_threshold(votes)
+        self.scores = weighted_rating(votes, means, threshold).astype(np.float32)
 
     def _weights(self, times: np.ndarray) -> np.ndarray:
         if self.config.half_life_days <= 0 or len(times) == 0:
@@ -66,8 +80,7 @@ class Popularity(RecommenderBase[PopularityConfig]):
     def _vote_threshold(self, votes: np.ndarray) -> float:
         if self.config.min_votes is not None:
             return self.config.min_votes
-        rated = votes[votes > 0]
-        return float(np.quantile(rated, self.config.min_votes_quantile)) if len(rated) else 1.0
+        return vote_quantile(votes, self.config.min_votes_quantile)
 
     def _score(self, state: UserState, items: IndexArray) -> FloatArray:
         return self.scores[items]

@@ -1,2 +1,2 @@
-"""The evaluation protocol (DESIGN section 6), shared by the CLI, the workers' quality gate and
-the benchmarks: splits, rating and top-N metrics, and the runner."""
+"""The evaluation protocol, shared by the CLI, the workers' quality gate and the benchmarks:
+splits, rating and top-N metrics, and the runner."""

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from plugins.algorithms.baseline import Baseline
-from plugins.base import FitOptions, RecommenderBase
+from plugins.base import FitOptions, Recommender
 from plugins.config import ConfigError
 from plugins.evaluation.metrics import (
     UserTopN,
@@ -77,8 +77,10 @@ class FoldOutput:
 
 
 @dataclass(frozen=True)
-class Protocol:
-    """The knobs of DESIGN section 6."""
+class EvaluationProtocol:
+    """How models are scored: top-N lists of ``k``, a test rating of ``relevant_threshold``
+    stars or more counts as relevant, the fitting seed, and whether top-N metrics are computed
+    (rating-only comparisons skip them)."""
 
     k: int = 10
     relevant_threshold: float = 4.0
@@ -98,10 +100,10 @@ def expand_grid(text: str) -> list[dict[str, str]]:
 
 
 def evaluate_fold(
-    model: RecommenderBase[Any],
+    model: Recommender,
     fold: Fold,
     catalogue: np.ndarray,
-    protocol: Protocol,
+    protocol: EvaluationProtocol,
     fallback: Baseline,
 ) -> tuple[FoldResult, FoldOutput]:
     """Fit ``model`` on the fold's training part and measure it on the test part."""
@@ -122,7 +124,7 @@ def evaluate_fold(
 
 
 def _rating_predictions(
-    model: RecommenderBase[Any], test: RatingTable, fallback: Baseline, result: FoldResult
+    model: Recommender, test: RatingTable, fallback: Baseline, result: FoldResult
 ) -> list[tuple[int, int, float, float]]:
     predicted = np.empty(len(test), np.float32)
     result.fallbacks = 0
@@ -146,9 +148,9 @@ def _rating_predictions(
 
 
 def _top_n(
-    model: RecommenderBase[Any],
+    model: Recommender,
     test: RatingTable,
-    protocol: Protocol,
+    protocol: EvaluationProtocol,
     catalogue_size: int,
     result: FoldResult,
 ) -> list[tuple[int, int, int, float]]:
@@ -203,7 +205,7 @@ def run(
     specs: list[AlgorithmSpec],
     folds: list[Fold],
     registry: Registry,
-    protocol: Protocol,
+    protocol: EvaluationProtocol,
     on_fold: Callable[[FoldResult, FoldOutput], None] | None = None,
 ) -> list[FoldResult]:
     """Every algorithm on every fold, then the means; ``on_fold`` sees each fold's outcome."""

@@ -7,14 +7,11 @@ from typing import Any
 from flask import Blueprint
 
 from server.api.operation import operation
-from server.api.serialize import iso
+from server.api.serialize import version_json
 from server.auth import require_api_key
 from server.context import get_db, get_queue, get_serving
-from server.errors import Unavailable
-from server.models import ModelVersion
+from server.services.algorithms import queue_retrain
 from server.services.model_versions import active_versions
-from server.services.recommendations import require_algorithm
-from server.tasks import RETRAIN, TRAINING_QUEUE
 
 bp = Blueprint("algorithms", __name__)
 
@@ -48,34 +45,5 @@ def list_algorithms() -> dict[str, Any]:
 @operation(success=(202,))
 def retrain(name: str) -> tuple[dict[str, Any], int]:
     """Queue a retrain of ``name`` now (even when its data has not changed)."""
-    queue_retrain(name)
+    queue_retrain(get_serving().registry, get_queue(), name)
     return {"algorithm": name, "queued": True}, 202
-
-
-def queue_retrain(name: str) -> None:
-    """Ask the workers to retrain ``name`` now; ``Unavailable`` when the broker is down."""
-    require_algorithm(get_serving(), name)
-    if not get_queue().send(RETRAIN, [name, True], TRAINING_QUEUE):
-        raise Unavailable(
-            "The task broker is not reachable; try again shortly.", code="broker_down"
-        )
-
-
-def version_json(version: ModelVersion) -> dict[str, Any]:
-    """A model version as the API and the CLI show it."""
-    return {
-        "algorithm": version.algorithm,
-        "version": version.number,
-        "status": version.status,
-        "plugin_version": version.plugin_version,
-        "params": version.params,
-        "data_version": version.data_version,
-        "ratings": version.rating_count,
-        "metrics": version.metrics,
-        "fit_seconds": version.fit_seconds,
-        "evaluate_seconds": version.evaluate_seconds,
-        "precompute_seconds": version.precompute_seconds,
-        "created_at": iso(version.created_at),
-        "promoted_at": None if version.promoted_at is None else iso(version.promoted_at),
-        "error": version.error,
-    }

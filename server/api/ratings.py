@@ -11,7 +11,7 @@ from server.api.schemas import RatingIn
 from server.api.serialize import rating_json
 from server.auth import require_api_key
 from server.context import get_db, get_queue
-from server.services.ratings import delete_rating, get_rating, put_rating, to_half_stars
+from server.services.ratings import get_rating, rate_movie, remove_rating, to_half_stars
 
 bp = Blueprint("ratings", __name__)
 
@@ -23,11 +23,7 @@ PATH = "/users/<user_id>/ratings/<movie_id>"
 @operation(success=(200, 201), body=RatingIn)
 def put_user_rating(user_id: str, movie_id: str, body: RatingIn) -> tuple[dict[str, Any], int]:
     """Rate a movie: 201 when the rating is new, 200 when it replaced one (idempotent)."""
-    half_stars = to_half_stars(body.rating)
-    with get_db().transaction() as session:
-        change = put_rating(session, user_id, movie_id, half_stars)
-    if change.event_id is not None:
-        announce(change.event_id)
+    change = rate_movie(get_db(), get_queue(), user_id, movie_id, to_half_stars(body.rating))
     return rating_json(change.rating, user_id, movie_id), 201 if change.created else 200
 
 
@@ -44,12 +40,5 @@ def get_user_rating(user_id: str, movie_id: str) -> dict[str, Any]:
 @operation(success=(204,))
 def delete_user_rating(user_id: str, movie_id: str) -> tuple[str, int]:
     """Remove a rating."""
-    with get_db().transaction() as session:
-        event_id = delete_rating(session, user_id, movie_id)
-    announce(event_id)
+    remove_rating(get_db(), get_queue(), user_id, movie_id)
     return "", 204
-
-
-def announce(event_id: int) -> None:
-    """Tell the workers about a committed event (best effort: the relay covers a failure)."""
-    get_queue().announce_event(event_id)

@@ -12,15 +12,12 @@ from flask import Blueprint, Response, current_app, request
 
 from server.api.operation import operation
 from server.api.schemas import PopularQuery, PredictionQuery, RecommendationQuery, SimilarQuery
+from server.api.serialize import ranked_json
 from server.context import get_db, get_rendered_bodies, get_serving
 from server.services.popular import popular_movies
 from server.services.predictions import predict_rating
-from server.services.recommendations import (
-    RankedAnswer,
-    ServingContext,
-    recommendations,
-    similar_movies,
-)
+from server.services.recommendations import RankedAnswer, recommendations, similar_movies
+from server.serving.context import ServingContext
 
 bp = Blueprint("recommendations", __name__)
 
@@ -70,7 +67,7 @@ def get_popular(query: PopularQuery) -> dict[str, Any]:
         genres = [query.genre] if query.genre else []
         pairs, cached = popular_movies(serving.cache, session, query.n, genres, query.window_days)
     answer = RankedAnswer(pairs, "popularity", None, cached)
-    return answer_json(serving, answer) | {"window": query.window}
+    return ranked_json(serving.movies, answer) | {"window": query.window}
 
 
 def answer_response(context: ServingContext, answer: RankedAnswer) -> Response:
@@ -78,26 +75,10 @@ def answer_response(context: ServingContext, answer: RankedAnswer) -> Response:
     URL (``server.cache.rendered``)."""
 
     def render() -> bytes:
-        return (current_app.json.dumps(answer_json(context, answer)) + "\n").encode()
+        return (current_app.json.dumps(ranked_json(context.movies, answer)) + "\n").encode()
 
     if answer.entry is None:
         body = render()
     else:
         body = get_rendered_bodies().body(request.full_path, answer.entry, render)
     return current_app.response_class(body, mimetype="application/json")
-
-
-def answer_json(context: ServingContext, answer: RankedAnswer) -> dict[str, Any]:
-    """A ranked answer with each movie's id and title."""
-    rows = context.catalogue.rows([movie for movie, _ in answer.items])
-    items = [
-        {"movie_id": rows[movie].external_id, "title": rows[movie].title, "score": round(score, 4)}
-        for movie, score in answer.items
-        if movie in rows
-    ]
-    return {
-        "items": items,
-        "source": answer.source,
-        "model_version": answer.model_version,
-        "cached": answer.cached,
-    }

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from server.models import Movie, Rating, User
+from server.models import ModelVersion, Movie, Rating, User
+from server.services.recommendations import RankedAnswer
+from server.serving.movie_directory import MovieDirectory
 
 
 def iso(timestamp: int) -> str:
@@ -51,3 +53,39 @@ def rating_json(rating: Rating, user_id: str, movie_id: str) -> dict[str, Any]:
 def page_json(items: list[dict[str, Any]], total: int, limit: int, offset: int) -> dict[str, Any]:
     """One page of a list."""
     return {"items": items, "total": total, "limit": limit, "offset": offset}
+
+
+def version_json(version: ModelVersion) -> dict[str, Any]:
+    """A model version as the API and the CLI show it."""
+    return {
+        "algorithm": version.algorithm,
+        "version": version.number,
+        "status": str(version.status),
+        "plugin_version": version.plugin_version,
+        "params": version.params,
+        "data_version": version.data_version,
+        "ratings": version.rating_count,
+        "metrics": version.metrics,
+        "fit_seconds": version.fit_seconds,
+        "evaluate_seconds": version.evaluate_seconds,
+        "precompute_seconds": version.precompute_seconds,
+        "created_at": iso(version.created_at),
+        "promoted_at": None if version.promoted_at is None else iso(version.promoted_at),
+        "error": version.error,
+    }
+
+
+def ranked_json(movies: MovieDirectory, answer: RankedAnswer) -> dict[str, Any]:
+    """A ranked answer with each movie's id and title, and where the list came from."""
+    rows = movies.rows([movie for movie, _ in answer.items])
+    items = [
+        {"movie_id": rows[movie].external_id, "title": rows[movie].title, "score": round(score, 4)}
+        for movie, score in answer.items
+        if movie in rows
+    ]
+    return {
+        "items": items,
+        "source": answer.source,
+        "model_version": answer.model_version,
+        "cached": answer.cached,
+    }

@@ -17,6 +17,9 @@ from redis.retry import Retry
 
 from server.config import Settings
 
+# Redis down or answering badly. The cache is optional: readers treat these as misses.
+CACHE_ERRORS = (redis.RedisError, OSError)
+
 _embedded: dict[Path, Any] = {}
 _lock = threading.Lock()
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from server.cache.store import CachedList
+from server.cache.lists import CachedList
 
 # What one web process spends on bodies at most: about 30,000 top-10 answers.
 MAX_BYTES = 32 * 1024 * 1024

@@ -1,14 +1,15 @@
-"""``movierec password USERNAME [--admin]``: set a person's password (and make them an admin).
+"""``movierec password USERNAME [--admin]`` and ``movierec api-key``: credentials.
 
-The way to create the first administrator: sign up on the pages (or create the user through the
-API), then run this with ``--admin``.
+``password`` is the way to create the first administrator: sign up on the pages (or create the
+user through the API), then run it with ``--admin``.
 """
 
 from __future__ import annotations
 
 import click
 
-from server.errors import MovieRecError
+from server.auth import configured_api_keys
+from server.cli.common import load_settings, migrated_database, reported
 from server.services.accounts import set_password
 
 
@@ -18,13 +19,15 @@ from server.services.accounts import set_password
 @click.password_option(help="The new password (asked for when not given).")
 def password_command(username: str, admin: bool | None, password: str) -> None:
     """Set USERNAME's password for the web pages; with --admin, give them the admin role."""
-    from server.cli.root import database_from_settings  # the CLI's root imports this module
-
     role = None if admin is None else ("admin" if admin else "user")
-    database = database_from_settings()
-    try:
-        with database.transaction() as session:
-            set_password(session, username, password, role)
-    except MovieRecError as error:
-        raise click.ClickException(error.message) from None
+    database = migrated_database()
+    with reported(), database.transaction() as session:
+        set_password(session, username, password, role)
     click.echo(f"{username}: password set{'' if role is None else f', role {role}'}")
+
+
+@click.command("api-key")
+def api_key_command() -> None:
+    """Print the API key of the write endpoints (generating the stored one if needed)."""
+    keys, _created = configured_api_keys(load_settings())
+    click.echo(keys[0])

@@ -13,25 +13,21 @@ from plugins.config import ConfigError, parse_assignments
 from plugins.evaluation.report import best_params, dump_fold, leaderboard, plot, write_json
 from plugins.evaluation.runner import (
     AlgorithmSpec,
+    EvaluationProtocol,
     FoldOutput,
     FoldResult,
-    Protocol,
     expand_grid,
     run,
 )
 from plugins.evaluation.splits import Fold, RatingTable, make_folds
 from plugins.registry import Registry, UnknownAlgorithm, discover
-from server.config import Settings, SettingsError
+from server.cli.common import load_settings
 from server.datasets import DatasetError, Problems
 from server.datasets.table import IdLabels, load_table
 
 
 def _registry() -> Registry:
-    try:
-        allow = Settings.load().algorithm_allow_list
-    except SettingsError as error:
-        raise click.ClickException(str(error)) from None
-    return discover(allow)
+    return discover(load_settings().algorithm_allow_list)
 
 
 @click.command("plugins")
@@ -162,7 +158,7 @@ def evaluate_command(
     click.echo(
         f"{len(table):,} ratings, {len(fold_list)} fold(s), {len(specs)} configuration(s)", err=True
     )
-    protocol = Protocol(k=k, relevant_threshold=relevant, seed=seed)
+    protocol = EvaluationProtocol(k=k, relevant_threshold=relevant, seed=seed)
     with click.progressbar(
         length=len(fold_list) * len(specs), label="evaluating", hidden=quiet, file=sys.stderr
     ) as bar:

@@ -6,20 +6,13 @@ import json
 
 import click
 
+from server.api.serialize import version_json
 from server.cache.connection import connect
-from server.config import Settings
-from server.db import Database
-from server.errors import MovieRecError
+from server.cache.store import Cache
+from server.cli.common import load_settings, migrated_database, reported
 from server.services import model_versions
 
 COLUMNS = ("algorithm", "version", "status", "ratings", "rmse", "ndcg@10", "fit s", "promoted")
-
-
-def _database() -> Database:
-    from server.cli.root import database_from_settings
-
-    database: Database = database_from_settings()
-    return database
 
 
 @click.group("models")
@@ -32,9 +25,7 @@ def models_command() -> None:
 @click.option("--json", "as_json", is_flag=True, help="JSON lines, one per version.")
 def list_models(algorithm: str | None, as_json: bool) -> None:
     """Every version (of ALGORITHM), newest first."""
-    from server.api.algorithms import version_json
-
-    with _database().transaction() as session:
+    with migrated_database().transaction() as session:
         rows = [version_json(row) for row in model_versions.list_versions(session, algorithm)]
     if as_json:
         for row in rows:
@@ -65,12 +56,8 @@ def _number(value: object) -> str:
 @click.argument("version", type=int)
 def promote_model(algorithm: str, version: int) -> None:
     """Make VERSION of ALGORITHM the one that serves."""
-    try:
-        with _database().transaction() as session:
-            model_versions.promote(session, model_versions.get_version(session, algorithm, version))
-    except MovieRecError as error:
-        raise click.ClickException(str(error)) from None
-    _publish(algorithm, version)
+    with reported():
+        model_versions.activate(migrated_database(), _cache(), algorithm, version)
     click.echo(f"{algorithm} version {version} is active")
 
 
@@ -78,20 +65,12 @@ def promote_model(algorithm: str, version: int) -> None:
 @click.argument("algorithm")
 def rollback_model(algorithm: str) -> None:
     """Retire ALGORITHM's active version and re-activate the one promoted before it."""
-    try:
-        with _database().transaction() as session:
-            number = model_versions.rollback(session, algorithm).number
-    except MovieRecError as error:
-        raise click.ClickException(str(error)) from None
-    _publish(algorithm, number)
+    with reported():
+        number = model_versions.roll_back(migrated_database(), _cache(), algorithm)
     click.echo(f"{algorithm} rolled back to version {number}")
 
 
-def _publish(algorithm: str, number: int) -> None:
-    """Tell the web processes now rather than on their next cache miss."""
-    from server.cache.store import Cache
-
-    settings = Settings.load()
-    Cache(
-        connect(settings), settings.cache_ttl_seconds, settings.cache_list_length
-    ).publish_active_version(algorithm, number)
+def _cache() -> Cache:
+    """The cache the new active version is published to (the web processes read it there)."""
+    settings = load_settings()
+    return Cache.from_settings(connect(settings), settings)

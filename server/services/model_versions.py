@@ -1,7 +1,9 @@
 """The model registry: every training run is a ``model_versions`` row; one per algorithm is active.
 
 Promotion and rollback only move the ``active`` status; artifacts are never rewritten, so a
-rollback is instant and the web processes pick the change up on their next read.
+rollback is instant. ``activate`` and ``roll_back`` also publish the new active version, so the
+web processes pick the change up on their next read: the API, the pages, the CLI and the workers
+all change the active version through them.
 """
 
 from __future__ import annotations
@@ -9,23 +11,24 @@ from __future__ import annotations
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from server.db import now
+from server.cache.store import Cache
+from server.db import Database, now
 from server.errors import Conflict, NotFound
-from server.models import ModelVersion
+from server.models import TRAINED_STATUSES, ModelStatus, ModelVersion
 
 
 def active_version(session: Session, algorithm: str) -> ModelVersion | None:
     """The version of ``algorithm`` that serves, if any."""
     return session.scalar(
         select(ModelVersion).where(
-            ModelVersion.algorithm == algorithm, ModelVersion.status == "active"
+            ModelVersion.algorithm == algorithm, ModelVersion.status == ModelStatus.ACTIVE
         )
     )
 
 
 def active_versions(session: Session) -> dict[str, ModelVersion]:
     """Every algorithm's active version."""
-    rows = session.scalars(select(ModelVersion).where(ModelVersion.status == "active"))
+    rows = session.scalars(select(ModelVersion).where(ModelVersion.status == ModelStatus.ACTIVE))
     return {row.algorithm: row for row in rows}
 
 
@@ -63,7 +66,7 @@ def last_trained(session: Session, algorithm: str) -> ModelVersion | None:
         select(ModelVersion)
         .where(
             ModelVersion.algorithm == algorithm,
-            ModelVersion.status.in_(("ready", "active", "rejected", "retired")),
+            ModelVersion.status.in_(TRAINED_STATUSES),
         )
         .order_by(ModelVersion.number.desc())
         .limit(1)
@@ -82,7 +85,7 @@ def latest_attempt(session: Session, algorithm: str) -> ModelVersion | None:
 
 def promote(session: Session, version: ModelVersion) -> None:
     """Make ``version`` the active one of its algorithm (the previous one stays ``ready``)."""
-    if version.status not in ("ready", "active", "rejected", "retired") or not version.artifact:
+    if version.status not in TRAINED_STATUSES or not version.artifact:
         raise Conflict(
             f"{version.algorithm} version {version.number} is {version.status}: "
             "only a trained version can serve",
@@ -90,10 +93,12 @@ def promote(session: Session, version: ModelVersion) -> None:
         )
     session.execute(
         update(ModelVersion)
-        .where(ModelVersion.algorithm == version.algorithm, ModelVersion.status == "active")
-        .values(status="ready")
+        .where(
+            ModelVersion.algorithm == version.algorithm, ModelVersion.status == ModelStatus.ACTIVE
+        )
+        .values(status=ModelStatus.READY)
     )
-    version.status = "active"
+    version.status = ModelStatus.ACTIVE
     version.promoted_at = now()
 
 
@@ -106,7 +111,7 @@ def rollback(session: Session, algorithm: str) -> ModelVersion:
         select(ModelVersion)
         .where(
             ModelVersion.algorithm == algorithm,
-            ModelVersion.status == "ready",
+            ModelVersion.status == ModelStatus.READY,
             ModelVersion.promoted_at.is_not(None),
         )
         .order_by(ModelVersion.promoted_at.desc(), ModelVersion.number.desc())
@@ -116,7 +121,22 @@ def rollback(session: Session, algorithm: str) -> ModelVersion:
         raise Conflict(
             f"{algorithm!r} has no earlier promoted version", code="nothing_to_roll_back"
         )
-    current.status = "retired"
-    previous.status = "active"
+    current.status = ModelStatus.RETIRED
+    previous.status = ModelStatus.ACTIVE
     previous.promoted_at = now()
     return previous
+
+
+def activate(database: Database, cache: Cache, algorithm: str, number: int) -> None:
+    """Make version ``number`` of ``algorithm`` the one that serves, and publish it."""
+    with database.transaction() as session:
+        promote(session, get_version(session, algorithm, number))
+    cache.publish_active_version(algorithm, number)
+
+
+def roll_back(database: Database, cache: Cache, algorithm: str) -> int:
+    """Go back to the version promoted before the active one, publish it; its number."""
+    with database.transaction() as session:
+        number = rollback(session, algorithm).number
+    cache.publish_active_version(algorithm, number)
+    return number

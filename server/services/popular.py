@@ -1,9 +1,7 @@
-"""Popular movies by the Bayesian weighted rating, live from the database.
-
-WR = v/(v+m)·R + m/(v+m)·C, with v a movie's rating count, R its mean, C the mean of all ratings
-in the window and m the 90th percentile of the counts: a movie needs many ratings to rank on its
-mean alone. The aggregate is exact (no counters to drift when an event is redelivered) and cheap,
-so it is cached for a few seconds only.
+"""Popular movies by the Bayesian weighted rating (the ``popularity`` plugin's formula, with m the
+90th percentile of the counts), live from the database over a window of days and a set of genres.
+The aggregate is exact (no counters to drift when an event is redelivered) and cheap, so it is
+cached for a few seconds only.
 """
 
 from __future__ import annotations
@@ -12,6 +10,7 @@ import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from plugins.algorithms.popularity import vote_quantile, weighted_rating
 from server.cache.store import Cache
 from server.db import now
 from server.models import Genre, MovieGenre, Rating
@@ -58,8 +57,6 @@ def _weighted_ratings(
     movies = np.array([row[0] for row in rows], np.int64)
     votes = np.array([row[1] for row in rows], np.float64)
     means = np.array([float(row[2]) for row in rows]) / 2.0
-    overall = float((votes * means).sum() / votes.sum())
-    m = float(np.quantile(votes, MIN_VOTES_QUANTILE))
-    scores = (votes * means + m * overall) / (votes + m)
+    scores = weighted_rating(votes, means, vote_quantile(votes, MIN_VOTES_QUANTILE))
     order = np.lexsort((movies, -scores))[:n]
     return [(int(movies[i]), round(float(scores[i]), 4)) for i in order]

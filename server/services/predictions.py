@@ -10,11 +10,13 @@ from sqlalchemy.orm import Session
 
 from plugins.data import RATING_SCALE
 from server.models import Rating
+from server.services.algorithms import require_algorithm
 from server.services.model_versions import active_version
 from server.services.movies import get_movie
-from server.services.recommendations import ServingContext, require_algorithm
+from server.services.ratings import rated_by
 from server.services.users import get_user
-from server.serving.lists import user_rating_arrays, user_state
+from server.serving.context import ServingContext
+from server.serving.lists import user_state
 
 # The movie-mean fallback shrinks towards the global mean by this many pseudo-ratings.
 PRIOR_RATINGS = 5.0
@@ -38,14 +40,13 @@ def predict_rating(
 ) -> Prediction:
     """The rating the user would give the movie; the movie's damped mean when no model can say."""
     name = algorithm or context.settings.predict_algorithm
-    require_algorithm(context, name, "predict")
+    require_algorithm(context.registry, name, "predict")
     user = get_user(session, user_external_id)
     movie = get_movie(session, movie_external_id)
     version = active_version(session, name)
     if version is not None:
         model = context.models.model(version)
-        movies, stars = user_rating_arrays(session, user.id)
-        state = user_state(model, user.id, movies, stars)
+        state = user_state(model, user.id, rated_by(session, user.id))
         value = float(model.predict(state, np.array([movie.id]))[0])
         if not np.isnan(value):
             return Prediction(round(value, 3), name, version.number)

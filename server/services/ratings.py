@@ -1,19 +1,30 @@
 """Ratings and their events. Every change of a rating writes one ``rating_events`` row in the
-same transaction (the outbox): a committed rating always has its event, a failed write neither."""
+same transaction (the outbox): a committed rating always has its event, a failed write neither.
+
+``rate_movie``, ``rate_movies`` and ``remove_rating`` are how the API, the pages and anyone else
+change ratings: they commit, then announce the events to the workers.
+"""
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
+import numpy as np
+import numpy.typing as npt
 from sqlalchemy import ColumnElement, Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from server.db import insert_ignoring_conflicts, now
+from server.db import Database, insert_ignoring_conflicts, now
 from server.errors import NotFound, ValidationError
 from server.models import Movie, Rating, RatingEvent, User
 from server.services.movies import get_movie, movie_key
 from server.services.users import get_user, user_key
+
+if TYPE_CHECKING:
+    from server.tasks import TaskQueue
 
 MIN_HALF_STARS, MAX_HALF_STARS = 1, 10
 
@@ -38,6 +49,37 @@ class RatingChange:
     rating: Rating
     created: bool
     event_id: int | None
+
+
+def rate_movie(
+    database: Database, tasks: TaskQueue, user_id: str, movie_id: str, half_stars: int
+) -> RatingChange:
+    """Create or change a rating (``put_rating``) and, once committed, announce its event."""
+    with database.transaction() as session:
+        change = put_rating(session, user_id, movie_id, half_stars)
+    if change.event_id is not None:
+        tasks.announce_event(change.event_id)
+    return change
+
+
+def rate_movies(
+    database: Database, tasks: TaskQueue, user_id: str, half_stars: Mapping[str, int]
+) -> int:
+    """Rate several movies in one transaction (all or none), then announce their events;
+    returns how many ratings changed."""
+    with database.transaction() as session:
+        changes = [put_rating(session, user_id, movie, half) for movie, half in half_stars.items()]
+    events = [change.event_id for change in changes if change.event_id is not None]
+    for event_id in events:
+        tasks.announce_event(event_id)
+    return len(events)
+
+
+def remove_rating(database: Database, tasks: TaskQueue, user_id: str, movie_id: str) -> None:
+    """Delete a rating (``delete_rating``) and, once committed, announce its event."""
+    with database.transaction() as session:
+        event_id = delete_rating(session, user_id, movie_id)
+    tasks.announce_event(event_id)
 
 
 def put_rating(session: Session, user_id: str, movie_id: str, half_stars: int) -> RatingChange:
@@ -247,3 +289,39 @@ def rated_movies(
         .offset(offset)
     ).all()
     return [(rating, movie) for rating, movie in rows], total
+
+
+@dataclass(frozen=True)
+class RatedMovies:
+    """A user's current ratings: internal movie ids and their stars."""
+
+    movies: npt.NDArray[np.int64]
+    stars: npt.NDArray[np.float32]
+
+    def __len__(self) -> int:
+        return len(self.movies)
+
+
+NO_RATINGS = RatedMovies(np.empty(0, np.int64), np.empty(0, np.float32))
+
+
+def ratings_by_user(session: Session, user_ids: list[int]) -> dict[int, RatedMovies]:
+    """The current ratings of each of ``user_ids`` that has any, in one query."""
+    grouped: dict[int, tuple[list[int], list[int]]] = defaultdict(lambda: ([], []))
+    rows = session.execute(
+        select(Rating.user_id, Rating.movie_id, Rating.half_stars).where(
+            Rating.user_id.in_(user_ids)
+        )
+    )
+    for user, movie, half_stars in rows:
+        grouped[user][0].append(movie)
+        grouped[user][1].append(half_stars)
+    return {
+        user: RatedMovies(np.array(movies, np.int64), np.array(halves, np.float32) / 2.0)
+        for user, (movies, halves) in grouped.items()
+    }
+
+
+def rated_by(session: Session, user_id: int) -> RatedMovies:
+    """One user's current ratings (``NO_RATINGS`` when they have none)."""
+    return ratings_by_user(session, [user_id]).get(user_id, NO_RATINGS)

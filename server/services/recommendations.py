@@ -10,65 +10,28 @@ import contextlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-import numpy as np
-import numpy.typing as npt
-import redis
 from sqlalchemy.orm import Session
-from threadpoolctl import threadpool_limits
 
-from plugins.registry import Registry, discover
-from server.cache.store import CACHE_ERRORS, Cache, CachedList
-from server.config import Settings
-from server.db import Database
-from server.errors import NotFound
-from server.models import ModelVersion, User
+from server.cache.connection import CACHE_ERRORS
+from server.cache.lists import CachedList
+from server.models import User
+from server.services.algorithms import require_algorithm
 from server.services.model_versions import active_version
 from server.services.movies import get_movie
 from server.services.popular import popular_movies
+from server.services.ratings import RatedMovies, rated_by
 from server.services.users import get_user
+from server.serving.context import ServingContext
 from server.serving.lists import (
-    Catalogue,
-    ModelStore,
-    blend,
+    CONTENT,
+    compute_user_list,
     ranked_list,
     similar_list,
-    user_rating_arrays,
     user_state,
 )
 
-# The algorithm blended into the lists of users with few ratings.
-CONTENT = "content"
 # With a genre filter, this many candidates are ranked before filtering.
 GENRE_CANDIDATES = 3000
-
-
-@dataclass(frozen=True)
-class ServingContext:
-    """What answering needs, built once per process."""
-
-    settings: Settings
-    registry: Registry
-    cache: Cache
-    models: ModelStore
-    catalogue: Catalogue
-    database: Database
-
-
-def build_serving_context(
-    settings: Settings, client: redis.Redis, database: Database, near_cache: bool = False
-) -> ServingContext:
-    """Discover the plugins and connect the cache: once per process (web processes hold the
-    lists they read with ``near_cache``).
-
-    BLAS is limited to one thread in serving processes: they fold in and score one user at a
-    time, where a BLAS thread pool only adds wake-ups, and its spinning threads take the cores
-    from the other web and worker processes (a user's refresh took 18 ms instead of 1.4).
-    """
-    threadpool_limits(limits=1, user_api="blas")
-    registry = discover(settings.algorithm_allow_list)
-    cache = Cache.from_settings(client, settings, near=near_cache)
-    models = ModelStore(registry)
-    return ServingContext(settings, registry, cache, models, Catalogue(database), database)
 
 
 @dataclass(frozen=True)
@@ -83,53 +46,6 @@ class RankedAnswer:
     entry: CachedList | None = None
 
 
-def require_algorithm(context: ServingContext, name: str, capability: str | None = None) -> None:
-    """``NotFound`` unless an installed algorithm ``name`` exists (and has ``capability``)."""
-    if name not in context.registry.names():
-        raise NotFound(f"no algorithm {name!r}", code="algorithm_not_found", field="algorithm")
-    if capability is not None and capability not in context.registry.get(name).capabilities:
-        raise NotFound(
-            f"algorithm {name!r} cannot {capability}", code="capability_missing", field="algorithm"
-        )
-
-
-def compute_user_list(
-    context: ServingContext,
-    version: ModelVersion,
-    content: ModelVersion | None,
-    user: User,
-    rated: tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]],
-    length: int,
-    exclude_rated: bool = True,
-    prefer_trained: bool = False,
-) -> CachedList:
-    """A user's list from ``version``'s model and their current ratings (fold-in; with
-    ``prefer_trained``, the trained state when the model saw as many ratings as they have).
-
-    Users with fewer than ``cold_start_ratings`` ratings get a blend with the results of
-    ``content`` (the active content-based version, if any) from the same ratings: a few ratings
-    say more about taste through metadata than through co-ratings. The caller looks ``content``
-    up, once for however many users it computes.
-    """
-    movies, stars = rated
-    model = context.models.model(version)
-    trained = model.data.user_index(user.id)
-    if prefer_trained and trained is not None and model.data.matrix[trained].nnz == len(movies):
-        state = model.user_state(user.id)  # right after training: no fold-in needed
-    else:
-        state = user_state(model, user.id, movies, stars)
-    entry = ranked_list(model, version.number, state, length, exclude_rated)
-    few = len(movies) < context.settings.cold_start_ratings
-    if few and content is not None and version.algorithm != content.algorithm:
-        content_model = context.models.model(content)
-        content_state = content_model.fold_in(movies, stars)
-        by_content = ranked_list(content_model, content.number, content_state, length)
-        weight = 1.0 - len(movies) / context.settings.cold_start_ratings
-        entry = blend(by_content, entry, weight, length)
-        entry = CachedList(version.number, entry.source, entry.movies, entry.scores)
-    return entry
-
-
 def recommendations(
     context: ServingContext,
     user_external_id: str,
@@ -141,7 +57,7 @@ def recommendations(
     """A user's top ``n``, optionally within a genre: from the cache when it holds a current
     list (no database work at all), else computed in one transaction."""
     name = algorithm or context.settings.default_algorithm
-    require_algorithm(context, name, "rank")
+    require_algorithm(context.registry, name, "rank")
     cacheable = exclude_rated and n <= context.cache.list_length
     if cacheable:
         _, hit = context.cache.user_list(name, user_external_id)
@@ -168,9 +84,9 @@ def _computed_recommendations(
     cacheable: bool,
 ) -> RankedAnswer:
     user = get_user(session, user_external_id)
-    rated = user_rating_arrays(session, user.id)
+    rated = rated_by(session, user.id)
     version = active_version(session, name)
-    if version is not None and len(rated[0]) > 0:
+    if version is not None and len(rated) > 0:
         length = context.cache.list_length if genre is None else GENRE_CANDIDATES
         content = active_version(session, CONTENT)
         entry = compute_user_list(
@@ -188,29 +104,28 @@ def _fallback(
     context: ServingContext,
     session: Session,
     user: User,
-    rated: tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]],
+    rated: RatedMovies,
     n: int,
     genre: str | None,
 ) -> RankedAnswer:
     """The fallback chain: each configured algorithm that has an active model and the user's
     ratings to fold in, then the live popularity list (narrowed by favourite genres), which
     always answers."""
-    movies, stars = rated
     for step in context.settings.fallback_chain:
         version = active_version(session, step) if step != "popularity" else None
-        if version is None or len(movies) == 0:
+        if version is None or len(rated) == 0:
             continue
         model = context.models.model(version)
         if "rank" not in model.capabilities:
             continue
         entry = ranked_list(
-            model, version.number, user_state(model, user.id, movies, stars), GENRE_CANDIDATES
+            model, version.number, user_state(model, user.id, rated), GENRE_CANDIDATES
         )
         items = _within_genre(context, entry.pairs(), genre)
         if items:
             return RankedAnswer(items[:n], f"fallback:{step}", version.number, cached=False)
     genres = [genre] if genre else [g.name for g in user.favorite_genres]
-    seen = set(movies.tolist())
+    seen = set(rated.movies.tolist())
     pool, _ = popular_movies(context.cache, session, n + len(seen), genres, None)
     items = [(movie, score) for movie, score in pool if movie not in seen]
     return RankedAnswer(items[:n], "fallback:popularity", None, cached=False)
@@ -224,7 +139,7 @@ def similar_movies(
 ) -> RankedAnswer:
     """The movies most like one movie; content-based for a movie the model has not seen."""
     name = algorithm or context.settings.similar_algorithm
-    require_algorithm(context, name, "similar")
+    require_algorithm(context.registry, name, "similar")
     if n <= context.cache.list_length:
         _, hit = context.cache.similar_list(name, movie_external_id)
         if hit is not None and len(hit) > 0:
@@ -239,7 +154,7 @@ def _computed_similar(
     context: ServingContext, session: Session, name: str, movie_external_id: str, n: int
 ) -> RankedAnswer:
     movie = get_movie(session, movie_external_id)
-    for step, source in ((name, name), ("content", "fallback:content")):
+    for step, source in ((name, name), (CONTENT, f"fallback:{CONTENT}")):
         version = active_version(session, step)
         if version is None or "similar" not in context.registry.get(step).capabilities:
             continue
@@ -263,7 +178,7 @@ def _within_genre(
 ) -> list[tuple[int, float]]:
     if genre is None:
         return items
-    rows = context.catalogue.rows([movie for movie, _ in items])
+    rows = context.movies.rows([movie for movie, _ in items])
     return [
         (movie, score) for movie, score in items if movie in rows and genre in rows[movie].genres
     ]

@@ -7,7 +7,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import login_user, logout_user
 from werkzeug.wrappers import Response
 
-from server.context import get_db, get_serving, get_settings
+from server.context import get_coordination, get_db, get_settings
 from server.errors import MovieRecError
 from server.services.accounts import authenticate, create_account
 from server.web.forms import LoginForm, SignupForm
@@ -64,10 +64,10 @@ def logout() -> Response:
 
 def _too_many_attempts(username: str) -> bool:
     limit = get_settings().login_attempts_per_minute
-    cache = get_serving().cache
+    coordination = get_coordination()
     counts = [
-        cache.count_attempt(f"addr:{request.remote_addr}"),
-        cache.count_attempt(f"user:{username.lower()}"),
+        coordination.count_attempt(f"addr:{request.remote_addr}"),
+        coordination.count_attempt(f"user:{username.lower()}"),
     ]
     return any(count is not None and count > limit for count in counts)
 

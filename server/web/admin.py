@@ -6,22 +6,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
-from server.api.algorithms import queue_retrain
-from server.cache.store import CACHE_ERRORS
-from server.context import get_db, get_queue, get_serving
-from server.datasets import DatasetError, open_dataset
+from server.cache.connection import CACHE_ERRORS
+from server.context import get_coordination, get_db, get_queue, get_serving
+from server.datasets import DatasetError
 from server.db import now
-from server.errors import MovieRecError, Unavailable
+from server.errors import MovieRecError
 from server.models import ModelVersion, RatingEvent
 from server.services import model_versions
-from server.tasks import IMPORT_DATASET, TRAINING_QUEUE
+from server.services.algorithms import queue_retrain
+from server.services.imports import queue_import
 from server.web.forms import ConfirmForm, ImportForm
 from server.web.session import admin_required
 
@@ -60,9 +59,9 @@ def dashboard() -> str:
         trained=[row for row in rows if row.versions],
         untrained=[row for row in rows if not row.versions],
         backlog=backlog or 0,
-        heartbeat_age=_seconds_since(serving.cache.last_heartbeat()),
+        heartbeat_age=_seconds_since(get_coordination().last_heartbeat()),
         hit_rate=_hit_rate(),
-        last_import=serving.cache.last_import(),
+        last_import=get_coordination().last_import(),
         form=ConfirmForm(),
         import_form=ImportForm(),
     )
@@ -75,10 +74,7 @@ def import_dataset() -> Response:
     form = ImportForm()
 
     def run() -> None:
-        path = form.path.data.strip()
-        open_dataset(Path(path))  # says now when the path is wrong or the format unknown
-        if not get_queue().send(IMPORT_DATASET, [path], TRAINING_QUEUE):
-            raise Unavailable("The task broker is not reachable; try again shortly.")
+        queue_import(get_queue(), form.path.data.strip())
 
     return _act(run, "Import queued: this page shows its outcome when it is done.", form)
 
@@ -87,7 +83,10 @@ def import_dataset() -> Response:
 @admin_required
 def retrain(name: str) -> Response:
     """Queue a retrain now."""
-    return _act(lambda: queue_retrain(name), f"Retraining {name}: the page shows it when done.")
+    def run() -> None:
+        queue_retrain(get_serving().registry, get_queue(), name)
+
+    return _act(run, f"Retraining {name}: the page shows it when done.")
 
 
 @bp.post("/admin/algorithms/<name>/promote")
@@ -97,9 +96,7 @@ def promote(name: str) -> Response:
     number = request.form.get("version", type=int) or 0
 
     def run() -> None:
-        with get_db().transaction() as session:
-            model_versions.promote(session, model_versions.get_version(session, name, number))
-        get_serving().cache.publish_active_version(name, number)
+        model_versions.activate(get_db(), get_serving().cache, name, number)
 
     return _act(run, f"{name} version {number} is active.")
 
@@ -110,9 +107,7 @@ def rollback(name: str) -> Response:
     """Go back to the version promoted before the active one."""
 
     def run() -> None:
-        with get_db().transaction() as session:
-            number = model_versions.rollback(session, name).number
-        get_serving().cache.publish_active_version(name, number)
+        model_versions.roll_back(get_db(), get_serving().cache, name)
 
     return _act(run, f"{name} rolled back.")
 

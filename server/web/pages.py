@@ -7,15 +7,14 @@ from typing import Any
 from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from server.api.ratings import announce
-from server.api.recommendations import answer_json
-from server.context import get_db, get_serving
+from server.api.serialize import ranked_json
+from server.context import get_db, get_queue, get_serving
 from server.errors import MovieRecError, ValidationError
 from server.models import Rating
 from server.services.movies import get_movie, list_genres, rating_summaries, search_movies
 from server.services.popular import popular_movies
 from server.services.predictions import predict_rating
-from server.services.ratings import delete_rating, put_rating, to_half_stars
+from server.services.ratings import rate_movie, rate_movies, remove_rating, to_half_stars
 from server.services.recommendations import RankedAnswer, recommendations, similar_movies
 from server.services.users import get_user, known_genres
 from server.web.forms import ConfirmForm, GenresForm, RatingForm
@@ -36,7 +35,7 @@ def home() -> str | Response:
         return redirect(url_for("web.for_you"))
     with get_db().transaction() as session:
         pairs, _ = popular_movies(get_serving().cache, session, FOR_YOU_LENGTH, [], None)
-    popular = answer_json(get_serving(), _ranked(pairs, "popularity"))
+    popular = ranked_json(get_serving().movies, _ranked(pairs, "popularity"))
     return render_template("home.html", popular=popular)
 
 
@@ -92,7 +91,7 @@ def movie(movie_id: str) -> str:
             rating = session.get(Rating, (person.user_id, found.id))
             form.rating.data = f"{rating.stars:g}" if rating else None
             prediction = predict_rating(serving, session, person.username, movie_id)
-    similar = answer_json(serving, similar_movies(serving, movie_id, SIMILAR_LENGTH))
+    similar = ranked_json(serving.movies, similar_movies(serving, movie_id, SIMILAR_LENGTH))
     return render_template(
         "movie.html",
         movie=found,
@@ -110,22 +109,19 @@ def rate(movie_id: str) -> Response | tuple[Response, int]:
     person = signed_in()
     form = RatingForm()  # its CSRF token was checked by CSRFProtect before this view
     wants_json = request.accept_mimetypes.best == "application/json"
+    stars: float | None = None
     try:
-        with get_db().transaction() as session:
-            if form.remove.data:
-                event_id: int | None = delete_rating(session, person.username, movie_id)
-                stars = None
-            else:
-                half_stars = half_stars_of(form.rating.data)
-                event_id = put_rating(session, person.username, movie_id, half_stars).event_id
-                stars = half_stars / 2
+        if form.remove.data:
+            remove_rating(get_db(), get_queue(), person.username, movie_id)
+        else:
+            half_stars = half_stars_of(form.rating.data)
+            rate_movie(get_db(), get_queue(), person.username, movie_id, half_stars)
+            stars = half_stars / 2
     except MovieRecError as error:
         if wants_json:
             return jsonify(error.to_dict()), error.status
         flash(error.message, "error")
         return redirect(url_for("web.movie", movie_id=movie_id))
-    if event_id is not None:
-        announce(event_id)
     if wants_json:
         return jsonify({"movie_id": movie_id, "rating": stars})
     flash("Rating removed." if stars is None else f"Rated {stars:g} stars.")
@@ -138,7 +134,9 @@ def for_you() -> str:
     """Your recommendations, live: the page's script refreshes them as the workers update."""
     person = signed_in()
     serving = get_serving()
-    answer = answer_json(serving, recommendations(serving, person.username, FOR_YOU_LENGTH))
+    answer = ranked_json(
+        serving.movies, recommendations(serving, person.username, FOR_YOU_LENGTH)
+    )
     return render_template("for_you.html", answer=answer, length=FOR_YOU_LENGTH)
 
 
@@ -168,33 +166,26 @@ def onboarding_ratings() -> str | Response:
     serving = get_serving()
     if form.validate_on_submit():
         try:
-            events = _rate_many(person.username, request.form)
+            saved = rate_movies(get_db(), get_queue(), person.username, _star_fields(request.form))
         except MovieRecError as error:
             flash(error.message, "error")
             return redirect(url_for("web.onboarding_ratings"))
-        for event_id in events:
-            announce(event_id)
-        flash(f"Thanks: {len(events)} ratings saved. Here is what we think you will like.")
+        flash(f"Thanks: {saved} ratings saved. Here is what we think you will like.")
         return redirect(url_for("web.for_you"))
     with get_db().transaction() as session:
         genres = [genre.name for genre in get_user(session, person.username).favorite_genres]
         pairs, _ = popular_movies(serving.cache, session, ONBOARDING_MOVIES, genres, None)
-    candidates = answer_json(serving, _ranked(pairs, "popularity"))
+    candidates = ranked_json(serving.movies, _ranked(pairs, "popularity"))
     return render_template("welcome_rate.html", form=form, candidates=candidates, genres=genres)
 
 
-def _rate_many(username: str, fields: Any) -> list[int]:
-    """Save every ``rating-<movie id>`` field that has a value; their event ids."""
-    events = []
-    with get_db().transaction() as session:
-        for name, value in fields.items():
-            if not name.startswith("rating-") or not value:
-                continue
-            movie_id = name.removeprefix("rating-")
-            change = put_rating(session, username, movie_id, half_stars_of(value))
-            if change.event_id is not None:
-                events.append(change.event_id)
-    return events
+def _star_fields(fields: Any) -> dict[str, int]:
+    """Every ``rating-<movie id>`` field that has a value, as half stars by movie id."""
+    return {
+        name.removeprefix("rating-"): half_stars_of(value)
+        for name, value in fields.items()
+        if name.startswith("rating-") and value
+    }
 
 
 def _ranked(pairs: list[tuple[int, float]], source: str) -> RankedAnswer:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from plugins.base import RecommenderBase
-from plugins.evaluation.runner import AlgorithmSpec, Protocol, run
+from plugins.evaluation.runner import AlgorithmSpec, EvaluationProtocol, run
 from plugins.evaluation.splits import RatingTable, kfold
 from plugins.registry import discover
 from plugins.testing import PluginConformance, structured_ratings
@@ -45,7 +45,7 @@ def test_evaluated_like_a_built_in(installed: Path) -> None:
         train.user_ids[users], train.movie_ids[movies], stars, train.times.data, train.movie_info
     )
     folds = list(kfold(table, 3, seed=1))
-    results = run(table, [AlgorithmSpec("movie-mean")], folds, discover(), Protocol())
+    results = run(table, [AlgorithmSpec("movie-mean")], folds, discover(), EvaluationProtocol())
     mean = next(row for row in results if row.fold == "mean")
     assert mean.rmse is not None and mean.rmse < 1.2
     assert mean.ndcg is not None

@@ -14,7 +14,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from server.cache.near import NearCache
-from server.cache.store import ReadCounter
+from server.cache.read_counts import ReadCounter
 from tests.workers.conftest import wait_for
 
 PREFIX = "movierec:recs:"

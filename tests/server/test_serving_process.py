@@ -15,8 +15,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from server.api import recommendations as recommendations_api
+from server.cache.lists import CachedList, pack
 from server.cache.rendered import RenderedBodies
-from server.cache.store import CachedList, pack
 from server.context import get_db, get_serving
 from server.services.movies import movie_key
 from tests.workers.conftest import wait_for
@@ -95,11 +95,11 @@ def ranked(version: int, movies: list[int]) -> CachedList:
 def count_renders(monkeypatch: pytest.MonkeyPatch) -> Callable[[], int]:
     """Count the renderings of answers' JSON from now on; returns the counter."""
     calls = []
-    original = recommendations_api.answer_json
+    original = recommendations_api.ranked_json
 
     def counted(*args: Any) -> dict[str, Any]:
         calls.append(1)
         return original(*args)
 
-    monkeypatch.setattr(recommendations_api, "answer_json", counted)
+    monkeypatch.setattr(recommendations_api, "ranked_json", counted)
     return lambda: len(calls)

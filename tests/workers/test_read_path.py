@@ -11,9 +11,9 @@ import pytest
 from click.testing import CliRunner
 from flask.testing import FlaskClient
 
-from server.cache.store import CachedList, pack, unpack
+from server.cache.lists import CachedList, pack, unpack
+from server.cli.root import main as cli
 from server.db import Database
-from workers.cli import main as cli
 from workers.training import is_not_worse
 
 AUTH_HEADER = "Authorization"

@@ -1,0 +1,101 @@
+"""What processes tell each other through Redis besides lists: training locks, the workers'
+heartbeat, sign-in throttles and the outcome of the latest dataset import."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import redis
+
+from server.cache import keys
+from server.cache.connection import CACHE_ERRORS
+
+log = logging.getLogger(__name__)
+
+
+class Coordination:
+    """Locks, heartbeats, throttles and import reports over one Redis client."""
+
+    def __init__(self, client: redis.Redis, lock_seconds: int = 60) -> None:
+        self.client = client
+        self.lock_seconds = lock_seconds
+
+    # Sign-in throttling ----------------------------------------------------------------------
+
+    def count_attempt(self, subject: str, window_seconds: int = 60) -> int | None:
+        """Count one sign-in attempt of ``subject`` (an address or a username) in the current
+        window; the count so far, or None when Redis is down (the caller lets the attempt in:
+        a cache outage must not lock everyone out)."""
+        key = keys.attempts(window_seconds, subject)
+        try:
+            pipe = self.client.pipeline(transaction=True)
+            pipe.set(key, 0, ex=window_seconds, nx=True)  # the window starts at the first
+            pipe.incr(key)
+            _, count = pipe.execute()
+        except CACHE_ERRORS as error:
+            log.warning("sign-in throttling is off: %s", type(error).__name__)
+            return None
+        return int(count)
+
+    # Dataset imports ----------------------------------------------------------------------------
+
+    def record_import(self, report: dict[str, Any]) -> None:
+        """Keep the outcome of the latest dataset import (for the admin page)."""
+        with contextlib.suppress(*CACHE_ERRORS):
+            self.client.set(keys.LAST_IMPORT, json.dumps(report), ex=keys.IMPORT_REPORT_TTL_SECONDS)
+
+    def last_import(self) -> dict[str, Any] | None:
+        """The outcome of the latest dataset import, if known."""
+        try:
+            raw = self.client.get(keys.LAST_IMPORT)
+        except CACHE_ERRORS:
+            return None
+        report: dict[str, Any] | None = json.loads(raw) if raw else None
+        return report
+
+    # Workers ------------------------------------------------------------------------------------
+
+    def beat_heartbeat(self, now: int) -> None:
+        """Record that a worker ran the periodic relay just now."""
+        self.client.set(keys.HEARTBEAT, now, ex=keys.HEARTBEAT_TTL_SECONDS)
+
+    def last_heartbeat(self) -> int | None:
+        """When a worker last ran the relay (None if not within the heartbeat TTL)."""
+        raw = self.client.get(keys.HEARTBEAT)
+        return int(raw) if raw else None
+
+    @contextmanager
+    def training_lock(self, algorithm: str) -> Iterator[bool]:
+        """Hold the algorithm's training lock; yields False when someone else holds it.
+
+        The lock lives ``lock_seconds`` and a thread renews it while the holder runs, so a
+        worker killed mid-training blocks the next run for at most that long.
+        """
+        lock = self.client.lock(
+            keys.training_lock(algorithm), timeout=self.lock_seconds, thread_local=False
+        )
+        if not lock.acquire(blocking=False):
+            yield False
+            return
+        done = threading.Event()
+
+        def renew() -> None:
+            while not done.wait(self.lock_seconds / 3):
+                with contextlib.suppress(*CACHE_ERRORS, redis.exceptions.LockError):
+                    lock.reacquire()
+
+        renewer = threading.Thread(target=renew, name=f"lock-{algorithm}", daemon=True)
+        renewer.start()
+        try:
+            yield True
+        finally:
+            done.set()
+            renewer.join()
+            with contextlib.suppress(*CACHE_ERRORS, redis.exceptions.LockError):
+                lock.release()

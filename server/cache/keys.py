@@ -1,0 +1,58 @@
+"""Every Redis key and TTL of movierec, in one place."""
+
+from __future__ import annotations
+
+PREFIX = "movierec:"
+
+# Active versions are republished at every promotion and on every computed answer.
+ACTIVE_TTL_SECONDS = 86_400
+# A worker's heartbeat: beat's relay renews it every few seconds.
+HEARTBEAT_TTL_SECONDS = 30
+# Read counts are kept per minute for this long.
+READ_STATS_TTL_SECONDS = 3600
+# Popular lists are a cheap aggregate of the database, recomputed at most this often.
+POPULAR_TTL_SECONDS = 10
+# The outcome of the latest dataset import, for the admin page.
+IMPORT_REPORT_TTL_SECONDS = 86_400
+
+# What web processes read on every request, so what they hold near (see ``server.cache.near``).
+NEAR_PREFIXES = (f"{PREFIX}recs:", f"{PREFIX}similar:", f"{PREFIX}active:")
+
+
+def recs(algorithm: str, user: str) -> str:
+    """A user's ranked list by ``algorithm``."""
+    return f"{PREFIX}recs:{algorithm}:{user}"
+
+
+def similar(algorithm: str, movie: str) -> str:
+    """A movie's similar list by ``algorithm``."""
+    return f"{PREFIX}similar:{algorithm}:{movie}"
+
+
+def active(algorithm: str) -> str:
+    """The version of ``algorithm`` that serves."""
+    return f"{PREFIX}active:{algorithm}"
+
+
+def popular(window_days: int, genres: str) -> str:
+    """A popular list over a window (0: all time) and a set of genres ('' for all)."""
+    return f"{PREFIX}popular:{window_days}:{genres}"
+
+
+def reads(minute: int) -> str:
+    """The hit and miss counts of one minute (Unix minutes)."""
+    return f"{PREFIX}reads:{minute}"
+
+
+def attempts(window_seconds: int, subject: str) -> str:
+    """Sign-in attempts of an address or a username in the current window."""
+    return f"{PREFIX}attempts:{window_seconds}:{subject}"
+
+
+def training_lock(algorithm: str) -> str:
+    """The lock one retrain of ``algorithm`` holds."""
+    return f"{PREFIX}lock:train:{algorithm}"
+
+
+HEARTBEAT = f"{PREFIX}heartbeat:worker"
+LAST_IMPORT = f"{PREFIX}import:last"

@@ -1,0 +1,27 @@
+"""The installed algorithms: checking a request names one, and queueing a retrain of one."""
+
+from __future__ import annotations
+
+from plugins.registry import Registry
+from server.errors import NotFound, Unavailable
+from server.tasks import RETRAIN, TRAINING_QUEUE, TaskQueue
+
+
+def require_algorithm(registry: Registry, name: str, capability: str | None = None) -> None:
+    """``NotFound`` unless an installed algorithm ``name`` exists (and has ``capability``)."""
+    if name not in registry.names():
+        raise NotFound(f"no algorithm {name!r}", code="algorithm_not_found", field="algorithm")
+    if capability is not None and capability not in registry.get(name).capabilities:
+        raise NotFound(
+            f"algorithm {name!r} cannot {capability}", code="capability_missing", field="algorithm"
+        )
+
+
+def queue_retrain(registry: Registry, tasks: TaskQueue, name: str, force: bool = True) -> None:
+    """Ask the workers to retrain ``name`` now (``force``: even when its data has not changed);
+    ``NotFound`` for an unknown algorithm, ``Unavailable`` when the broker is down."""
+    require_algorithm(registry, name)
+    if not tasks.send(RETRAIN, [name, force], TRAINING_QUEUE):
+        raise Unavailable(
+            "The task broker is not reachable; try again shortly.", code="broker_down"
+        )

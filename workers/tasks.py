@@ -1,0 +1,74 @@
+"""The workers' tasks: thin wrappers around the plain functions of ``workers.events``,
+``workers.training``, ``workers.precompute`` and ``workers.imports``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from server.tasks import (
+    IMPORT_DATASET,
+    PRECOMPUTE,
+    PROCESS_EVENTS,
+    RELAY_EVENTS,
+    RETRAIN,
+    TRAINING_QUEUE,
+)
+from workers import events, imports, precompute, training
+from workers.celery_app import celery
+from workers.context import process_context
+
+log = logging.getLogger(__name__)
+
+# A retrain that finds the algorithm locked tries again this many times.
+BUSY_RETRIES = 3
+
+
+@celery.task(name=PROCESS_EVENTS, bind=True, max_retries=None, default_retry_delay=2)
+def process_events_task(self: Any, event_ids: list[int]) -> int:
+    """Refresh the events' users (retried while the database or Redis is down)."""
+    try:
+        return events.process_events(process_context(), event_ids)
+    except Exception as error:
+        log.warning("events %s...: %s; retrying", event_ids[:3], type(error).__name__)
+        raise self.retry(exc=error) from error
+
+
+@celery.task(name=RELAY_EVENTS)
+def relay_task() -> int:
+    """Re-send events left unprocessed; request retrains that are due."""
+    report = events.relay(
+        process_context(),
+        lambda event_ids: process_events_task.apply_async((event_ids,)),
+        lambda algorithm: retrain_task.apply_async((algorithm, False), queue=TRAINING_QUEUE),
+    )
+    return report.resent
+
+
+@celery.task(name=RETRAIN, bind=True, max_retries=BUSY_RETRIES)
+def retrain_task(self: Any, algorithm: str, force: bool = False) -> str:
+    """Retrain one algorithm; precompute shards go to the training queue. When another run
+    holds the lock, try again once the lock could have expired: the holder may have died, and
+    a requested retrain should not be dropped."""
+
+    def dispatch(name: str, number: int, users: list[int]) -> None:
+        precompute_task.apply_async((name, number, users), queue=TRAINING_QUEUE)
+
+    context = process_context()
+    outcome = training.retrain(context, algorithm, force, dispatch)
+    log.info("retrain %s: %s %s %s", algorithm, outcome.status, outcome.version, outcome.detail)
+    if outcome.status == training.RetrainStatus.BUSY and self.request.retries < BUSY_RETRIES:
+        raise self.retry(countdown=context.settings.training_lock_seconds)
+    return outcome.status
+
+
+@celery.task(name=IMPORT_DATASET)
+def import_task(path: str) -> str:
+    """Import a dataset asked for from the admin page."""
+    return str(imports.run_import(process_context(), path)["status"])
+
+
+@celery.task(name=PRECOMPUTE)
+def precompute_task(algorithm: str, number: int, users: list[int]) -> int:
+    """Cache one shard of users' lists."""
+    return precompute.precompute_users(process_context(), algorithm, number, users)
