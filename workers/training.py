@@ -185,7 +185,7 @@ def _train(context: WorkerContext, row: ModelVersion, table: RatingTable) -> Rec
     evaluate_seconds = time.perf_counter() - started
     model = registry.create(row.algorithm)
     started = time.perf_counter()
-    model.fit(table.to_ratings(np.fromiter(table.movie_info, np.int64)), FitOptions(seed=0))
+    model.fit(table.to_ratings(table.catalogue()), FitOptions(seed=0))
     fit_seconds = time.perf_counter() - started
     artifact = save_atomically(model, context.settings.models_dir / row.algorithm, row.number)
     _finish(
@@ -208,7 +208,7 @@ def holdout_metrics(
     if len(table) < MIN_RATINGS_TO_EVALUATE:
         return {}
     fold = next(time_split(table, fraction))
-    catalogue = np.unique(np.concatenate([table.movies, np.fromiter(table.movie_info, np.int64)]))
+    catalogue = table.catalogue()
     fallback = Baseline().fit(fold.train.to_ratings(catalogue))
     result, _ = evaluate_fold(model, fold, catalogue, EvaluationProtocol(k=10), fallback)
     row = result.to_json(10)

@@ -209,7 +209,7 @@ def run(
     on_fold: Callable[[FoldResult, FoldOutput], None] | None = None,
 ) -> list[FoldResult]:
     """Every algorithm on every fold, then the means; ``on_fold`` sees each fold's outcome."""
-    catalogue = np.unique(np.concatenate([table.movies, np.fromiter(table.movie_info, np.int64)]))
+    catalogue = table.catalogue()
     results: list[FoldResult] = []
     for fold in folds:
         fallback = Baseline().fit(fold.train.to_ratings(catalogue))

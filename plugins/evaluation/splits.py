@@ -48,6 +48,11 @@ class RatingTable:
             {**other.movie_info, **self.movie_info},
         )
 
+    def catalogue(self) -> npt.NDArray[np.int64]:
+        """Every movie: the rated ones and those only known by their metadata."""
+        known = np.fromiter(self.movie_info, np.int64, len(self.movie_info))
+        return np.unique(np.concatenate([self.movies, known]))
+
     def to_ratings(self, catalogue: npt.NDArray[np.int64] | None = None) -> Ratings:
         """Training data; ``catalogue`` adds movies without ratings in these rows."""
         info = dict(self.movie_info)

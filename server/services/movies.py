@@ -10,8 +10,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from server.db import now
-from server.errors import Conflict, NotFound, ValidationError
+from server.errors import Conflict, ValidationError
 from server.models import Genre, Movie, MovieGenre, MovieTag, Rating
+from server.services.lookup import key_by_external_id, row_by_external_id
 
 
 @dataclass(frozen=True)
@@ -74,22 +75,12 @@ def _genres_named(session: Session, names: Iterable[str]) -> list[Genre]:
 
 def get_movie(session: Session, external_id: str) -> Movie:
     """The movie with this id; ``NotFound`` otherwise."""
-    movie = session.scalar(select(Movie).where(Movie.external_id == external_id))
-    if movie is None:
-        raise _not_found(external_id)
-    return movie
+    return row_by_external_id(session, Movie, external_id)
 
 
 def movie_key(session: Session, external_id: str) -> int:
     """The internal id of the movie with this id (no row loaded); ``NotFound`` otherwise."""
-    key = session.scalar(select(Movie.id).where(Movie.external_id == external_id))
-    if key is None:
-        raise _not_found(external_id)
-    return key
-
-
-def _not_found(external_id: str) -> NotFound:
-    return NotFound(f"no movie {external_id!r}", code="movie_not_found")
+    return key_by_external_id(session, Movie, external_id)
 
 
 def search_movies(

@@ -9,8 +9,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from server.db import now
-from server.errors import Conflict, NotFound, ValidationError
+from server.errors import Conflict, ValidationError
 from server.models import Genre, User
+from server.services.lookup import key_by_external_id, row_by_external_id
 
 
 def create_user(
@@ -38,22 +39,12 @@ def create_user(
 
 def get_user(session: Session, external_id: str) -> User:
     """The user with this id; ``NotFound`` otherwise."""
-    user = session.scalar(select(User).where(User.external_id == external_id))
-    if user is None:
-        raise _not_found(external_id)
-    return user
+    return row_by_external_id(session, User, external_id)
 
 
 def user_key(session: Session, external_id: str) -> int:
     """The internal id of the user with this id (no row loaded); ``NotFound`` otherwise."""
-    key = session.scalar(select(User.id).where(User.external_id == external_id))
-    if key is None:
-        raise _not_found(external_id)
-    return key
-
-
-def _not_found(external_id: str) -> NotFound:
-    return NotFound(f"no user {external_id!r}", code="user_not_found")
+    return key_by_external_id(session, User, external_id)
 
 
 def known_genres(session: Session, names: Sequence[str]) -> list[Genre]:
