@@ -15,8 +15,8 @@ from plugins.base import Recommender
 from server.cache.lists import CachedList
 from server.models import ModelStatus, ModelVersion, Movie, User
 from server.services.model_versions import active_version, active_versions, get_version
-from server.services.ratings import RatedMovies, ratings_by_user
-from server.serving.lists import CONTENT, compute_user_list, similar_list
+from server.services.ratings import ratings_by_user
+from server.serving.lists import CONTENT, RatedMovies, compute_user_list, similar_list
 from workers.context import WorkerContext
 
 # Lists are written to Redis this many at a time, one round trip each.

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
-import numpy.typing as npt
 from sqlalchemy import ColumnElement, Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
@@ -22,6 +21,7 @@ from server.errors import NotFound, ValidationError
 from server.models import Movie, Rating, RatingEvent, User
 from server.services.movies import get_movie, movie_key
 from server.services.users import get_user, user_key
+from server.serving.lists import NO_RATINGS, RatedMovies
 
 if TYPE_CHECKING:
     from server.tasks import TaskQueue
@@ -289,20 +289,6 @@ def rated_movies(
         .offset(offset)
     ).all()
     return [(rating, movie) for rating, movie in rows], total
-
-
-@dataclass(frozen=True)
-class RatedMovies:
-    """A user's current ratings: internal movie ids and their stars."""
-
-    movies: npt.NDArray[np.int64]
-    stars: npt.NDArray[np.float32]
-
-    def __len__(self) -> int:
-        return len(self.movies)
-
-
-NO_RATINGS = RatedMovies(np.empty(0, np.int64), np.empty(0, np.float32))
 
 
 def ratings_by_user(session: Session, user_ids: list[int]) -> dict[int, RatedMovies]:

@@ -19,11 +19,12 @@ from server.services.algorithms import require_algorithm
 from server.services.model_versions import active_version
 from server.services.movies import get_movie
 from server.services.popular import popular_movies
-from server.services.ratings import RatedMovies, rated_by
+from server.services.ratings import rated_by
 from server.services.users import get_user
 from server.serving.context import ServingContext
 from server.serving.lists import (
     CONTENT,
+    RatedMovies,
     compute_user_list,
     ranked_list,
     similar_list,

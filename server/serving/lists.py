@@ -3,13 +3,30 @@ list (the workers) and a computed answer (the web processes on a miss)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+import numpy.typing as npt
 
 from plugins.base import Recommender, UserState
 from server.cache.lists import CachedList
 from server.models import ModelVersion, User
-from server.services.ratings import RatedMovies
 from server.serving.context import ServingContext
+
+
+@dataclass(frozen=True)
+class RatedMovies:
+    """A user's current ratings: internal movie ids and their stars."""
+
+    movies: npt.NDArray[np.int64]
+    stars: npt.NDArray[np.float32]
+
+    def __len__(self) -> int:
+        return len(self.movies)
+
+
+NO_RATINGS = RatedMovies(np.empty(0, np.int64), np.empty(0, np.float32))
+
 
 # The algorithm blended into the lists of users with few ratings.
 CONTENT = "content"
