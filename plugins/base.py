@@ -348,18 +348,3 @@ def _data_from_arrays(arrays: Mapping[str, np.ndarray]) -> Ratings:
     shape = (len(arrays["user_ids"]), len(arrays["movie_ids"]))
     matrix = sp.csr_matrix((arrays["stars"], arrays["indices"], arrays["indptr"]), shape=shape)
     return Ratings.from_matrix(arrays["user_ids"], arrays["movie_ids"], matrix)
-
-
-__all__ = [
-    "CAPABILITIES",
-    "Capability",
-    "FitOptions",
-    "NotFitted",
-    "Ranked",
-    "Ratings",
-    "Recommender",
-    "RecommenderBase",
-    "Unsupported",
-    "UserState",
-    "top_n",
-]
