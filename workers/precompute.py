@@ -87,8 +87,10 @@ def refresh_users(context: WorkerContext, session: Session, user_ids: list[int])
     users = session.scalars(select(User).where(User.id.in_(user_ids))).all()
     written = 0
     active = active_versions(session)
+    registry = context.serving.registry
     for algorithm, version in sorted(active.items()):
-        if "rank" not in context.serving.registry.get(algorithm).capabilities:
+        # A version trained before its algorithm left the allow-list no longer serves.
+        if algorithm not in registry.names() or "rank" not in registry.get(algorithm).capabilities:
             continue
         lists = []
         for user in users:

@@ -113,7 +113,8 @@ def _fallback(
     ratings to fold in, then the live popularity list (narrowed by favourite genres), which
     always answers."""
     for step in context.settings.fallback_chain:
-        version = active_version(session, step) if step != "popularity" else None
+        allowed = step != "popularity" and step in context.registry.names()
+        version = active_version(session, step) if allowed else None
         if version is None or len(rated) == 0:
             continue
         model = context.models.model(version)
@@ -156,6 +157,8 @@ def _computed_similar(
 ) -> RankedAnswer:
     movie = get_movie(session, movie_external_id)
     for step, source in ((name, name), (CONTENT, f"fallback:{CONTENT}")):
+        if step not in context.registry.names():  # content may be outside the allow-list
+            continue
         version = active_version(session, step)
         if version is None or "similar" not in context.registry.get(step).capabilities:
             continue

@@ -7,6 +7,9 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
+from server import create_app
+from server.db import Database
+from server.models import ModelStatus, ModelVersion
 from tests.server.test_errors import assert_error
 
 
@@ -129,3 +132,28 @@ def test_bad_movie_queries_are_400(client: FlaskClient, query: str, code: str, f
 def test_genres_lists_every_genre(client: FlaskClient, auth: dict[str, str]) -> None:
     make_movie(client, auth, "1", genres=["Drama", "Comedy"])
     assert client.get("/api/v1/genres").get_json() == {"items": ["Comedy", "Drama"]}
+
+
+def test_similar_movies_without_content_in_the_allow_list_fall_back_to_popularity(
+    settings: dict[str, Any], auth: dict[str, str], database: Database
+) -> None:
+    with database.transaction() as session:  # trained while it was allowed, then left out
+        session.add(
+            ModelVersion(
+                algorithm="content",
+                number=1,
+                plugin_version="1",
+                params={},
+                data_version=0,
+                rating_count=0,
+                metrics={},
+                status=ModelStatus.ACTIVE,
+                artifact="/nonexistent",
+                created_at=0,
+            )
+        )
+    client = create_app(settings | {"algorithms": ["knn-item"]}).test_client()
+    make_movie(client, auth, "m1", genres=["Drama"])
+    answer = client.get("/api/v1/movies/m1/similar?n=5")
+    assert answer.status_code == 200, answer.get_json()
+    assert answer.get_json()["source"] == "fallback:popularity"
