@@ -103,8 +103,12 @@ def compute_user_list(
         state = user_state(model, user.id, rated)
     entry = ranked_list(model, version.number, state, length, exclude_rated)
     few = len(rated) < context.settings.cold_start_ratings
-    blendable = content is not None and content.algorithm in context.registry.names()
-    if few and content is not None and blendable and version.algorithm != content.algorithm:
+    if (
+        few
+        and content is not None
+        and content.algorithm in context.registry.names()  # not left out of the allow-list
+        and version.algorithm != content.algorithm
+    ):
         content_model = context.models.model(content)
         content_state = content_model.fold_in(rated.movies, rated.stars)
         by_content = ranked_list(content_model, content.number, content_state, length)
