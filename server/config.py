@@ -75,6 +75,11 @@ class Settings:
     training_lock_seconds: int = 60
     # The relay re-sends events still unprocessed after this many seconds.
     relay_after_seconds: int = 5
+    # Cookies only over HTTPS: turn on behind a TLS-terminating proxy (off for plain-HTTP use).
+    secure_cookies: bool = False
+    # The one directory the admin page may import datasets from (empty: the data directory's
+    # ``imports`` folder); paths outside it are refused.
+    import_dir: Path | None = None
 
     @classmethod
     def load(
@@ -128,6 +133,12 @@ class Settings:
         return intervals
 
     @property
+    def resolved_import_dir(self) -> Path:
+        """The directory the admin page imports from, as an absolute path."""
+        chosen = self.import_dir or self.resolved_data_dir / "imports"
+        return chosen.expanduser().resolve()
+
+    @property
     def models_dir(self) -> Path:
         """Where trained model artifacts live (shared by the workers and the web processes)."""
         return self.resolved_data_dir / "models"
@@ -159,14 +170,14 @@ def _parse(name: str, annotation: Any, raw: str) -> Any:
         except ValueError:
             raise SettingsError(f"{ENV_PREFIX}{name.upper()} must be a whole number") from None
     if "Path" in kind:
-        return Path(raw)
+        return None if not raw and "None" in kind else Path(raw)
     return raw
 
 
 def _coerce(name: str, value: Any) -> Any:
     """Accept plain values from a mapping (a str for a Path, a list for a tuple)."""
-    if name == "data_dir":
-        return Path(value)
+    if name in ("data_dir", "import_dir"):
+        return None if value is None else Path(value)
     if name in ("api_keys", "algorithms", "train_schedule", "fallback_chain"):
         return tuple(value.split(",")) if isinstance(value, str) else tuple(value)
     return value
