@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, Insert, MetaData, Table, create_engine, event
+from sqlalchemy import Engine, Insert, MetaData, Table, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -44,9 +44,17 @@ class Database:
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager
-    def transaction(self) -> Iterator[Session]:
-        """A session in a transaction: committed on success, rolled back on any exception."""
+    def transaction(self, writes: bool = False) -> Iterator[Session]:
+        """A session in a transaction: committed on success, rolled back on any exception.
+
+        ``writes`` marks a transaction that reads rows and then changes them. On SQLite it starts
+        with the database's write lock (``BEGIN IMMEDIATE``): otherwise pysqlite runs the reads
+        outside any transaction, and another writer can commit between a read and the write
+        that depends on it. On PostgreSQL such transactions lock the rows they change instead.
+        """
         with self.sessions.begin() as session:
+            if writes and self.dialect == "sqlite":
+                session.execute(_BEGIN_IMMEDIATE)
             yield session
 
     @property
@@ -57,6 +65,9 @@ class Database:
     def dispose(self) -> None:
         """Close every pooled connection (before a fork, or at shutdown)."""
         self.engine.dispose()
+
+
+_BEGIN_IMMEDIATE = text("BEGIN IMMEDIATE")
 
 
 def make_engine(url: str, echo: bool = False) -> Engine:

@@ -1,6 +1,10 @@
 """Ratings and their events. Every change of a rating writes one ``rating_events`` row in the
 same transaction (the outbox): a committed rating always has its event, a failed write neither.
 
+Every writer of a rating first locks its user (the ``users`` row on PostgreSQL, the database's
+write lock on SQLite: ``Database.transaction(writes=True)``) and only then reads the rating it
+changes, so concurrent PUTs and DELETEs of one pair apply one at a time, each on the latest value.
+
 ``rate_movie``, ``rate_movies`` and ``remove_rating`` are how the API, the pages and anyone else
 change ratings: they commit, then announce the events to the workers.
 """
@@ -13,11 +17,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
-from sqlalchemy import ColumnElement, Table, bindparam, func, insert, select, update
+from sqlalchemy import ColumnElement, Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from server.db import Database, insert_ignoring_conflicts, now
-from server.errors import NotFound, ValidationError
+from server.errors import Conflict, NotFound, ValidationError
 from server.models import Movie, Rating, RatingEvent, User
 from server.services.movies import get_movie, movie_key
 from server.services.users import get_user, user_key
@@ -55,7 +59,7 @@ def rate_movie(
     database: Database, tasks: TaskQueue, user_id: str, movie_id: str, half_stars: int
 ) -> RatingChange:
     """Create or change a rating (``put_rating``) and, once committed, announce its event."""
-    with database.transaction() as session:
+    with database.transaction(writes=True) as session:
         change = put_rating(session, user_id, movie_id, half_stars)
     if change.event_id is not None:
         tasks.announce_event(change.event_id)
@@ -67,7 +71,7 @@ def rate_movies(
 ) -> int:
     """Rate several movies in one transaction (all or none), then announce their events;
     returns how many ratings changed."""
-    with database.transaction() as session:
+    with database.transaction(writes=True) as session:
         changes = [put_rating(session, user_id, movie, half) for movie, half in half_stars.items()]
     events = [change.event_id for change in changes if change.event_id is not None]
     for event_id in events:
@@ -77,19 +81,22 @@ def rate_movies(
 
 def remove_rating(database: Database, tasks: TaskQueue, user_id: str, movie_id: str) -> None:
     """Delete a rating (``delete_rating``) and, once committed, announce its event."""
-    with database.transaction() as session:
+    with database.transaction(writes=True) as session:
         event_id = delete_rating(session, user_id, movie_id)
     tasks.announce_event(event_id)
 
 
 def put_rating(session: Session, user_id: str, movie_id: str, half_stars: int) -> RatingChange:
-    """Create or change a user's rating of a movie.
+    """Create or change a user's rating of a movie, in a ``transaction(writes=True)``.
 
     Setting the value it already has changes nothing and writes no event (PUT is idempotent).
     This is the hottest write, so it runs as Core statements built once (``_WRITES``): building
     and cache-keying ORM statements per request cost more CPU than the database did.
     """
-    user, movie, current = _rating_slot(session, user_id, movie_id)
+    user, movie = _lock_pair(session, user_id, movie_id)
+    # Read after the lock: this sees every committed write of the pair, and none can follow
+    # until this transaction ends.
+    current = _current_rating(session, user, movie)
     stamp = now()
     key = {"user": user, "movie": movie}
     if current is None:
@@ -106,17 +113,26 @@ def put_rating(session: Session, user_id: str, movie_id: str, half_stars: int) -
                 updated_at=stamp,
             )
             return RatingChange(rating, True, event_id)
-        # A concurrent request created it first: carry on as an update of that row.
+        # A bulk import (which takes no user lock) put the row in first: update it instead.
         current = _current_rating(session, user, movie)
-        assert current is not None
+        if current is None:
+            raise _changed_meanwhile()
     created_at, old_half_stars = current
     rating = Rating(
         user_id=user, movie_id=movie, half_stars=half_stars, created_at=created_at, updated_at=stamp
     )
     if old_half_stars == half_stars:
         return RatingChange(rating, False, None)
-    session.execute(_WRITES.update_rating, {**key, "half_stars": half_stars, "stamp": stamp})
+    values = {**key, "half_stars": half_stars, "stamp": stamp}
+    if session.execute(_WRITES.update_rating, values).first() is None:
+        raise _changed_meanwhile()
     return RatingChange(rating, False, _record_event(session, user, movie, "updated", half_stars))
+
+
+def _changed_meanwhile() -> Conflict:
+    """A rating changed by a writer that takes no user lock (an import, a deleted movie): the
+    request is refused rather than acknowledged unwritten."""
+    return Conflict("the rating changed while it was being written; try again", code="conflict")
 
 
 class _WriteStatements:
@@ -128,28 +144,24 @@ class _WriteStatements:
             cast(Table, model.__table__) for model in (User, Movie, Rating, RatingEvent)
         )
         self.ratings = ratings
-        in_slot = (ratings.c.user_id == users.c.id) & (ratings.c.movie_id == movies.c.id)
-        self.slot = (
-            select(users.c.id, movies.c.id, ratings.c.created_at, ratings.c.half_stars)
-            .select_from(
-                users.join(movies, movies.c.external_id == bindparam("movie_key")).outerjoin(
-                    ratings, in_slot
-                )
-            )
+        self.lock_pair = (
+            select(users.c.id, movies.c.id)
+            .select_from(users.join(movies, movies.c.external_id == bindparam("movie_key")))
             .where(users.c.external_id == bindparam("user_key"))
             .with_for_update(of=users)
         )
         this_rating = (ratings.c.user_id == bindparam("user")) & (
             ratings.c.movie_id == bindparam("movie")
         )
-        self.current = (
-            select(ratings.c.created_at, ratings.c.half_stars).where(this_rating).with_for_update()
-        )
+        self.current = select(ratings.c.created_at, ratings.c.half_stars).where(this_rating)
+        # RETURNING says whether a row matched on both dialects (rowcount does not on psycopg).
         self.update_rating = (
             update(ratings)
             .where(this_rating)
             .values(half_stars=bindparam("half_stars"), updated_at=bindparam("stamp"))
+            .returning(ratings.c.user_id)
         )
+        self.delete_rating = delete(ratings).where(this_rating).returning(ratings.c.user_id)
         # The columns a new rating and an event both get from the parameters.
         self.new_row: dict[str, Any] = {
             "user_id": bindparam("user"),
@@ -176,26 +188,20 @@ class _WriteStatements:
 _WRITES = _WriteStatements()
 
 
-def _rating_slot(
-    session: Session, user_id: str, movie_id: str
-) -> tuple[int, int, tuple[int, int] | None]:
-    """The internal ids of the user and the movie and their current rating (created_at,
-    half_stars; None when there is none), in one statement: the hot path of every write.
-
-    The user's row is locked for update (on PostgreSQL), so one user's writes go one at a time
-    and their events are committed in order. ``NotFound`` names whichever id is unknown.
-    """
-    row = session.execute(_WRITES.slot, {"user_key": user_id, "movie_key": movie_id}).first()
+def _lock_pair(session: Session, user_id: str, movie_id: str) -> tuple[int, int]:
+    """The internal ids of the user and the movie, with the user's row locked for update (on
+    PostgreSQL): one user's writes go one at a time and their events commit in order.
+    ``NotFound`` names whichever id is unknown."""
+    row = session.execute(_WRITES.lock_pair, {"user_key": user_id, "movie_key": movie_id}).first()
     if row is None:
         user_key(session, user_id)
         movie_key(session, movie_id)
         raise NotFound(f"no user {user_id!r} or no movie {movie_id!r}", code="not_found")
-    user, movie, created_at, half_stars = row
-    return user, movie, None if created_at is None else (created_at, half_stars)
+    return row[0], row[1]
 
 
 def _current_rating(session: Session, user: int, movie: int) -> tuple[int, int] | None:
-    """(created_at, half_stars) of the rating, locked for update; None when there is none."""
+    """(created_at, half_stars) of the rating; None when there is none."""
     row = session.execute(_WRITES.current, {"user": user, "movie": movie}).first()
     return None if row is None else (row[0], row[1])
 
@@ -212,12 +218,14 @@ def get_rating(session: Session, user_id: str, movie_id: str) -> Rating:
 
 
 def delete_rating(session: Session, user_id: str, movie_id: str) -> int:
-    """Remove a rating and write its ``deleted`` event; ``NotFound`` if there is none. Returns
-    the event's id."""
-    rating = get_rating(session, user_id, movie_id)
-    event_id = _record_event(session, rating.user_id, rating.movie_id, "deleted", None)
-    session.delete(rating)
-    return event_id
+    """Remove a rating and write its ``deleted`` event, in a ``transaction(writes=True)``;
+    ``NotFound`` if there is none. Returns the event's id."""
+    user, movie = _lock_pair(session, user_id, movie_id)
+    if session.execute(_WRITES.delete_rating, {"user": user, "movie": movie}).first() is None:
+        raise NotFound(
+            f"user {user_id!r} has not rated movie {movie_id!r}", code="rating_not_found"
+        )
+    return _record_event(session, user, movie, "deleted", None)
 
 
 def _record_event(
