@@ -250,11 +250,29 @@ class Account(Base):
     user_id: Mapped[int] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
     )
+    # The username in lower case, unique: "Admin" cannot sign up beside "admin".
+    username_key: Mapped[str] = mapped_column(String(EXTERNAL_ID_LENGTH), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16), default="user")
     created_at: Mapped[int] = mapped_column(BigInteger)
 
     user: Mapped[User] = relationship(lazy="joined")
+
+
+class WebSession(Base):
+    """A signed-in browser. Its cookies (the session's and the remember-me one) hold a random
+    secret whose SHA-256 is kept here: logging out deletes the row, a password change deletes
+    all of the account's rows, and a copied or remembered cookie then opens nothing."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.user_id", ondelete="CASCADE"), index=True
+    )
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[int] = mapped_column(BigInteger)
 
 
 class ApiToken(Base):

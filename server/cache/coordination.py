@@ -1,5 +1,6 @@
 """What processes tell each other through Redis besides lists: training locks, the workers'
-heartbeat, sign-in throttles and the outcome of the latest dataset import."""
+heartbeat, sign-in attempt counts (``attempts.py``) and the outcome of the latest dataset
+import."""
 
 from __future__ import annotations
 
@@ -14,34 +15,19 @@ from typing import Any
 import redis
 
 from server.cache import keys
+from server.cache.attempts import AttemptCounts
 from server.cache.connection import CACHE_ERRORS
 
 log = logging.getLogger(__name__)
 
 
 class Coordination:
-    """Locks, heartbeats, throttles and import reports over one Redis client."""
+    """Locks, heartbeats, sign-in attempts and import reports over one Redis client."""
 
     def __init__(self, client: redis.Redis, lock_seconds: int = 60) -> None:
         self.client = client
         self.lock_seconds = lock_seconds
-
-    # Sign-in throttling ----------------------------------------------------------------------
-
-    def count_attempt(self, subject: str, window_seconds: int = 60) -> int | None:
-        """Count one sign-in attempt of ``subject`` (an address or a username) in the current
-        window; the count so far, or None when Redis is down (the caller lets the attempt in:
-        a cache outage must not lock everyone out)."""
-        key = keys.attempts(window_seconds, subject)
-        try:
-            pipe = self.client.pipeline(transaction=True)
-            pipe.set(key, 0, ex=window_seconds, nx=True)  # the window starts at the first
-            pipe.incr(key)
-            _, count = pipe.execute()
-        except CACHE_ERRORS as error:
-            log.warning("sign-in throttling is off: %s", type(error).__name__)
-            return None
-        return int(count)
+        self.attempts = AttemptCounts(client)
 
     # Dataset imports ----------------------------------------------------------------------------
 

@@ -1,8 +1,9 @@
 """Accounts for the web pages (username + hashed password + role) and personal API tokens.
 
 A username is the user's ``external_id``: the person who signs up as ``ada`` is the API's user
-``ada``. Passwords are hashed with Werkzeug's scrypt; tokens are random, and only their SHA-256 is
-stored (a token is as strong as a password of 256 random bits, so a slow hash adds nothing).
+``ada``. Usernames are unique regardless of case and signing in ignores case. Passwords are hashed
+with Werkzeug's scrypt; tokens and web sessions are random secrets of which only the SHA-256 is
+stored (a secret of 256 random bits needs no slow hash).
 """
 
 from __future__ import annotations
@@ -12,15 +13,18 @@ import re
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from server.db import now
 from server.errors import Conflict, NotFound, ValidationError
-from server.models import Account, ApiToken, User
+from server.models import Account, ApiToken, User, WebSession
 
-USERNAME = re.compile(r"[A-Za-z0-9_.-]{3,40}")
+# 3 to 40 letters, digits, '.', '_' or '-', starting with a letter or a digit (no "...").
+MAX_USERNAME_LENGTH = 40
+USERNAME = re.compile(rf"[A-Za-z0-9][A-Za-z0-9_.-]{{2,{MAX_USERNAME_LENGTH - 1}}}", re.ASCII)
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 200
 ROLES = ("user", "admin")
@@ -38,53 +42,62 @@ def create_account(session: Session, username: str, password: str, role: str = "
     check_password(password)
     if role not in ROLES:
         raise ValidationError(f"role must be one of {', '.join(ROLES)}", field="role")
-    if session.scalar(select(User.id).where(User.external_id == username)) is not None:
-        raise Conflict(
-            f"the username {username!r} is taken", code="username_taken", field="username"
-        )
+    taken = select(User.id).where(func.lower(User.external_id) == username.lower())
+    if session.scalar(taken.limit(1)) is not None:
+        raise _taken(username)
     user = User(external_id=username, name=username, created_at=now())
     account = Account(
-        user=user, password_hash=generate_password_hash(password), role=role, created_at=now()
+        user=user,
+        username_key=username.lower(),
+        password_hash=generate_password_hash(password),
+        role=role,
+        created_at=now(),
     )
     session.add_all([user, account])
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError:  # a concurrent sign-up took it between the check and the insert
+        raise _taken(username) from None
     return account
 
 
+def _taken(username: str) -> Conflict:
+    return Conflict(f"the username {username!r} is taken", code="username_taken", field="username")
+
+
 def set_password(session: Session, username: str, password: str, role: str | None = None) -> None:
-    """Give an existing user (an account or an API-created user) a new password, and a role."""
+    """Give an existing user (an account or an API-created user) a new password, and a role.
+    Every session of the account ends (remember-me cookies included)."""
     check_password(password)
     user = session.scalar(select(User).where(User.external_id == username))
     if user is None:
         raise NotFound(f"no user {username!r}", code="user_not_found")
     account = session.get(Account, user.id)
     if account is None:
-        account = Account(user=user, role="user", created_at=now())
+        if session.scalar(select(Account.user_id).where(Account.username_key == username.lower())):
+            raise _taken(username)
+        account = Account(user=user, username_key=username.lower(), role="user", created_at=now())
         session.add(account)
     account.password_hash = generate_password_hash(password)
     if role is not None:
         account.role = role
+    session.execute(delete(WebSession).where(WebSession.user_id == user.id))
 
 
 def authenticate(session: Session, username: str, password: str) -> Account | None:
     """The account when the password is right; None otherwise (either way in about the same
     time, so the answer does not tell whether the username exists)."""
-    account = session.scalar(select(Account).join(User).where(User.external_id == username))
+    account = session.scalar(select(Account).where(Account.username_key == username.lower()))
     if account is None:
         check_password_hash(_UNKNOWN_USER_HASH, password)
         return None
     return account if check_password_hash(account.password_hash, password) else None
 
 
-def account_of(session: Session, user_id: int) -> Account | None:
-    """The account of an internal user id (the signed-in person of a session)."""
-    return session.get(Account, user_id)
-
-
 def _check_username(username: str) -> None:
     if not USERNAME.fullmatch(username):
         raise ValidationError(
-            "use 3 to 40 letters, digits, '.', '_' or '-'",
+            "use 3 to 40 letters, digits, '.', '_' or '-', starting with a letter or a digit",
             code="invalid_username",
             field="username",
         )
@@ -98,6 +111,42 @@ def check_password(password: str) -> None:
             code="invalid_password",
             field="password",
         )
+
+
+# Web sessions ----------------------------------------------------------------------------------
+
+
+def start_session(session: Session, user_id: int, lifetime_seconds: int) -> str:
+    """A new signed-in session of the account; returns its secret (for the cookies)."""
+    stamp = now()
+    # Expired sessions of the account go as a new one starts (no sweeper needed).
+    session.execute(
+        delete(WebSession).where(WebSession.user_id == user_id, WebSession.expires_at <= stamp)
+    )
+    secret = secrets.token_urlsafe(32)
+    session.add(
+        WebSession(
+            user_id=user_id,
+            secret_hash=_digest(secret),
+            created_at=stamp,
+            expires_at=stamp + lifetime_seconds,
+        )
+    )
+    return secret
+
+
+def session_account(session: Session, secret: str) -> Account | None:
+    """The account of a live session; None when it ended, expired or never was."""
+    return session.scalar(
+        select(Account)
+        .join(WebSession, WebSession.user_id == Account.user_id)
+        .where(WebSession.secret_hash == _digest(secret), WebSession.expires_at > now())
+    )
+
+
+def end_session(session: Session, secret: str) -> None:
+    """Log one session out: its cookies open nothing any more."""
+    session.execute(delete(WebSession).where(WebSession.secret_hash == _digest(secret)))
 
 
 # Personal API tokens ---------------------------------------------------------------------------

@@ -8,12 +8,15 @@ from CSRF, and its requests neither read nor write the session cookie.
 
 from __future__ import annotations
 
-from flask import Flask, Request
+from datetime import timedelta
+
+from flask import Flask, Request, Response, request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
 
 from server.api.openapi import API_PREFIX
+from server.config import Settings
 from server.web import accounts, admin, pages, profile
 from server.web.session import load_signed_in
 
@@ -25,16 +28,48 @@ def init_web(app: Flask) -> None:
     for name, blueprint in app.blueprints.items():
         if name != "web" and not name.startswith("web-"):
             csrf.exempt(blueprint)
-    app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # valid as long as the session
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
-    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
-    app.config.setdefault("REMEMBER_COOKIE_SAMESITE", "Lax")
+    # Assigned, not setdefault: Flask and its extensions already hold every one of these keys.
+    settings: Settings = app.extensions["movierec.settings"]
+    secure = settings.secure_cookies
+    app.config.update(
+        WTF_CSRF_TIME_LIMIT=None,  # a form's token is valid as long as its session
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SECURE=secure,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SECURE=secure,
+        REMEMBER_COOKIE_DURATION=REMEMBER_FOR,
+    )
+    app.after_request(security_headers)
     logins = LoginManager(app)
     logins.login_view = "web-accounts.login"
     logins.login_message = "Please log in to see that page."
     logins.user_loader(load_signed_in)
     for blueprint in (pages.bp, accounts.bp, profile.bp, admin.bp):
         app.register_blueprint(blueprint)
+
+
+# How long "keep me signed in" lasts, and the longest any web session lives.
+REMEMBER_FOR = timedelta(days=30)
+
+# The pages load only their own styles and script, and are never framed (clickjacking).
+PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+        "form-action 'self'; frame-ancestors 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+}
+
+
+def security_headers(response: Response) -> Response:
+    """Every answer: no content sniffing; every page: the headers above."""
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    if not request.path.startswith(API_PREFIX + "/"):
+        response.headers.update(PAGE_HEADERS)
+    return response
 
 
 class PagesOnlySessions(SecureCookieSessionInterface):

@@ -3,17 +3,23 @@ username, so guessing passwords is slow."""
 
 from __future__ import annotations
 
+import unicodedata
+from urllib.parse import urlsplit
+
 from flask import Blueprint, flash, redirect, render_template, request, url_for
-from flask_login import login_user, logout_user
 from werkzeug.wrappers import Response
 
 from server.context import get_coordination, get_db, get_settings
 from server.errors import MovieRecError
-from server.services.accounts import authenticate, create_account
+from server.services.accounts import MAX_USERNAME_LENGTH, authenticate, create_account
 from server.web.forms import LoginForm, SignupForm
-from server.web.session import SignedIn, me
+from server.web.session import me, sign_in, sign_out
 
 bp = Blueprint("web-accounts", __name__)
+
+# A username is throttled only after this many times the per-address limit of wrong passwords
+# (so only by guessers at that many addresses at once).
+OWNER_LOCKOUT_FACTOR = 10
 
 
 @bp.route("/signup", methods=["GET", "POST"])
@@ -24,12 +30,11 @@ def signup() -> Response | tuple[str, int]:
         try:
             with get_db().transaction() as session:
                 account = create_account(session, form.username.data, form.password.data)
-                person = SignedIn.of(account)
+                sign_in(session, account)
         except MovieRecError as error:
             field = getattr(form, error.field or "", None) or form.username
             field.errors.append(error.message)
         else:
-            login_user(person)
             return redirect(url_for("web.onboarding"))
     return render_template("signup.html", form=form), 200 if not form.errors else 400
 
@@ -44,10 +49,11 @@ def login() -> str | Response | tuple[str, int]:
             return render_template("login.html", form=form), 429
         with get_db().transaction() as session:
             account = authenticate(session, form.username.data, form.password.data)
-            person = SignedIn.of(account) if account else None
-        if person:
-            login_user(person, remember=form.remember.data)
+            if account is not None:
+                sign_in(session, account, remember=form.remember.data)
+        if account is not None:
             return redirect(_safe_next() or url_for("web.for_you"))
+        get_coordination().attempts.add(_failures_of(form.username.data))
         form.password.errors.append("Wrong username or password.")
     status = 400 if form.errors else 200
     return render_template("login.html", form=form), status
@@ -57,24 +63,42 @@ def login() -> str | Response | tuple[str, int]:
 def logout() -> Response:
     """Sign out (a POST with the CSRF token: a link could be forged)."""
     if me() is not None:
-        logout_user()
+        sign_out()
         flash("You are logged out.")
     return redirect(url_for("web.home"))
 
 
 def _too_many_attempts(username: str) -> bool:
+    """True when this address made over the limit of attempts this minute, or the username had
+    ``OWNER_LOCKOUT_FACTOR`` times the limit of wrong passwords from all addresses together: one
+    guesser is slowed down without locking the owner out when they sign in from elsewhere."""
     limit = get_settings().login_attempts_per_minute
-    coordination = get_coordination()
-    counts = [
-        coordination.count_attempt(f"addr:{request.remote_addr}"),
-        coordination.count_attempt(f"user:{username.lower()}"),
-    ]
-    return any(count is not None and count > limit for count in counts)
+    attempts = get_coordination().attempts
+    if attempts.add(f"addr:{request.remote_addr}") > limit:
+        return True
+    return attempts.count(_failures_of(username)) >= limit * OWNER_LOCKOUT_FACTOR
+
+
+def _failures_of(username: str) -> str:
+    return f"failed:{username.lower()[:MAX_USERNAME_LENGTH]}"
 
 
 def _safe_next() -> str | None:
-    """The ``next`` page when it is a path on this site (never an outside address)."""
-    target = request.args.get("next", "")
-    if target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return None
+    """The ``next`` page when it is a path on this site, never an outside address. Browsers
+    drop control characters (``/%09/evil.example`` is read as ``//evil.example``), so they go first;
+    then only a plain path with no scheme and no host passes."""
+    target = "".join(ch for ch in request.args.get("next", "") if not _is_control(ch))
+    parts = urlsplit(target)
+    if (
+        parts.scheme
+        or parts.netloc
+        or not target.startswith("/")
+        or target.startswith("//")
+        or "\\" in target
+    ):
+        return None
+    return target
+
+
+def _is_control(character: str) -> bool:
+    return unicodedata.category(character).startswith("C")

@@ -132,12 +132,22 @@ def rate(movie_id: str) -> Response | tuple[Response, int]:
 @login_required
 def for_you() -> str:
     """Your recommendations, live: the page's script refreshes them as the workers update."""
-    person = signed_in()
+    return render_template("for_you.html", answer=_your_list())
+
+
+@bp.get("/for-you.json")
+@login_required
+def for_you_json() -> dict[str, Any]:
+    """The list of "For you" as JSON, for the page's refresh (the session authenticates it:
+    the API takes bearer credentials only)."""
+    return _your_list()
+
+
+def _your_list() -> dict[str, Any]:
     serving = get_serving()
-    answer = ranked_json(
-        serving.movies, recommendations(serving, person.username, FOR_YOU_LENGTH)
+    return ranked_json(
+        serving.movies, recommendations(serving, signed_in().username, FOR_YOU_LENGTH)
     )
-    return render_template("for_you.html", answer=answer, length=FOR_YOU_LENGTH)
 
 
 @bp.route("/welcome", methods=["GET", "POST"])

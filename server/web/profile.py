@@ -3,7 +3,7 @@ API tokens (create, list, revoke)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from server.context import get_db
@@ -50,7 +50,7 @@ def profile() -> str:
 
 @bp.post("/profile/tokens")
 @login_required
-def new_token() -> str | Response | tuple[str, int]:
+def new_token() -> Response:
     """Create a token and show it, once."""
     person = signed_in()
     form = TokenForm()
@@ -61,7 +61,9 @@ def new_token() -> str | Response | tuple[str, int]:
         token, secret = create_token(session, person.user_id, form.name.data)
         name = token.name
     flash(f"Token {name!r} created. Copy it now: it is not shown again.")
-    return render_template("token_created.html", name=name, secret=secret)
+    page = make_response(render_template("token_created.html", name=name, secret=secret))
+    page.headers["Cache-Control"] = "no-store"  # the token must not outlive this page
+    return page
 
 
 @bp.post("/profile/tokens/<int:token_id>/revoke")

@@ -1,4 +1,9 @@
-"""Who is signed in: the session's person, loaded once per request by Flask-Login."""
+"""Who is signed in: the session's person, loaded once per request by Flask-Login.
+
+The cookies hold a web session's secret, not the user's id (``services.accounts.start_session``):
+a session is live only while its row exists, so logging out or changing the password ends it
+even in a copy of the cookie.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +13,13 @@ from functools import wraps
 from typing import ParamSpec, TypeVar, cast
 
 import flask_login
-from flask import abort
+from flask import abort, current_app
 from flask_login import UserMixin, current_user
+from sqlalchemy.orm import Session
 
 from server.context import get_db
 from server.models import Account
-from server.services.accounts import account_of
+from server.services.accounts import end_session, session_account, start_session
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -26,24 +32,41 @@ class SignedIn(UserMixin):  # type: ignore[misc]
     user_id: int
     username: str
     admin: bool
+    session_secret: str
 
     def get_id(self) -> str:
-        """What the session cookie stores."""
-        return str(self.user_id)
+        """What the session and remember-me cookies store."""
+        return self.session_secret
 
     @classmethod
-    def of(cls, account: Account) -> SignedIn:
-        """The person signed in with ``account``."""
-        return cls(account.user_id, account.user.external_id, account.role == "admin")
+    def of(cls, account: Account, session_secret: str) -> SignedIn:
+        """The person signed in with ``account`` in the session of ``session_secret``."""
+        return cls(
+            account.user_id, account.user.external_id, account.role == "admin", session_secret
+        )
 
 
-def load_signed_in(user_id: str) -> SignedIn | None:
-    """The person of a session, or None when their account is gone."""
-    if not user_id.isdigit():
-        return None
+def sign_in(session: Session, account: Account, remember: bool = False) -> None:
+    """Start a web session for ``account`` and give this browser its cookies."""
+    lifetime = current_app.config["REMEMBER_COOKIE_DURATION"]
+    secret = start_session(session, account.user_id, int(lifetime.total_seconds()))
+    flask_login.login_user(SignedIn.of(account, secret), remember=remember)
+
+
+def sign_out() -> None:
+    """End this browser's web session (every copy of its cookies) and clear its cookies."""
+    person = me()
+    if person is not None:
+        with get_db().transaction() as session:
+            end_session(session, person.session_secret)
+    flask_login.logout_user()
+
+
+def load_signed_in(session_secret: str) -> SignedIn | None:
+    """The person of a live web session, or None when it ended or never was."""
     with get_db().transaction() as session:
-        account = account_of(session, int(user_id))
-        return None if account is None else SignedIn.of(account)
+        account = session_account(session, session_secret)
+        return None if account is None else SignedIn.of(account, session_secret)
 
 
 def me() -> SignedIn | None:

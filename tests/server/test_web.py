@@ -186,6 +186,8 @@ def test_the_admin_page_is_for_admins(client: FlaskClient, app: Flask, database:
     assert denied.status_code == 403 and "for administrators" in denied.get_data(as_text=True)
     with database.transaction() as session:
         set_password(session, "ada", PASSWORD, role="admin")
+    assert client.get("/admin").status_code == 302  # a new password ends every session
+    assert log_in(client, "ada").status_code == 302
     page = client.get("/admin")
     assert page.status_code == 200
     assert "Event backlog" in page.get_data(as_text=True)
