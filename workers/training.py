@@ -141,6 +141,7 @@ def _retrain_locked(
     context: WorkerContext, algorithm: str, force: bool, dispatch: Dispatch | None
 ) -> Outcome:
     plugin = context.serving.registry.get(algorithm)
+    remove_leftovers(context.settings.models_dir / algorithm)
     with context.db.transaction() as session:
         _fail_interrupted_runs(session, algorithm)
         version_of_data = data_version(session)
@@ -217,14 +218,29 @@ def holdout_metrics(
 
 def save_atomically(model: Recommender, directory: Path, number: int) -> Path:
     """Save into a temporary directory, then rename it into place: readers never see a half-
-    written artifact, and a crash leaves only a temporary directory behind."""
-    directory.mkdir(parents=True, exist_ok=True)
+    written artifact. A failed save (a full disk, a read-only directory, a plugin's error)
+    removes its temporary directory; an ``OSError`` is raised again naming the directory."""
     final = directory / str(number)
     temporary = directory / f".{number}.tmp-{os.getpid()}"
-    shutil.rmtree(temporary, ignore_errors=True)
-    model.save(temporary)
-    os.replace(temporary, final)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(temporary, ignore_errors=True)
+        model.save(temporary)
+        os.replace(temporary, final)
+    except BaseException as error:
+        shutil.rmtree(temporary, ignore_errors=True)
+        if isinstance(error, OSError) and error.errno is not None:
+            reason = error.strerror or str(error)
+            raise OSError(error.errno, f"cannot save the model in {directory}: {reason}") from error
+        raise
     return final
+
+
+def remove_leftovers(directory: Path) -> None:
+    """Remove the temporary directories of saves that never finished (their worker was killed).
+    Only called under the algorithm's lock, so no save of it is running."""
+    for leftover in directory.glob(".*.tmp-*"):
+        shutil.rmtree(leftover, ignore_errors=True)
 
 
 def is_not_worse(new: dict[str, Any], old: dict[str, Any], tolerance: float) -> bool:

@@ -4,22 +4,36 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+from sqlalchemy.exc import SQLAlchemyError
 
-from server.cli.common import migrated_database, open_or_fail
-from server.datasets import Problems
+from server.cli.common import migrated_database
+from server.datasets import FORMATS, DatasetError, DatasetReader, Problems, open_dataset
+from server.db import Database
+
+if TYPE_CHECKING:
+    from server.datasets.importer import ImportSummary
 
 MAX_PROBLEMS_SHOWN = 20
 
 
 @click.command("import")
 @click.argument("path", type=click.Path(path_type=Path))
+@click.option(
+    "--format",
+    "format_name",
+    type=click.Choice(list(FORMATS)),
+    help="The dataset's layout, when a directory holds several (detected otherwise).",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def import_command(path: Path, quiet: bool) -> None:
-    """Load a dataset (MovieLens 100K/1M/10M/20M/25M/latest, Kaggle, Netflix) into the database."""
-    from server.datasets.importer import import_dataset
+def import_command(path: Path, format_name: str | None, quiet: bool) -> None:
+    """Load a dataset (MovieLens 100K/1M/10M/20M/25M/latest, Kaggle, Netflix) into the database.
 
+    The whole dataset is read before the first write: a file that cannot be read changes
+    nothing. An import stopped part-way (a full disk, the database gone) resumes when run again.
+    """
     shown: list[str] = []
 
     def on_problem(message: str) -> None:
@@ -28,12 +42,12 @@ def import_command(path: Path, quiet: bool) -> None:
             click.echo(f"warning: {message}", err=True)
 
     problems = Problems(on_problem=on_problem)
-    reader = open_or_fail(path, problems)
+    try:
+        reader = open_dataset(path, problems, format_name)
+    except DatasetError as error:
+        raise click.ClickException(str(error)) from None
     database = migrated_database()
-    total = sum(_count_lines(p) for p in reader.ratings_files())
-    label = f"{reader.format_name}: ratings"
-    with click.progressbar(length=total, label=label, hidden=quiet) as bar:
-        summary = import_dataset(database, reader, progress=bar.update)
+    summary = _run_import(database, reader, quiet)
     if problems.count > MAX_PROBLEMS_SHOWN:
         click.echo(f"warning: {problems.count - MAX_PROBLEMS_SHOWN} more problems", err=True)
     added = ", ".join(f"{count} {name}" for name, count in summary.added.items())
@@ -41,6 +55,25 @@ def import_command(path: Path, quiet: bool) -> None:
         f"imported {reader.format_name} from {path} in {summary.seconds:.1f} s: added {added}; "
         f"updated {summary.ratings_updated} ratings; skipped {summary.problems} malformed rows"
     )
+
+
+def _run_import(database: Database, reader: DatasetReader, quiet: bool) -> ImportSummary:
+    """Check, then write, under one progress bar (every rating is read twice: half the bar
+    each); any failure is a one-line CLI error."""
+    from server.datasets.importer import describe_failure, import_dataset
+
+    total = 2 * sum(_count_lines(p) for p in reader.ratings_files())
+    label = f"{reader.format_name}: checking, then importing ratings"
+    try:
+        with click.progressbar(length=total, label=label, hidden=quiet) as bar:
+            return import_dataset(database, reader, progress=bar.update, checking=bar.update)
+    except DatasetError as error:
+        raise click.ClickException(str(error)) from None
+    except (SQLAlchemyError, OSError) as error:
+        raise click.ClickException(
+            f"the import stopped: {describe_failure(error)}; what it wrote is kept, and the same "
+            "import run again resumes where it stopped"
+        ) from None
 
 
 def _count_lines(path: Path) -> int:

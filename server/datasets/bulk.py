@@ -11,8 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import psycopg
 from psycopg import sql
 from sqlalchemy import Table
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from server.db import insert_ignoring_conflicts
@@ -34,7 +36,13 @@ def bulk_insert(
         return []
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
-        return _copy_insert(session, table, rows, ignore_conflicts, returning)
+        try:
+            return _copy_insert(session, table, rows, ignore_conflicts, returning)
+        except psycopg.Error as error:  # raised by the driver's own cursor: wrap it as SQLAlchemy
+            # does for its statements, so callers handle one kind of database error
+            raise DBAPIError.instance(
+                f"COPY into {table.name}", None, error, psycopg.Error, hide_parameters=True
+            ) from error
     statement = insert_ignoring_conflicts(table, dialect) if ignore_conflicts else table.insert()
     if returning:
         result = session.execute(statement.returning(*(table.c[c] for c in returning)), rows)

@@ -4,22 +4,31 @@ Set-based, chunked writes (one INSERT of many rows per statement, not one ORM ob
 A re-run adds nothing: existing movies, users, genres and tags are kept, a rating that did not
 change is left alone, and a rating whose value changed is updated. Every created or updated rating
 gets its event row in the same transaction as the rating itself (one transaction per chunk).
+
+All or nothing: the whole dataset is read once before the first write (``check_dataset``), so a
+file that cannot be read (another encoding, broken quoting) stops the import before it changes
+anything; malformed rows are skipped and every value is one the database columns hold. Chunks
+rather than one transaction keep the site taking ratings meanwhile (SQLite has one writer) and
+the database's undo log small; so what stops the writing itself (the database gone, a full disk,
+a killed process) leaves whole chunks behind, and the same import run again resumes exactly:
+being idempotent, it writes only what is missing.
 """
 
 from __future__ import annotations
 
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import islice
 from typing import Any, TypeVar
 
 from sqlalchemy import Table, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from server.datasets.bulk import bulk_insert
-from server.datasets.records import DatasetReader, MovieRecord, RatingRecord
+from server.datasets.records import DatasetReader, MovieRecord, RatingRecord, TagRecord
 from server.db import Database, now
 from server.models import Genre, Movie, MovieGenre, MovieTag, Rating, RatingEvent, User
 from server.services.stats import database_counts
@@ -30,6 +39,8 @@ RATINGS_CHUNK = 50_000
 ROWS_CHUNK = 5_000
 # SQLite allows 32,766 bound parameters per statement; stay well below for IN lists.
 IN_LIST_CHUNK = 10_000
+# The widths of the text columns a dataset fills (server/models.py).
+TITLE_LENGTH, IMDB_ID_LENGTH, GENRE_LENGTH, TAG_LENGTH = 500, 16, 64, 255
 
 
 @dataclass(frozen=True)
@@ -44,22 +55,53 @@ class ImportSummary:
 
 
 def import_dataset(
-    database: Database, reader: DatasetReader, progress: Callable[[int], None] | None = None
+    database: Database,
+    reader: DatasetReader,
+    progress: Callable[[int], None] | None = None,
+    checking: Callable[[int], None] | None = None,
 ) -> ImportSummary:
-    """Load the reader's movies, tags and ratings; ``progress`` is told each ratings chunk size."""
+    """Check the whole dataset (``DatasetError`` before any write when a file cannot be read),
+    then load its movies, tags and ratings. ``checking`` and ``progress`` are told the size of
+    each chunk of ratings read by the check and written by the load."""
     started = time.perf_counter()
+    check_dataset(reader, checking)
+    writing = reader.reopened()  # its problems were reported by the check
     with database.transaction() as session:
         before = database_counts(session)
     loader = _Loader(database, progress or (lambda _n: None))
-    loader.load_movies(reader.movies())
-    loader.load_tags(reader.tags())
-    updated = loader.load_ratings(reader.ratings())
+    loader.load_movies(writing.movies())
+    loader.load_tags(writing.tags())
+    updated = loader.load_ratings(writing.ratings())
     with database.transaction() as session:
         after = database_counts(session)
     added = {key: after[key] - before[key] for key in ("users", "movies", "ratings", "events")}
     return ImportSummary(
         reader.format_name, added, updated, reader.problems.count, time.perf_counter() - started
     )
+
+
+def check_dataset(reader: DatasetReader, progress: Callable[[int], None] | None = None) -> int:
+    """Read every record the import would write, writing nothing; the number of ratings.
+
+    Raises ``DatasetError`` for a file that cannot be read; malformed rows go to the reader's
+    problem log. ``progress`` is told the size of each chunk of ratings read.
+    """
+    deque(reader.movies(), maxlen=0)
+    deque(reader.tags(), maxlen=0)
+    count = 0
+    for chunk in batched(reader.ratings(), RATINGS_CHUNK):
+        count += len(chunk)
+        if progress is not None:
+            progress(len(chunk))
+    return count
+
+
+def describe_failure(error: BaseException) -> str:
+    """One line for an error that stopped an import: the driver's message for a database error
+    (SQLAlchemy's own repeats the statement and its parameters)."""
+    cause = error.orig if isinstance(error, DBAPIError) and error.orig is not None else error
+    first = (str(cause).strip().splitlines() or [""])[0]
+    return f"{type(cause).__name__}: {first}"[:500]
 
 
 class _Loader:
@@ -77,8 +119,9 @@ class _Loader:
             with self.database.transaction() as session:
                 self._insert_movies(session, chunk)
 
-    def _insert_movies(self, session: Session, chunk: tuple[MovieRecord, ...]) -> None:
+    def _insert_movies(self, session: Session, movies: tuple[MovieRecord, ...]) -> None:
         stamp = now()
+        chunk = [_storable(movie) for movie in movies]
         rows = [_movie_row(movie, stamp) for movie in {m.external_id: m for m in chunk}.values()]
         self._insert_ignore(session, Movie.__table__, rows)  # type: ignore[arg-type]
         ids = self._ids(session, Movie, [movie.external_id for movie in chunk], self.movie_ids)
@@ -91,9 +134,10 @@ class _Loader:
         link_rows = [{"movie_id": m, "genre_id": g} for m, g in links]
         self._insert_ignore(session, MovieGenre.__table__, link_rows)  # type: ignore[arg-type]
 
-    def load_tags(self, tags: Iterable[Any]) -> None:
+    def load_tags(self, tags: Iterable[TagRecord]) -> None:
         """Insert tag counts for tags not yet stored on a movie (existing ones are kept)."""
-        counts = Counter((tag.movie_id, tag.tag) for tag in tags)
+        texts = ((tag.movie_id, _text(tag.tag, TAG_LENGTH)) for tag in tags)
+        counts = Counter((movie, text) for movie, text in texts if text)
         if not counts:
             return
         with self.database.transaction() as session:
@@ -238,6 +282,27 @@ def batched(items: Iterable[T], size: int) -> Iterator[tuple[T, ...]]:
     iterator = iter(items)
     while chunk := tuple(islice(iterator, size)):
         yield chunk
+
+
+def _text(value: str | None, length: int | None = None) -> str | None:
+    """Text as every database stores it: without NUL characters (PostgreSQL refuses them),
+    at most ``length`` characters."""
+    if value is None:
+        return None
+    return value.replace("\x00", "")[:length]
+
+
+def _storable(movie: MovieRecord) -> MovieRecord:
+    """The movie with text that fits its columns (a title longer than the column is cut)."""
+    genres = (_text(name, GENRE_LENGTH) for name in movie.genres)
+    imdb_id = _text(movie.imdb_id)
+    return replace(
+        movie,
+        title=_text(movie.title, TITLE_LENGTH) or None,
+        overview=_text(movie.overview),
+        genres=tuple(dict.fromkeys(name for name in genres if name)),
+        imdb_id=imdb_id if imdb_id and len(imdb_id) <= IMDB_ID_LENGTH else None,
+    )
 
 
 def _movie_row(movie: MovieRecord, stamp: int) -> dict[str, Any]:

@@ -102,7 +102,8 @@ class KaggleMovies(DatasetReader):
             self.problems.add(path, None, "not found: movies get ids and links only")
             return {}
         rows = cast(
-            Iterator[MovieRecord], self._csv_rows(path, _parse_metadata, ("id", "title", "genres"))
+            Iterator[MovieRecord],
+            self._csv_rows(path, _parse_metadata, ("id", "title", "genres"), multiline=True),
         )
         return {int(movie.external_id): movie for movie in rows}
 
@@ -118,7 +119,7 @@ class KaggleMovies(DatasetReader):
             return movie, _names(row["keywords"] or "", "keywords")
 
         for movie, keywords in cast(
-            Iterator[Keywords], self._csv_rows(path, parse, ("id", "keywords"))
+            Iterator[Keywords], self._csv_rows(path, parse, ("id", "keywords"), multiline=True)
         ):
             if movie is not None:
                 yield from (TagRecord(movie, keyword[:255]) for keyword in keywords)

@@ -17,6 +17,7 @@ from server.datasets.records import (
     detect_encoding,
     external_id,
     fields,
+    first_line,
     genre_list,
     integer,
     open_text,
@@ -25,6 +26,7 @@ from server.datasets.records import (
 )
 
 DAT_SEPARATOR = "::"
+IMDB_ID_LENGTH = 16  # the column's width
 
 
 def _movie_from_title(movie_id: str, raw_title: str, genres: tuple[str, ...]) -> MovieRecord:
@@ -229,8 +231,11 @@ def read_links(reader: DatasetReader, path: Path) -> dict[str, tuple[str | None,
         imdb_digits = (row.get("imdbId") or "").strip()
         # Links keep IMDb ids as bare digits; store them as IMDb writes them (tt0114709).
         imdb = f"tt{imdb_digits.zfill(7)}" if imdb_digits.isdigit() else (imdb_digits or None)
+        if imdb is not None and len(imdb) > IMDB_ID_LENGTH:
+            raise RowError(f"imdbId {imdb_digits!r} is too long")
         tmdb_text = (row.get("tmdbId") or "").strip()
-        return movie_id, imdb, integer(tmdb_text, "tmdbId") if tmdb_text else None
+        tmdb = integer(tmdb_text, "tmdbId", 0, 2**31 - 1) if tmdb_text else None
+        return movie_id, imdb, tmdb
 
     rows = reader._csv_rows(path, parse, ("movieId", "imdbId", "tmdbId"))
     return {
@@ -251,7 +256,7 @@ class RatingsFile(DatasetReader):
 
     def ratings(self) -> Iterator[RatingRecord]:
         """Every rating, the layout told by the first line."""
-        first = next(open_text(self.path), "")
+        first = first_line(self.path)
         if DAT_SEPARATOR in first:
             split = fields(4, DAT_SEPARATOR)
         elif "\t" in first:
@@ -265,10 +270,7 @@ class RatingsFile(DatasetReader):
 
 def sniff_ratings_file(path: Path) -> bool:
     """True when the file's first line looks like one of the ratings layouts."""
-    try:
-        first = next(open_text(path), "").strip()
-    except (UnicodeDecodeError, OSError):
-        return False
+    first = first_line(path).strip()
     if first.replace(" ", "").lower().startswith("userid,movieid,rating"):
         return True
     for separator in (DAT_SEPARATOR, "\t"):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
@@ -13,7 +14,7 @@ from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
 from server.cache.connection import CACHE_ERRORS
-from server.context import get_coordination, get_db, get_queue, get_serving
+from server.context import get_coordination, get_db, get_queue, get_serving, get_settings
 from server.datasets import DatasetError
 from server.db import now
 from server.errors import MovieRecError
@@ -29,6 +30,8 @@ bp = Blueprint("web-admin", __name__)
 # The metric each kind of model is judged by (as the promotion rule does).
 MAIN_METRICS = ("rmse", "ndcg@10")
 HIT_RATE_MINUTES = 15
+# A running import reports at least every few seconds; this long without news, its worker died.
+STALLED_IMPORT_SECONDS = 600
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,7 @@ class AlgorithmRow:
 def dashboard() -> str:
     """Algorithms, versions, backlog, cache, workers and imports."""
     serving = get_serving()
+    last_import = get_coordination().last_import()
     with get_db().transaction() as session:
         active = model_versions.active_versions(session)
         rows = [
@@ -61,7 +65,10 @@ def dashboard() -> str:
         backlog=backlog or 0,
         heartbeat_age=_seconds_since(get_coordination().last_heartbeat()),
         hit_rate=_hit_rate(),
-        last_import=get_coordination().last_import(),
+        last_import=last_import,
+        import_stalled=_stalled(last_import),
+        import_dir=get_settings().resolved_import_dir,
+        import_dir_exists=get_settings().resolved_import_dir.is_dir(),
         form=ConfirmForm(),
         import_form=ImportForm(),
     )
@@ -70,11 +77,11 @@ def dashboard() -> str:
 @bp.post("/admin/import")
 @admin_required
 def import_dataset() -> Response:
-    """Queue the import of a dataset on the server (a worker runs it)."""
+    """Queue the import of a dataset from the import directory (a worker runs it)."""
     form = ImportForm()
 
     def run() -> None:
-        queue_import(get_queue(), form.path.data.strip())
+        queue_import(get_queue(), form.path.data, get_settings().resolved_import_dir)
 
     return _act(run, "Import queued: this page shows its outcome when it is done.", form)
 
@@ -125,6 +132,14 @@ def _act(action: Callable[[], None], done: str, form: FlaskForm | None = None) -
     else:
         flash(done)
     return redirect(url_for("web-admin.dashboard"))
+
+
+def _stalled(report: dict[str, Any] | None) -> bool:
+    """Whether a running import has said nothing for so long that its worker must have died."""
+    if report is None or report.get("status") != "running":
+        return False
+    silence = _seconds_since(report.get("updated_at") or report.get("started_at"))
+    return silence is not None and silence > STALLED_IMPORT_SECONDS
 
 
 def _seconds_since(stamp: int | None) -> int | None:

@@ -178,7 +178,7 @@ def test_an_admin_retrains_and_imports_from_the_admin_page(
         "als version 2 to be trained and active (see the worker's log below)",
     )
 
-    more = tmp_path / "more-movies"
+    more = tmp_path / "data" / "imports" / "more-movies"  # the import directory of the settings
     write_dataset(SyntheticSpec(users=5, movies=60, ratings=120, seed=9), more)
     page.get_by_label(re.compile("Dataset path")).fill(str(more))
     page.get_by_role("button", name="Import").click()

@@ -6,12 +6,14 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from server.db import Database
 from tests.conftest import FIXTURES
+from tests.server.test_importer import failing_user  # noqa: F401 (a fixture)
 
 
 def movierec(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -99,3 +101,62 @@ def test_password_makes_an_existing_user_an_admin(env: dict[str, str], database:
     with database.transaction() as session:
         account = authenticate(session, "1", "long enough")
         assert account is not None and account.role == "admin"
+
+
+def stats(env: dict[str, str]) -> dict[str, int]:
+    counts: dict[str, int] = json.loads(movierec("stats", "--json", env=env).stdout)
+    return counts
+
+
+def test_import_of_a_latin1_ratings_file_fails_cleanly_and_changes_nothing(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    source = tmp_path / "latin1"
+    source.mkdir()
+    (source / "movies.csv").write_text("movieId,title,genres\n1,Heat (1995),Crime\n")
+    (source / "ratings.csv").write_bytes(
+        b"userId,movieId,rating,timestamp\n1,1,4.0,100\n2,Am\xe9lie,4.0,100\n"
+    )
+    result = movierec("import", str(source), env=env)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"{source / 'ratings.csv'}:3: byte 0xe9 (offset 48) is not UTF-8" in result.stderr
+    assert "Latin-1" in result.stderr
+    assert stats(env) | {"users": 0, "movies": 0, "ratings": 0} == stats(env)
+
+
+def test_import_refuses_several_formats_until_one_is_chosen(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    source = tmp_path / "several"
+    source.mkdir()
+    (source / "u.data").write_text("1\t1\t5\t0\n")
+    (source / "ratings.dat").write_text("1::1::5::0\n2::1::3::0\n")
+    refused = movierec("import", str(source), env=env)
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert "movielens-100k (u.data), movielens-dat (ratings.dat)" in refused.stderr
+    assert "--format" in refused.stderr
+    chosen = movierec("import", "--quiet", "--format", "movielens-dat", str(source), env=env)
+    assert chosen.returncode == 0, chosen.stderr
+    assert "imported movielens-dat" in chosen.stdout and "2 ratings" in chosen.stdout
+
+
+def test_import_skips_a_timestamp_out_of_range_with_a_warning(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    source = tmp_path / "ratings.csv"
+    source.write_text("userId,movieId,rating,timestamp\n1,1,4.0,99999999999999999999999\n1,2,3,9\n")
+    result = movierec("import", "--quiet", str(source), env=env)
+    assert result.returncode == 0, result.stderr
+    assert "timestamp '99999999999999999999999' is out of range" in result.stderr
+    assert "added 1 users, 1 movies, 1 ratings" in result.stdout
+
+
+def test_import_stopped_by_the_database_says_so_without_a_traceback(
+    env: dict[str, str],
+    failing_user: Callable[[str], None],  # noqa: F811 (the fixture)
+) -> None:
+    failing_user("2")  # a user of the ml-latest fixture
+    result = movierec("import", "--quiet", str(FIXTURES / "ml-latest"), env=env)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "Error: the import stopped: " in result.stderr and "disk full" in result.stderr
+    assert "run again resumes where it stopped" in result.stderr

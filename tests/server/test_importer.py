@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import csv
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
+from sqlalchemy.exc import SQLAlchemyError
 
-from server.datasets import Problems, open_dataset
-from server.datasets.importer import import_dataset
+from server.datasets import DatasetError, Problems, open_dataset
+from server.datasets.importer import RATINGS_CHUNK, import_dataset
+from server.datasets.synthetic import SyntheticSpec, write_dataset
 from server.db import Database
-from server.models import Movie, Rating, RatingEvent
+from server.models import Genre, Movie, MovieTag, Rating, RatingEvent, User
 from server.services.stats import database_counts
 from tests.conftest import FIXTURES
+from tests.server.test_datasets import GOOD_RATINGS, LAYOUTS, dataset_with
 
 EXPECTED = {  # users, movies, ratings after importing each fixture
     "ml-100k": (3, 3, 5),
@@ -83,3 +88,147 @@ def test_the_newest_duplicate_in_a_file_wins(database: Database, tmp_path: Path)
     import_dataset(database, open_dataset(source, Problems()))
     with database.transaction() as session:
         assert session.scalars(select(Rating.half_stars)).all() == [10]
+
+
+NOTHING = {"users": 0, "movies": 0, "ratings": 0, "events": 0, "genres": 0}
+
+
+def nothing_stored(database: Database) -> bool:
+    return counts(database) | NOTHING == counts(database)
+
+
+@pytest.mark.parametrize("name", sorted(LAYOUTS))
+@pytest.mark.parametrize("bad", [b"2,Am\xe9lie\n", bytes(range(256)) * 40])
+def test_a_file_that_cannot_be_read_changes_nothing(
+    database: Database, tmp_path: Path, name: str, bad: bytes
+) -> None:
+    # Enough good ratings before the bad byte for a whole chunk to be written by a loader
+    # that wrote as it read.
+    good = GOOD_RATINGS[name].encode() * (RATINGS_CHUNK // 2 + 1)
+    path = dataset_with(tmp_path, name, good + bad)
+    with pytest.raises(DatasetError, match=f"{name}:"):
+        import_dataset(database, open_dataset(path, Problems()))
+    assert nothing_stored(database)
+
+
+def test_an_unmatched_quote_changes_nothing(database: Database, tmp_path: Path) -> None:
+    (tmp_path / "movies.csv").write_text(
+        'movieId,title,genres\n1,Heat (1995),Crime\n2,"Alien (1979),Horror\n3,Up",Drama\n'
+    )
+    (tmp_path / "ratings.csv").write_text("userId,movieId,rating,timestamp\n1,1,4.0,100\n")
+    with pytest.raises(DatasetError, match=r"movies\.csv:3: a quoted field runs on to line 4"):
+        import_dataset(database, open_dataset(tmp_path, Problems()))
+    assert nothing_stored(database)
+
+
+def test_a_timestamp_too_large_for_the_database_is_skipped(
+    database: Database, tmp_path: Path
+) -> None:
+    source = tmp_path / "ratings.csv"
+    source.write_text(
+        "userId,movieId,rating,timestamp\n1,1,4.0,99999999999999999999999\n1,2,3.0,100\n"
+    )
+    problems = Problems()
+    summary = import_dataset(database, open_dataset(source, problems))
+    assert summary.added["ratings"] == 1 and summary.problems == 1
+    assert problems.messages == [
+        f"{source}:2: timestamp '99999999999999999999999' is out of range (0 to 253402300799)"
+    ]
+
+
+def test_problems_are_reported_once_though_the_dataset_is_read_twice(database: Database) -> None:
+    problems = Problems()
+    summary = import_dataset(database, open_dataset(FIXTURES / "ml-latest", problems))
+    assert summary.problems == 1 and len(problems.messages) == 1
+
+
+def test_text_is_stored_as_every_database_takes_it(database: Database, tmp_path: Path) -> None:
+    long_title = "A" * 600
+    (tmp_path / "movies.dat").write_text(
+        f"1::Nul\x00Title (1995)::Drama|\x00|{'G' * 70}\n2::{long_title}::Drama\n"
+    )
+    (tmp_path / "ratings.dat").write_text("1::1::4::100\n")
+    (tmp_path / "tags.dat").write_text("1::1::a\x00tag::100\n1::1::\x00::100\n")
+    import_dataset(database, open_dataset(tmp_path, Problems()))
+    with database.transaction() as session:
+        titles = session.scalars(select(Movie.title).order_by(Movie.external_id)).all()
+        genres = sorted(session.scalars(select(Genre.name)))
+        tags = session.scalars(select(MovieTag.tag)).all()
+    assert titles == ["NulTitle", "A" * 500]
+    assert genres == ["Drama", "G" * 64] and tags == ["atag"]
+
+
+@pytest.fixture
+def failing_user(database: Database) -> Iterator[Callable[[str], None]]:
+    """Makes the database refuse one user's insert, as a full disk would: a real trigger, no
+    mock. Call the result with the user's id; the trigger is gone after the test (or at once,
+    called with "")."""
+    postgres = database.engine.dialect.name == "postgresql"
+
+    def drop() -> None:
+        with database.transaction() as session:
+            session.execute(text("DROP TRIGGER IF EXISTS stop_import" + (" ON users" * postgres)))
+            if postgres:
+                session.execute(text("DROP FUNCTION IF EXISTS stop_import()"))
+
+    def install(user: str) -> None:
+        drop()
+        if not user:
+            return
+        assert user.isdigit()  # inlined in the DDL below
+        with database.transaction() as session:
+            if postgres:
+                session.execute(
+                    text(
+                        "CREATE FUNCTION stop_import() RETURNS trigger LANGUAGE plpgsql AS "
+                        "$$ BEGIN RAISE EXCEPTION 'disk full'; END $$"
+                    )
+                )
+                session.execute(
+                    text(
+                        "CREATE TRIGGER stop_import BEFORE INSERT ON users FOR EACH ROW "
+                        f"WHEN (NEW.external_id = '{user}') EXECUTE FUNCTION stop_import()"
+                    )
+                )
+            else:
+                session.execute(
+                    text(
+                        f"CREATE TRIGGER stop_import BEFORE INSERT ON users WHEN "
+                        f"NEW.external_id = '{user}' BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+                    )
+                )
+
+    yield install
+    drop()
+
+
+def stored_ratings(database: Database) -> set[tuple[str, str, int, int]]:
+    with database.transaction() as session:
+        rows = session.execute(
+            select(User.external_id, Movie.external_id, Rating.half_stars, Rating.created_at)
+            .join(User, User.id == Rating.user_id)
+            .join(Movie, Movie.id == Rating.movie_id)
+        )
+        return {(u, m, h, t) for u, m, h, t in rows}
+
+
+def test_an_import_stopped_by_the_database_resumes_exactly(
+    database: Database, tmp_path: Path, failing_user: Callable[[str], None]
+) -> None:
+    path = tmp_path / "synthetic"
+    write_dataset(SyntheticSpec(users=300, movies=600, ratings=70_000, seed=5), path)
+    with (path / "ratings.csv").open() as handle:
+        rows = list(csv.reader(handle))[1:]
+    expected = {(u, m, int(float(r) * 2), int(t)) for u, m, r, t in rows}
+    late_user = rows[RATINGS_CHUNK + 10_000][0]  # first seen in the second chunk
+    assert late_user not in {row[0] for row in rows[:RATINGS_CHUNK]}
+    failing_user(late_user)
+    with pytest.raises(SQLAlchemyError, match="disk full"):
+        import_dataset(database, open_dataset(path, Problems()))
+    assert counts(database)["ratings"] == RATINGS_CHUNK  # whole chunks only
+    failing_user("")
+    import_dataset(database, open_dataset(path, Problems()))
+    done = counts(database)
+    assert (done["users"], done["movies"], done["ratings"]) == (300, 600, len(rows))
+    assert done["events"] == len(rows)  # one per rating: nothing doubled by the resumed run
+    assert stored_ratings(database) == expected
