@@ -149,7 +149,7 @@ DEMO_ADMIN_PASSWORD_FILE = "admin_password"  # noqa: S105 (a file name)
 def _load_demo(settings: Settings, demo: str) -> None:
     """Import demo data when the database has no ratings yet, then train every scheduled
     algorithm once, so the first page already shows personal recommendations."""
-    from server.datasets.importer import import_dataset
+    from server.cli.data import run_import
     from server.datasets.synthetic import SyntheticSpec, write_dataset
     from server.services.stats import database_counts
 
@@ -162,7 +162,7 @@ def _load_demo(settings: Settings, demo: str) -> None:
             if demo == "synthetic":
                 path = Path(scratch) / "synthetic"
                 write_dataset(SyntheticSpec(users=600, movies=3000, ratings=60_000, seed=1), path)
-            summary = import_dataset(database, open_or_fail(path))
+            summary = run_import(database, open_or_fail(path), quiet=True)
             click.echo(f"demo data: {summary.added}")
     for algorithm in settings.retrain_intervals:
         click.echo(_train_here(settings, algorithm, force=False))

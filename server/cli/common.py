@@ -36,10 +36,13 @@ def migrated_database(settings: Settings | None = None) -> Database:
     return Database(url)
 
 
-def open_or_fail(path: Path, problems: Problems | None = None) -> DatasetReader:
-    """The dataset at ``path``; a CLI error naming what is wrong otherwise."""
+def open_or_fail(
+    path: Path, problems: Problems | None = None, format_name: str | None = None
+) -> DatasetReader:
+    """The dataset at ``path`` (in ``format_name`` when given); a CLI error naming what is wrong
+    otherwise."""
     try:
-        return open_dataset(path, problems)
+        return open_dataset(path, problems, format_name)
     except DatasetError as error:
         raise click.ClickException(str(error)) from None
 

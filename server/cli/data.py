@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 import click
 from sqlalchemy.exc import SQLAlchemyError
 
-from server.cli.common import migrated_database
-from server.datasets import FORMATS, DatasetError, DatasetReader, Problems, open_dataset
+from server.cli.common import migrated_database, open_or_fail
+from server.datasets import FORMATS, DatasetError, DatasetReader, Problems
 from server.db import Database
 
 if TYPE_CHECKING:
@@ -42,12 +42,8 @@ def import_command(path: Path, format_name: str | None, quiet: bool) -> None:
             click.echo(f"warning: {message}", err=True)
 
     problems = Problems(on_problem=on_problem)
-    try:
-        reader = open_dataset(path, problems, format_name)
-    except DatasetError as error:
-        raise click.ClickException(str(error)) from None
-    database = migrated_database()
-    summary = _run_import(database, reader, quiet)
+    reader = open_or_fail(path, problems, format_name)
+    summary = run_import(migrated_database(), reader, quiet)
     if problems.count > MAX_PROBLEMS_SHOWN:
         click.echo(f"warning: {problems.count - MAX_PROBLEMS_SHOWN} more problems", err=True)
     added = ", ".join(f"{count} {name}" for name, count in summary.added.items())
@@ -57,7 +53,7 @@ def import_command(path: Path, format_name: str | None, quiet: bool) -> None:
     )
 
 
-def _run_import(database: Database, reader: DatasetReader, quiet: bool) -> ImportSummary:
+def run_import(database: Database, reader: DatasetReader, quiet: bool) -> ImportSummary:
     """Check, then write, under one progress bar (every rating is read twice: half the bar
     each); any failure is a one-line CLI error."""
     from server.datasets.importer import describe_failure, import_dataset
