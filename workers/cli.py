@@ -75,6 +75,8 @@ def beat() -> None:
 def train(algorithm: str, through_queue: bool, force: bool) -> None:
     """Retrain ALGORITHM now: in this process (default) or through the training queue."""
     from plugins.registry import discover
+    from server.cache.connection import connect
+    from server.cache.coordination import Coordination
     from server.services.algorithms import queue_retrain
     from server.tasks import TaskQueue
 
@@ -83,8 +85,13 @@ def train(algorithm: str, through_queue: bool, force: bool) -> None:
     if through_queue:
         with reported():
             registry = discover(settings.algorithm_allow_list)
-            queue_retrain(registry, TaskQueue(settings), algorithm, force)
-        click.echo(f"queued a retrain of {algorithm}")
+            coordination = Coordination(connect(settings))
+            added = queue_retrain(registry, TaskQueue(settings), coordination, algorithm, force)
+        click.echo(
+            f"queued a retrain of {algorithm}"
+            if added
+            else f"a retrain of {algorithm} already waits"
+        )
         return
     click.echo(_train_here(settings, algorithm, force))
 

@@ -55,6 +55,7 @@ def retrain_task(self: Any, algorithm: str, force: bool = False) -> str:
         precompute_task.apply_async((name, number, users), queue=TRAINING_QUEUE)
 
     context = process_context()
+    context.coordination.retrain_started(algorithm)  # a new request may queue another
     outcome = training.retrain(context, algorithm, force, dispatch)
     log.info("retrain %s: %s %s %s", algorithm, outcome.status, outcome.version, outcome.detail)
     if outcome.status == training.RetrainStatus.BUSY and self.request.retries < BUSY_RETRIES:

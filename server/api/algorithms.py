@@ -9,7 +9,7 @@ from flask import Blueprint
 from server.api.operation import operation
 from server.api.serialize import version_json
 from server.auth import require_api_key
-from server.context import get_db, get_queue, get_serving
+from server.context import get_coordination, get_db, get_queue, get_serving
 from server.services.algorithms import queue_retrain
 from server.services.model_versions import active_versions
 
@@ -44,6 +44,7 @@ def list_algorithms() -> dict[str, Any]:
 @require_api_key
 @operation(success=(202,))
 def retrain(name: str) -> tuple[dict[str, Any], int]:
-    """Queue a retrain of ``name`` now (even when its data has not changed)."""
-    queue_retrain(get_serving().registry, get_queue(), name)
-    return {"algorithm": name, "queued": True}, 202
+    """Queue a retrain of ``name`` now (even when its data has not changed); while one waits
+    in the queue, a request adds none (``already_waiting``)."""
+    added = queue_retrain(get_serving().registry, get_queue(), get_coordination(), name)
+    return {"algorithm": name, "queued": True, "already_waiting": not added}, 202

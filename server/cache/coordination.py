@@ -45,6 +45,23 @@ class Coordination:
         report: dict[str, Any] | None = json.loads(raw) if raw else None
         return report
 
+    # Requested retrains ---------------------------------------------------------------------
+
+    def mark_retrain_waiting(self, algorithm: str) -> bool:
+        """Mark a requested retrain of ``algorithm`` as waiting in the queue; False when one
+        already waits (it will see the same data, so a second would only repeat it). With
+        Redis down nothing coalesces: the request is not refused."""
+        key = keys.retrain_waiting(algorithm)
+        try:
+            return bool(self.client.set(key, 1, nx=True, ex=keys.RETRAIN_WAITING_TTL_SECONDS))
+        except CACHE_ERRORS:
+            return True
+
+    def retrain_started(self, algorithm: str) -> None:
+        """The waiting retrain of ``algorithm`` started: the next request queues a new one."""
+        with contextlib.suppress(*CACHE_ERRORS):
+            self.client.delete(keys.retrain_waiting(algorithm))
+
     # Workers ------------------------------------------------------------------------------------
 
     def beat_heartbeat(self, now: int) -> None:

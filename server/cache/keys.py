@@ -54,5 +54,14 @@ def training_lock(algorithm: str) -> str:
     return f"{PREFIX}lock:train:{algorithm}"
 
 
+def retrain_waiting(algorithm: str) -> str:
+    """Set while a requested retrain of ``algorithm`` waits in the queue."""
+    return f"{PREFIX}retrain-waiting:{algorithm}"
+
+
+# A waiting retrain's mark outlives a lost task by at most this long.
+RETRAIN_WAITING_TTL_SECONDS = 600
+
+
 HEARTBEAT = f"{PREFIX}heartbeat:worker"
 LAST_IMPORT = f"{PREFIX}import:last"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from plugins.registry import Registry
+from server.cache.coordination import Coordination
 from server.errors import NotFound, Unavailable
 from server.tasks import RETRAIN, TRAINING_QUEUE, TaskQueue
 
@@ -17,11 +18,20 @@ def require_algorithm(registry: Registry, name: str, capability: str | None = No
         )
 
 
-def queue_retrain(registry: Registry, tasks: TaskQueue, name: str, force: bool = True) -> None:
-    """Ask the workers to retrain ``name`` now (``force``: even when its data has not changed);
-    ``NotFound`` for an unknown algorithm, ``Unavailable`` when the broker is down."""
+def queue_retrain(
+    registry: Registry, tasks: TaskQueue, coordination: Coordination, name: str, force: bool = True
+) -> bool:
+    """Ask the workers to retrain ``name`` now (``force``: even when its data has not changed).
+
+    Requests coalesce: while one waits in the queue, another adds nothing (returns False), so a
+    client repeating the request cannot fill the training queue. ``NotFound`` for an unknown
+    algorithm, ``Unavailable`` when the broker is down."""
     require_algorithm(registry, name)
+    if not coordination.mark_retrain_waiting(name):
+        return False
     if not tasks.send(RETRAIN, [name, force], TRAINING_QUEUE):
+        coordination.retrain_started(name)  # nothing waits after all
         raise Unavailable(
             "The task broker is not reachable; try again shortly.", code="broker_down"
         )
+    return True

@@ -90,10 +90,11 @@ def import_dataset() -> Response:
 @admin_required
 def retrain(name: str) -> Response:
     """Queue a retrain now."""
-    def run() -> None:
-        queue_retrain(get_serving().registry, get_queue(), name)
 
-    return _act(run, f"Retraining {name}: the page shows it when done.")
+    def run() -> None:
+        queue_retrain(get_serving().registry, get_queue(), get_coordination(), name)
+
+    return _act(run, f"Retraining {name} (once, however often asked): the page shows it when done.")
 
 
 @bp.post("/admin/algorithms/<name>/promote")
