@@ -1,16 +1,26 @@
-"""Credentials of the JSON API's write endpoints (``Authorization: Bearer ...``).
+"""Credentials of the JSON API, and the one check of who may read or change what.
 
-Two kinds: service API keys, which may do everything, and personal tokens that people create on
-their profile page, which act for their user only (an admin's act for anyone). Service keys come
-from the ``api_keys`` setting; when none is configured, one key is generated and kept in the data
-directory (``api_key``, mode 0600) so the embedded default is secure out of the box. Keys are
-compared in constant time and never logged.
+Service API keys may do everything. Personal tokens, which people create on their profile page,
+act for their own user only (an admin's act for anyone). The API takes bearer credentials only,
+never the pages' cookie: a cookie-authenticated call would need CSRF protection (the pages read
+their person's list through ``/for-you.json`` instead).
+
+Writes and reads of a person's data (their profile, ratings, recommendations and predictions,
+and a movie's list of who rated it) take one decorator, ``require_credentials``, and its one
+check, ``authorize``: 401 without valid credentials, 403 for valid credentials of someone else.
+Nothing is looked up about the addressed user before that, so the answer is the same whether or
+not the user exists. The catalogue (movies, similar, popular, genres) stays public.
+
+Service keys come from the ``api_keys`` setting; when none is configured, one key is generated
+and kept in the data directory (``api_key``, mode 0600) so the embedded default is secure out of
+the box. Keys are compared in constant time and never logged.
 """
 
 from __future__ import annotations
 
 import hmac
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import wraps
 from pathlib import Path
 from typing import ParamSpec, TypeVar
@@ -59,25 +69,58 @@ def bearer_token() -> str | None:
     return token.strip()
 
 
-def require_api_key(view: Callable[P, R]) -> Callable[P, R]:
-    """401 unless the request carries a service key or a live personal token; 403 when a
-    personal token reaches beyond its own user (the view's ``user_id``)."""
+@dataclass(frozen=True)
+class Caller:
+    """Whom a request acts for: a service key (no ``username``) or a person."""
+
+    username: str | None
+    admin: bool
+
+    def may_act_for(self, user_id: str | None) -> bool:
+        """Service keys and admins act for anyone; a person for themselves only (``user_id``
+        None: for nobody in particular, like creating a movie or reading a movie's raters)."""
+        return self.username is None or self.admin or self.username == user_id
+
+
+SERVICE = Caller(None, True)
+
+
+def authorize(user_id: str | None) -> Caller:
+    """Who the request acts for, allowed to act for ``user_id``: ``AuthenticationError`` (401)
+    without valid credentials, ``Forbidden`` (403) with someone else's."""
+    caller = _bearer_caller()
+    if caller is None:
+        raise AuthenticationError(
+            "This endpoint needs 'Authorization: Bearer <API key or personal token>'."
+        )
+    if not caller.may_act_for(user_id):
+        raise Forbidden("These credentials do not act for this user.")
+    return caller
+
+
+def require_credentials(view: Callable[P, R]) -> Callable[P, R]:
+    """Bearer credentials acting for the view's ``user_id`` (see ``authorize``): every write,
+    and every read of a person's data."""
 
     @wraps(view)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        token = bearer_token()
-        if token is None:
-            raise AuthenticationError(
-                "This endpoint needs 'Authorization: Bearer <API key or personal token>'."
-            )
-        if not is_valid_key(token, current_app.extensions["movierec.api_keys"]):
-            with current_app.extensions["movierec.db"].transaction() as session:
-                owner = token_owner(session, token)
-            if owner is None:
-                raise AuthenticationError("The API key or token is not valid.")
-            if not owner.admin and kwargs.get("user_id") != owner.username:
-                raise Forbidden("A personal token acts only for its own user.")
+        user_id = kwargs.get("user_id")
+        authorize(user_id if isinstance(user_id, str) else None)
         return view(*args, **kwargs)
 
     wrapper.requires_auth = True  # type: ignore[attr-defined]  # read by the OpenAPI builder
     return wrapper
+
+
+def _bearer_caller() -> Caller | None:
+    """The caller of the ``Authorization: Bearer`` header; None without one, 401 when invalid."""
+    token = bearer_token()
+    if token is None:
+        return None
+    if is_valid_key(token, current_app.extensions["movierec.api_keys"]):
+        return SERVICE
+    with current_app.extensions["movierec.db"].transaction() as session:
+        owner = token_owner(session, token)
+    if owner is None:
+        raise AuthenticationError("The API key or token is not valid.")
+    return Caller(owner.username, owner.admin)

@@ -63,7 +63,8 @@ class Conflict(MovieRecError):
 
 
 class Unavailable(MovieRecError):
-    """A service the request needs (the task broker) is down; retrying later can work."""
+    """A service the request needs (the database, the task broker) is down; retrying later can
+    work (the response says when: ``Retry-After``)."""
 
     status = 503
     code = "unavailable"

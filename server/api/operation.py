@@ -12,8 +12,10 @@ from typing import Any, TypeVar
 
 import pydantic
 from flask import request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from server.errors import MovieRecError, ValidationError
+from server.http_errors import reject_nul
 
 M = TypeVar("M", bound=pydantic.BaseModel)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -59,16 +61,33 @@ def operation(
 
 
 def parse_body(model: type[M]) -> M:
-    """The request's JSON body as ``model``; 415 if not JSON, 400 if malformed or invalid."""
+    """The request's JSON body as ``model``; 415 if not JSON, 413 if too large, 400 if malformed
+    (nested too deep included), holding a NUL character, or invalid."""
     if not request.is_json:
         raise UnsupportedMediaType("Send the body as JSON with 'Content-Type: application/json'.")
+    raw = _body_bytes()
     try:
-        data = json.loads(request.get_data(cache=False))
-    except ValueError:
+        data = json.loads(raw)
+    except (ValueError, RecursionError):  # json nests by recursion: ~1,000 levels overflow it
         raise ValidationError("The body is not valid JSON.", code="invalid_json") from None
     if not isinstance(data, dict):
         raise ValidationError("The body must be a JSON object.", code="invalid_json")
+    reject_nul(data)
     return parse_model(model, data, "field")
+
+
+def _body_bytes() -> bytes:
+    """The whole body, or ``RequestEntityTooLarge`` (413) past ``MAX_CONTENT_LENGTH``.
+
+    A body with a ``Content-Length`` is checked against the limit before it is read. A chunked
+    one is not: Werkzeug stops reading it at the limit without saying so (the truncated JSON was
+    a 400), so a chunked body that reaches the limit counts as too large.
+    """
+    data = request.get_data(cache=False)
+    limit = request.max_content_length
+    if request.content_length is None and limit is not None and len(data) >= limit:
+        raise RequestEntityTooLarge()
+    return data
 
 
 def parse_model(model: type[M], data: dict[str, Any], noun: str) -> M:

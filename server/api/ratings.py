@@ -9,7 +9,7 @@ from flask import Blueprint
 from server.api.operation import operation
 from server.api.schemas import RatingIn
 from server.api.serialize import rating_json
-from server.auth import require_api_key
+from server.auth import require_credentials
 from server.context import get_db, get_queue
 from server.services.ratings import get_rating, rate_movie, remove_rating, to_half_stars
 
@@ -19,7 +19,7 @@ PATH = "/users/<user_id>/ratings/<movie_id>"
 
 
 @bp.put(PATH)
-@require_api_key
+@require_credentials
 @operation(success=(200, 201), body=RatingIn)
 def put_user_rating(user_id: str, movie_id: str, body: RatingIn) -> tuple[dict[str, Any], int]:
     """Rate a movie: 201 when the rating is new, 200 when it replaced one (idempotent)."""
@@ -28,6 +28,7 @@ def put_user_rating(user_id: str, movie_id: str, body: RatingIn) -> tuple[dict[s
 
 
 @bp.get(PATH)
+@require_credentials
 @operation()
 def get_user_rating(user_id: str, movie_id: str) -> dict[str, Any]:
     """A user's rating of a movie."""
@@ -36,7 +37,7 @@ def get_user_rating(user_id: str, movie_id: str) -> dict[str, Any]:
 
 
 @bp.delete(PATH)
-@require_api_key
+@require_credentials
 @operation(success=(204,))
 def delete_user_rating(user_id: str, movie_id: str) -> tuple[str, int]:
     """Remove a rating."""

@@ -13,6 +13,7 @@ from flask import Blueprint, Response, current_app, request
 from server.api.operation import operation
 from server.api.schemas import PopularQuery, PredictionQuery, RecommendationQuery, SimilarQuery
 from server.api.serialize import ranked_json
+from server.auth import require_credentials
 from server.context import get_db, get_rendered_bodies, get_serving
 from server.services.popular import popular_movies
 from server.services.predictions import predict_rating
@@ -23,6 +24,7 @@ bp = Blueprint("recommendations", __name__)
 
 
 @bp.get("/users/<user_id>/recommendations")
+@require_credentials
 @operation(query=RecommendationQuery)
 def get_recommendations(user_id: str, query: RecommendationQuery) -> Response:
     """The user's top ``n`` movies, live from the cache, the model or the fallback chain."""
@@ -42,6 +44,7 @@ def get_similar(movie_id: str, query: SimilarQuery) -> Response:
 
 
 @bp.get("/users/<user_id>/predictions")
+@require_credentials
 @operation(query=PredictionQuery)
 def get_prediction(user_id: str, query: PredictionQuery) -> dict[str, Any]:
     """The star rating the user would probably give a movie."""

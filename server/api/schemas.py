@@ -1,25 +1,54 @@
 """Request bodies and query strings of the JSON API, as pydantic models.
 
 Bodies are strict (a string is not a number, unknown fields are rejected); query strings are text
-by nature, so their numbers are parsed, but unknown parameters are still rejected.
+by nature, so their numbers are parsed, but unknown parameters are still rejected. Every rule is
+one the JSON Schema of the OpenAPI document states too, so clients and fuzzers that follow the
+document agree with the server on what is valid.
 """
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 
 from server.models import EXTERNAL_ID_LENGTH
+from server.services.movies import INT64_MAX
+
+# Text holds no NUL character (PostgreSQL stores none; ``server.http_errors.reject_nul``).
+NO_NUL = r"^[^\x00]*$"
+# ... and a character that is not whitespace: the same set for Python's regular expressions (whose
+# \s includes \x1c-\x1f) and the Rust ones pydantic checks with (whose \s does not). Surrounding
+# whitespace is stripped after the checks (``str.strip`` strips exactly Python's \s), so what the
+# document says of the text as sent is what the server checks.
+NOT_BLANK = r"^[^\x00]*[^\s\x1c-\x1f\x00][^\x00]*$"
+STRIPPED = AfterValidator(str.strip)
+
+
+def _integral(value: object) -> object:
+    """JSON Schema counts 1995.0 as an integer: so does the server (strict ints refuse floats)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
 
 ExternalId = Annotated[
     str, StringConstraints(pattern=rf"^[A-Za-z0-9._:@-]{{1,{EXTERNAL_ID_LENGTH}}}$")
 ]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
-GenreName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
-Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
-Year = Annotated[int, Field(ge=1800, le=2200)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=NOT_BLANK), STRIPPED]
+Title = Annotated[str, StringConstraints(min_length=1, max_length=500, pattern=NOT_BLANK), STRIPPED]
+GenreName = Annotated[
+    str, StringConstraints(min_length=1, max_length=64, pattern=NOT_BLANK), STRIPPED
+]
+Tag = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=NOT_BLANK), STRIPPED]
+Year = Annotated[int, Field(ge=1800, le=2200), BeforeValidator(_integral)]
 
 
 class Body(BaseModel):
@@ -60,28 +89,37 @@ class MovieIn(Body):
     year: Year | None = None
     genres: Genres = []
     tags: Annotated[list[Tag], Field(max_length=200)] = []
-    overview: Annotated[str, StringConstraints(max_length=20_000)] | None = None
+    overview: Annotated[str, StringConstraints(max_length=20_000, pattern=NO_NUL)] | None = None
     imdb_id: Annotated[str, StringConstraints(pattern=r"^(tt)?[0-9]{1,10}$")] | None = None
-    tmdb_id: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None
+    tmdb_id: Annotated[int, Field(ge=1, le=2**31 - 1), BeforeValidator(_integral)] | None = None
 
 
 class RatingIn(Body):
     """A star rating, 0.5 to 5.0 in steps of 0.5."""
 
-    rating: Annotated[float, Field(description="0.5 to 5.0 in steps of 0.5")]
+    rating: Annotated[
+        float,
+        Field(
+            ge=0.5,
+            le=5.0,
+            multiple_of=0.5,
+            allow_inf_nan=False,
+            description="0.5 to 5.0 in steps of 0.5",
+        ),
+    ]
 
 
 class Page(Query):
     """Pagination of a list."""
 
     limit: Annotated[int, Field(ge=1, le=1000)] = 50
-    offset: Annotated[int, Field(ge=0)] = 0
+    offset: Annotated[int, Field(ge=0, le=INT64_MAX)] = 0
 
 
 class MovieSearch(Page):
     """Filters of the movie list."""
 
-    q: Annotated[str, StringConstraints(max_length=200)] | None = None
+    q: Annotated[str, StringConstraints(max_length=200, pattern=NO_NUL)] | None = None
     genre: GenreName | None = None
     year: Year | None = None
 

@@ -9,7 +9,7 @@ from flask import Blueprint, url_for
 from server.api.operation import operation
 from server.api.schemas import Page, UserIn, UserUpdate
 from server.api.serialize import page_json, rating_json, user_json
-from server.auth import require_api_key
+from server.auth import require_credentials
 from server.context import get_db
 from server.services.ratings import user_ratings
 from server.services.users import create_user, get_user, known_genres
@@ -18,7 +18,7 @@ bp = Blueprint("users", __name__)
 
 
 @bp.post("/users")
-@require_api_key
+@require_credentials
 @operation(success=(201,), body=UserIn)
 def post_user(body: UserIn) -> tuple[dict[str, Any], int, dict[str, str]]:
     """Create a user with the client's own id."""
@@ -29,6 +29,7 @@ def post_user(body: UserIn) -> tuple[dict[str, Any], int, dict[str, str]]:
 
 
 @bp.get("/users/<user_id>")
+@require_credentials
 @operation()
 def get_user_by_id(user_id: str) -> dict[str, Any]:
     """Read a user."""
@@ -37,7 +38,7 @@ def get_user_by_id(user_id: str) -> dict[str, Any]:
 
 
 @bp.patch("/users/<user_id>")
-@require_api_key
+@require_credentials
 @operation(body=UserUpdate)
 def patch_user(user_id: str, body: UserUpdate) -> dict[str, Any]:
     """Change a user's name or favourite genres."""
@@ -51,6 +52,7 @@ def patch_user(user_id: str, body: UserUpdate) -> dict[str, Any]:
 
 
 @bp.get("/users/<user_id>/ratings")
+@require_credentials
 @operation(query=Page)
 def list_user_ratings(user_id: str, query: Page) -> dict[str, Any]:
     """A user's ratings, most recently changed first."""

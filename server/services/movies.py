@@ -10,9 +10,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from server.db import now
-from server.errors import Conflict, ValidationError
+from server.errors import Conflict, NotFound, ValidationError
 from server.models import Genre, Movie, MovieGenre, MovieTag, Rating
 from server.services.lookup import key_by_external_id, row_by_external_id
+
+# The largest integer either database takes (a larger one failed in the driver, a 500).
+INT64_MAX = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -94,8 +97,11 @@ def search_movies(
 ) -> tuple[list[Movie], int]:
     """Movies whose title contains ``query`` (any case), of ``genre`` and ``year``, by title.
 
-    Returns one page and the total number of matches. An unknown genre is a ``ValidationError``.
+    Returns one page and the total number of matches. An unknown genre is a ``NotFound``; a
+    number beyond 64 bits a ``ValidationError``.
     """
+    for field, value in (("year", year), ("limit", limit), ("offset", offset)):
+        _check_int64(field, value)
     statement = select(Movie)
     if query:
         statement = statement.where(Movie.title.icontains(query, autoescape=True))
@@ -104,12 +110,18 @@ def search_movies(
     if genre is not None:
         genre_id = session.scalar(select(Genre.id).where(func.lower(Genre.name) == genre.lower()))
         if genre_id is None:
-            raise ValidationError(f"unknown genre {genre!r}", code="unknown_genre", field="genre")
+            raise NotFound(f"no genre {genre!r}", code="genre_not_found", field="genre")
         linked = select(MovieGenre.movie_id).where(MovieGenre.genre_id == genre_id)
         statement = statement.where(Movie.id.in_(linked))
     total = session.scalar(select(func.count()).select_from(statement.subquery())) or 0
     page = session.scalars(statement.order_by(Movie.title, Movie.id).limit(limit).offset(offset))
     return list(page), total
+
+
+def _check_int64(field: str, value: int | None) -> None:
+    """``ValidationError`` for a number beyond the databases' 64-bit integers."""
+    if value is not None and not -INT64_MAX - 1 <= value <= INT64_MAX:
+        raise ValidationError(f"{field} is out of range", code=f"invalid_{field}", field=field)
 
 
 def rating_summary(session: Session, movie: Movie) -> RatingSummary:

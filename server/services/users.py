@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from server.db import now
-from server.errors import Conflict, ValidationError
+from server.errors import Conflict
 from server.models import Genre, User
 from server.services.lookup import key_by_external_id, row_by_external_id
 
@@ -48,12 +48,11 @@ def user_key(session: Session, external_id: str) -> int:
 
 
 def known_genres(session: Session, names: Sequence[str]) -> list[Genre]:
-    """The genres with these names; ``ValidationError`` naming the first unknown one."""
+    """The genres with these names; ``Conflict`` naming the first unknown one (the request is
+    well-formed, the catalogue just has no such genre; a 404 would say the user is missing)."""
     wanted = list(dict.fromkeys(names))
     found = {g.name: g for g in session.scalars(select(Genre).where(Genre.name.in_(wanted)))}
     for name in wanted:
         if name not in found:
-            raise ValidationError(
-                f"no genre {name!r}", code="unknown_genre", field="favorite_genres"
-            )
+            raise Conflict(f"no genre {name!r}", code="unknown_genre", field="favorite_genres")
     return [found[name] for name in wanted]

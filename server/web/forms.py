@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask import request
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
@@ -15,6 +16,15 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from server.services.accounts import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from server.services.ratings import MAX_HALF_STARS, MIN_HALF_STARS
+
+# No list is ever paged this far; a larger ?page= shows this one (empty), never a database error.
+MAX_PAGE = 1_000_000
+
+
+def page_number() -> int:
+    """The request's ``?page=``: 1 when missing or not a number, at most ``MAX_PAGE``."""
+    return min(MAX_PAGE, max(1, request.args.get("page", 1, type=int)))
+
 
 # The star values a form offers: "0.5" to "5".
 STAR_VALUES = [f"{half / 2:g}" for half in range(MIN_HALF_STARS, MAX_HALF_STARS + 1)]

@@ -17,7 +17,7 @@ from server.services.predictions import predict_rating
 from server.services.ratings import rate_movie, rate_movies, remove_rating, to_half_stars
 from server.services.recommendations import RankedAnswer, recommendations, similar_movies
 from server.services.users import get_user, known_genres
-from server.web.forms import ConfirmForm, GenresForm, RatingForm
+from server.web.forms import ConfirmForm, GenresForm, RatingForm, page_number
 from server.web.session import login_required, me, signed_in
 
 bp = Blueprint("web", __name__)
@@ -45,7 +45,7 @@ def movies() -> tuple[str, int]:
     query = request.args.get("q", "").strip() or None
     genre = request.args.get("genre") or None
     year = request.args.get("year", type=int)
-    page = max(1, request.args.get("page", 1, type=int))
+    page = page_number()
     error = None
     with get_db().transaction() as session:
         genres = list_genres(session)

@@ -10,7 +10,7 @@ from server.context import get_db
 from server.errors import MovieRecError
 from server.services.accounts import create_token, revoke_token, user_tokens
 from server.services.ratings import RATED_ORDERS, rated_movies
-from server.web.forms import STAR_VALUES, ConfirmForm, RatingForm, TokenForm
+from server.web.forms import STAR_VALUES, ConfirmForm, RatingForm, TokenForm, page_number
 from server.web.session import login_required, signed_in
 
 bp = Blueprint("web-profile", __name__)
@@ -25,7 +25,7 @@ def profile() -> str:
     person = signed_in()
     order = request.args.get("sort", "recent")
     order = order if order in RATED_ORDERS else "recent"
-    page = max(1, request.args.get("page", 1, type=int))
+    page = page_number()
     with get_db().transaction() as session:
         rows, total = rated_movies(
             session, person.user_id, order, PAGE_SIZE, (page - 1) * PAGE_SIZE

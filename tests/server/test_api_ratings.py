@@ -41,7 +41,7 @@ def test_put_creates_then_updates_then_is_idempotent(
     assert first.get_json()["rating"] == 4.5
     assert client.put(RATING, json={"rating": 3}, headers=auth).status_code == 200
     assert client.put(RATING, json={"rating": 3}, headers=auth).status_code == 200
-    assert client.get(RATING).get_json()["rating"] == 3.0
+    assert client.get(RATING, headers=auth).get_json()["rating"] == 3.0
     assert events(database) == [("created", 9), ("updated", 6)]  # the repeat wrote no event
 
 
@@ -51,7 +51,7 @@ def test_delete_removes_and_records_event(
 ) -> None:
     client.put(RATING, json={"rating": 2.5}, headers=auth)
     assert client.delete(RATING, headers=auth).status_code == 204
-    assert_error(client.get(RATING), 404, "rating_not_found")
+    assert_error(client.get(RATING, headers=auth), 404, "rating_not_found")
     assert_error(client.delete(RATING, headers=auth), 404, "rating_not_found")
     assert events(database) == [("created", 5), ("deleted", None)]
 
@@ -62,10 +62,10 @@ def test_lists_of_a_users_and_a_movies_ratings(client: FlaskClient, auth: dict[s
     client.put(RATING, json={"rating": 4}, headers=auth)
     client.put("/api/v1/users/u1/ratings/m2", json={"rating": 2}, headers=auth)
     client.put("/api/v1/users/u2/ratings/m1", json={"rating": 5}, headers=auth)
-    mine = client.get("/api/v1/users/u1/ratings").get_json()
+    mine = client.get("/api/v1/users/u1/ratings", headers=auth).get_json()
     assert mine["total"] == 2
     assert {(r["movie_id"], r["rating"]) for r in mine["items"]} == {("m1", 4.0), ("m2", 2.0)}
-    movie = client.get("/api/v1/movies/m1/ratings?limit=1").get_json()
+    movie = client.get("/api/v1/movies/m1/ratings?limit=1", headers=auth).get_json()
     assert movie["count"] == 2 and movie["mean"] == 4.5 and len(movie["items"]) == 1
     assert client.get("/api/v1/movies/m1").get_json()["rating"] == {"mean": 4.5, "count": 2}
 
@@ -122,3 +122,23 @@ def test_unknown_user_or_movie_is_404(client: FlaskClient, auth: dict[str, str])
 def test_writes_need_the_api_key(client: FlaskClient) -> None:
     assert_error(client.put(RATING, json={"rating": 4}), 401, "unauthorized")
     assert_error(client.delete(RATING), 401, "unauthorized")
+
+
+@pytest.mark.usefixtures("people")
+@pytest.mark.parametrize("path", ["/api/v1/users/u1/ratings", "/api/v1/movies/m1/ratings"])
+def test_ratings_lists_refuse_offsets_beyond_64_bits(
+    client: FlaskClient, auth: dict[str, str], path: str
+) -> None:
+    client.put(RATING, json={"rating": 4}, headers=auth)
+    too_far = client.get(f"{path}?offset=9223372036854775808", headers=auth)
+    assert_error(too_far, 400, "invalid_offset", "offset")  # a 500 before
+    last = client.get(f"{path}?offset=9223372036854775807", headers=auth)
+    assert last.status_code == 200 and last.get_json()["items"] == []
+
+
+@pytest.mark.usefixtures("people")
+@pytest.mark.parametrize("body", [{"rating": 4.0}, {"rating": 4}, {"rating": 0.5}, {"rating": 5}])
+def test_every_rating_the_document_allows_is_accepted(
+    client: FlaskClient, auth: dict[str, str], body: dict[str, Any]
+) -> None:
+    assert client.put(RATING, json=body, headers=auth).status_code in (200, 201)

@@ -24,7 +24,7 @@ def test_create_and_read_user(client: FlaskClient, auth: dict[str, str]) -> None
     response = client.post("/api/v1/users", json={"id": "u42", "name": "Ada"}, headers=auth)
     assert response.status_code == 201
     assert response.headers["Location"].endswith("/api/v1/users/u42")
-    user = client.get("/api/v1/users/u42").get_json()
+    user = client.get("/api/v1/users/u42", headers=auth).get_json()
     assert user["id"] == "u42" and user["name"] == "Ada"
     assert user["created_at"].endswith("Z")
 
@@ -36,8 +36,8 @@ def test_duplicate_user_is_409(client: FlaskClient, auth: dict[str, str]) -> Non
     )
 
 
-def test_unknown_user_is_404(client: FlaskClient) -> None:
-    assert_error(client.get("/api/v1/users/nobody"), 404, "user_not_found")
+def test_unknown_user_is_404(client: FlaskClient, auth: dict[str, str]) -> None:
+    assert_error(client.get("/api/v1/users/nobody", headers=auth), 404, "user_not_found")
 
 
 @pytest.mark.parametrize(
@@ -56,7 +56,7 @@ def test_bad_user_input_is_400_and_changes_nothing(
     client: FlaskClient, auth: dict[str, str], body: dict[str, Any], code: str, field: str
 ) -> None:
     assert_error(client.post("/api/v1/users", json=body, headers=auth), 400, code, field)
-    assert client.get("/api/v1/users/u1").status_code == 404
+    assert client.get("/api/v1/users/u1", headers=auth).status_code == 404
 
 
 def test_create_and_read_movie_with_metadata(client: FlaskClient, auth: dict[str, str]) -> None:
@@ -121,12 +121,51 @@ def test_search_movies_by_title_genre_and_year(client: FlaskClient, auth: dict[s
         ("limit=0", "invalid_limit", "limit"),
         ("limit=5000", "invalid_limit", "limit"),
         ("offset=-1", "invalid_offset", "offset"),
-        ("genre=Nope", "unknown_genre", "genre"),
+        ("offset=9223372036854775808", "invalid_offset", "offset"),
+        ("limit=99999999999999999999", "invalid_limit", "limit"),
+        ("year=99999999999999999999", "invalid_year", "year"),
+        ("year=1995.5", "invalid_year", "year"),
+        ("genre=%20", "invalid_genre", "genre"),
         ("colour=red", "unknown_parameter", "colour"),
     ],
 )
 def test_bad_movie_queries_are_400(client: FlaskClient, query: str, code: str, field: str) -> None:
     assert_error(client.get(f"/api/v1/movies?{query}"), 400, code, field)
+
+
+def test_the_largest_64_bit_offset_is_an_empty_page(
+    client: FlaskClient, auth: dict[str, str]
+) -> None:
+    make_movie(client, auth, "1")
+    page = client.get("/api/v1/movies?offset=9223372036854775807")
+    assert page.status_code == 200 and page.get_json()["items"] == []
+
+
+@pytest.mark.parametrize("query", ["page=9223372036854775807", "year=99999999999999999999"])
+def test_the_movie_pages_refuse_numbers_beyond_64_bits(client: FlaskClient, query: str) -> None:
+    """The pages' own parameters reach the same search (a 500 before)."""
+    response = client.get(f"/movies?{query}")
+    assert response.status_code == 400 and response.mimetype == "text/html"
+    assert "out of range" in response.get_data(as_text=True)
+
+
+def test_an_unknown_genre_is_404_as_a_filter_and_409_as_a_favourite(
+    client: FlaskClient, auth: dict[str, str]
+) -> None:
+    """Well-formed names of genres the catalogue lacks: a filter of nothing that exists (like
+    an unknown algorithm), a favourite the user cannot have yet (404 would say the user is
+    missing)."""
+    make_movie(client, auth, "1", genres=["Drama"])
+    assert_error(client.get("/api/v1/movies?genre=Nope"), 404, "genre_not_found", "genre")
+    created = client.post(
+        "/api/v1/users", json={"id": "u1", "favorite_genres": ["Nope"]}, headers=auth
+    )
+    assert_error(created, 409, "unknown_genre", "favorite_genres")
+    client.post("/api/v1/users", json={"id": "u1"}, headers=auth)
+    changed = client.patch("/api/v1/users/u1", json={"favorite_genres": ["Nope"]}, headers=auth)
+    assert_error(changed, 409, "unknown_genre", "favorite_genres")
+    kept = client.patch("/api/v1/users/u1", json={"favorite_genres": [" Drama "]}, headers=auth)
+    assert kept.get_json()["favorite_genres"] == ["Drama"]  # surrounding whitespace is stripped
 
 
 def test_genres_lists_every_genre(client: FlaskClient, auth: dict[str, str]) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -86,3 +88,80 @@ def test_an_unexpected_exception_on_a_page_is_an_html_500_without_details(app: F
     assert response.status_code == 500 and response.mimetype == "text/html"
     assert "Server error" in response.get_data(as_text=True)
     assert "secret" not in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("depth", [50, 1000, 100_000])
+def test_json_nested_deeply_is_a_clean_400(
+    client: FlaskClient, auth: dict[str, str], depth: int
+) -> None:
+    """The JSON parser recurses once per level: 1,000 levels overflowed it (a 500)."""
+    body = '{"id": ' + "[" * depth + "]" * depth + "}"
+    response = client.post(
+        "/api/v1/users", data=body, content_type="application/json", headers=auth
+    )
+    if depth == 50:
+        assert_error(response, 400, "invalid_id", "id")  # parsed, then refused as an id
+    else:
+        assert_error(response, 400, "invalid_json")
+
+
+def test_a_chunked_body_over_the_limit_is_413(app: Flask, auth: dict[str, str]) -> None:
+    """A chunked body has no Content-Length to check first; Werkzeug stopped reading it at the
+    limit, and the truncated JSON was a 400."""
+    app.config["MAX_CONTENT_LENGTH"] = 1024
+    client = app.test_client()
+
+    def chunked(body: str) -> Any:
+        return client.post(
+            "/api/v1/users",
+            input_stream=io.BytesIO(body.encode()),
+            content_type="application/json",
+            headers=auth | {"Transfer-Encoding": "chunked"},
+            environ_overrides={"wsgi.input_terminated": True},  # as gunicorn says of chunked
+        )
+
+    assert_error(chunked('{"id": "u1", "name": "' + "x" * 2000 + '"}'), 413, "payload_too_large")
+    assert chunked('{"id": "u1", "name": "Ada"}').status_code == 201
+
+
+NUL_REQUESTS = [
+    ("GET", "/api/v1/users/a%00b", None),
+    ("PATCH", "/api/v1/users/a%00b", {"name": "x"}),
+    ("GET", "/api/v1/users/a%00b/ratings", None),
+    ("PUT", "/api/v1/users/u1/ratings/a%00b", {"rating": 4}),
+    ("DELETE", "/api/v1/users/a%00b/ratings/m1", None),
+    ("GET", "/api/v1/users/a%00b/recommendations", None),
+    ("GET", "/api/v1/users/u1/predictions?movie_id=a%00b", None),
+    ("GET", "/api/v1/movies?q=%00", None),
+    ("GET", "/api/v1/movies?genre=a%00b", None),
+    ("GET", "/api/v1/movies/a%00b", None),
+    ("GET", "/api/v1/movies/a%00b/similar", None),
+    ("GET", "/api/v1/movies/a%00b/ratings", None),
+    ("GET", "/api/v1/movies/popular?genre=a%00b", None),
+    ("GET", "/api/v1/movies?a%00b=1", None),
+    ("POST", "/api/v1/algorithms/a%00b/retrain", None),
+    ("POST", "/api/v1/movies", {"id": "m2", "title": "a\u0000b"}),
+    ("POST", "/api/v1/movies", {"id": "m2", "title": "T", "overview": "\u0000"}),
+    ("POST", "/api/v1/movies", {"id": "m2", "title": "T", "tags": ["a\u0000"]}),
+    ("POST", "/api/v1/users", {"id": "u2", "name": "a\u0000b"}),
+    ("POST", "/api/v1/users", {"id": "u2", "a\u0000b": 1}),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body"), NUL_REQUESTS)
+def test_a_nul_character_anywhere_is_a_400(
+    client: FlaskClient, auth: dict[str, str], method: str, path: str, body: Any
+) -> None:
+    """PostgreSQL cannot store a NUL (a 500 there); SQLite's LIKE stopped at it, so ``?q=%00``
+    matched every movie."""
+    client.post("/api/v1/users", json={"id": "u1"}, headers=auth)
+    client.post("/api/v1/movies", json={"id": "m1", "title": "Heat"}, headers=auth)
+    response = client.open(path, method=method, json=body, headers=auth)
+    assert response.status_code == 400, response.get_data(as_text=True)
+    assert response.get_json()["error"]["code"] == "invalid_character"
+
+
+@pytest.mark.parametrize("path", ["/movies?q=%00", "/movies/a%00b"])
+def test_a_nul_character_on_a_page_is_a_400_page(client: FlaskClient, path: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 400 and response.mimetype == "text/html"

@@ -27,12 +27,12 @@ def test_the_first_read_builds_the_serving_context_once_and_freezes_the_heap(
 ) -> None:
     assert client.post("/api/v1/users", json={"id": "ada"}, headers=auth).status_code == 201
     assert gc.get_freeze_count() == 0
-    assert client.get("/api/v1/users/ada/recommendations").status_code == 200
+    assert client.get("/api/v1/users/ada/recommendations", headers=auth).status_code == 200
     frozen = gc.get_freeze_count()
     assert frozen > 10_000  # the plugins' modules and the app, at least
     with app.app_context():
         first = get_serving()
-        assert client.get("/api/v1/users/ada/recommendations").status_code == 200
+        assert client.get("/api/v1/users/ada/recommendations", headers=auth).status_code == 200
         assert get_serving() is first
 
 
@@ -54,14 +54,14 @@ def test_a_held_list_is_rendered_once_and_anew_when_anyone_rewrites_it(
         serving.cache.publish_active_version("als", 7)
         serving.cache.store_user_lists("als", [("ada", ranked(7, [m1, m2]))])
     url = "/api/v1/users/ada/recommendations?algorithm=als&n=2"
-    assert client.get(url).status_code == 200  # the first read starts the near cache
+    assert client.get(url, headers=auth).status_code == 200  # the first read starts the near cache
     near = serving.cache.near
     assert near is not None
     wait_for(lambda: near.live, timeout=10)
     renders = count_renders(monkeypatch)
 
     def top() -> list[str]:
-        answer = client.get(url).get_json()
+        answer = client.get(url, headers=auth).get_json()
         assert answer["cached"] and answer["model_version"] == 7
         return [item["movie_id"] for item in answer["items"]]
 

@@ -195,3 +195,10 @@ def test_the_for_you_refresh_needs_the_session(client: FlaskClient) -> None:
     sign_up(client, "ada")
     answer = client.get("/for-you.json")
     assert answer.status_code == 200 and "items" in answer.get_json()
+
+
+def test_absurd_page_numbers_show_an_empty_page(client: FlaskClient) -> None:
+    for path in ("/movies?page=9223372036854775807", "/movies?page=-5", "/movies?page=x"):
+        assert client.get(path).status_code == 200, path
+    sign_up(client, "ada")
+    assert client.get("/profile?page=9223372036854775807").status_code == 200

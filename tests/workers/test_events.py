@@ -62,7 +62,7 @@ def test_one_batch_drains_every_waiting_user_and_repeats_are_no_ops(
     train("als", "content")
     while oldest := oldest_waiting(seeded):  # the import's events, users of 500 at a time
         assert process_events(context, [oldest]) > 0
-    before = api.get("/api/v1/users/7/recommendations?n=20").get_json()
+    before = api.get("/api/v1/users/7/recommendations?n=20", headers=AUTH).get_json()
     top = before["items"][0]["movie_id"]
     for user, movie in (("7", top), ("7", "3"), ("8", "4"), ("9", "5")):
         rate(api, user, movie, 5.0)
@@ -71,7 +71,7 @@ def test_one_batch_drains_every_waiting_user_and_repeats_are_no_ops(
     assert process_events(context, [asked]) == 4  # users 7 and 8 came along
     assert waiting(seeded) == 0
     assert process_events(context, [asked]) == 0  # redelivered: nothing to do
-    after = api.get("/api/v1/users/7/recommendations?n=20").get_json()
+    after = api.get("/api/v1/users/7/recommendations?n=20", headers=AUTH).get_json()
     assert after["cached"] and top not in [item["movie_id"] for item in after["items"]]
 
 

@@ -19,7 +19,9 @@ AUTH = {"Authorization": f"Bearer {API_KEY}"}
 
 
 def recommended(api: FlaskClient, user: str, **params: Any) -> dict[str, Any]:
-    response = api.get(f"/api/v1/users/{user}/recommendations", query_string={"n": 10, **params})
+    response = api.get(
+        f"/api/v1/users/{user}/recommendations", query_string={"n": 10, **params}, headers=AUTH
+    )
     assert response.status_code == 200, response.get_json()
     body: dict[str, Any] = response.get_json()
     return body

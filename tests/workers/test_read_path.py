@@ -14,13 +14,14 @@ from flask.testing import FlaskClient
 from server.cache.lists import CachedList, pack, unpack
 from server.cli.root import main as cli
 from server.db import Database
+from tests.conftest import API_KEY
 from workers.training import is_not_worse
 
-AUTH_HEADER = "Authorization"
+AUTH = {"Authorization": f"Bearer {API_KEY}"}
 
 
 def get(api: FlaskClient, path: str, **params: Any) -> dict[str, Any]:
-    response = api.get(path, query_string=params)
+    response = api.get(path, query_string=params, headers=AUTH)
     assert response.status_code == 200, response.get_json()
     body: dict[str, Any] = response.get_json()
     return body
@@ -92,7 +93,7 @@ def test_cold_start_fallbacks_and_blends(
     few = get(api, "/api/v1/users/newbie/recommendations", n=5)
     assert few["source"] == "blend:content+als" and "1" not in [i["movie_id"] for i in few["items"]]
     bad = api.patch("/api/v1/users/newbie", json={"favorite_genres": ["Nope"]}, headers=auth)
-    assert bad.status_code == 400 and bad.get_json()["error"]["code"] == "unknown_genre"
+    assert bad.status_code == 409 and bad.get_json()["error"]["code"] == "unknown_genre"
 
 
 def test_a_new_movie_appears_in_content_based_lists(
@@ -123,7 +124,7 @@ def test_a_new_movie_appears_in_content_based_lists(
 def test_bad_requests_get_one_json_error_shape(
     seeded: Database, api: FlaskClient, path: str, status: int, code: str
 ) -> None:
-    response = api.get(path)
+    response = api.get(path, headers=AUTH)
     assert response.status_code == status
     assert response.get_json()["error"]["code"] == code
 

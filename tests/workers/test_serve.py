@@ -24,8 +24,9 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def get_json(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=10) as response:
+def get_json(url: str, headers: dict[str, str] | None = None) -> Any:
+    request = urllib.request.Request(url, headers=headers or {})
+    with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())
 
 
@@ -52,7 +53,9 @@ def test_serve_demo_runs_a_live_system_with_an_admin(tmp_path: Path) -> None:
     base = f"http://127.0.0.1:{port}"
     try:
         wait_for(lambda: _answers(base + "/healthz"), timeout=120, every=0.5)
-        body = get_json(base + "/api/v1/users/1/recommendations?n=5")
+        key = (tmp_path / "data" / "api_key").read_text().strip()  # generated at the first start
+        auth = {"Authorization": f"Bearer {key}"}
+        body = get_json(base + "/api/v1/users/1/recommendations?n=5", auth)
         assert body["source"] == "als" and len(body["items"]) == 5
         wait_for(
             lambda: get_json(base + "/readyz")["checks"]["worker"] == "ok", timeout=60, every=0.5
