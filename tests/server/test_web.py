@@ -90,13 +90,14 @@ def test_log_in_and_out(client: FlaskClient) -> None:
 
 
 def test_the_api_ignores_the_session_cookie(client: FlaskClient, movie: str) -> None:
-    """A signed-in browser's cookie neither authenticates an API write nor gets refreshed by
+    """A signed-in browser's cookie neither authenticates an API call nor gets refreshed by
     API reads: the API's credentials are bearer tokens only."""
     sign_up(client, "ada")
     write = client.put(f"/api/v1/users/ada/ratings/{movie}", json={"rating": 4.0})
     assert write.status_code == 401
-    read = client.get("/api/v1/users/ada/recommendations")
+    read = client.get(f"/api/v1/movies/{movie}")
     assert read.status_code == 200 and "Set-Cookie" not in read.headers
+    assert client.get("/api/v1/users/ada/recommendations").status_code == 401
     assert client.get("/for-you").status_code == 200  # still signed in on the pages
 
 
