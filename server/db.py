@@ -5,6 +5,7 @@ an app context.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -45,6 +46,7 @@ class Database:
     def __init__(self, url: str, echo: bool = False) -> None:
         self.engine = make_engine(url, echo=echo)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._sqlite_writer = threading.Lock()
 
     @contextmanager
     def transaction(self, writes: bool = False) -> Iterator[Session]:
@@ -53,11 +55,16 @@ class Database:
         ``writes`` marks a transaction that reads rows and then changes them. On SQLite it starts
         with the database's write lock (``BEGIN IMMEDIATE``): otherwise pysqlite runs the reads
         outside any transaction, and another writer can commit between a read and the write
-        that depends on it. On PostgreSQL such transactions lock the rows they change instead.
+        that depends on it. The threads of one process take turns first: SQLite's busy handler
+        polls with growing sleeps, so many threads waiting on its lock leave it idle between
+        writers. On PostgreSQL such transactions lock the rows they change instead.
         """
-        with self.sessions.begin() as session:
-            if writes and self.dialect == "sqlite":
-                session.execute(_BEGIN_IMMEDIATE)
+        if not (writes and self.dialect == "sqlite"):
+            with self.sessions.begin() as session:
+                yield session
+            return
+        with self._sqlite_writer, self.sessions.begin() as session:
+            session.execute(_BEGIN_IMMEDIATE)
             yield session
 
     @property
