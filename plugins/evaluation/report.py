@@ -10,10 +10,20 @@ from pathlib import Path
 
 import numpy as np
 
-from plugins.evaluation.runner import AlgorithmSpec, FoldOutput, FoldResult
+from plugins.evaluation.runner import LIST_METRICS, AlgorithmSpec, FoldOutput, FoldResult
 from plugins.evaluation.splits import RatingTable
 
 COLUMNS = ("rmse", "mae", "precision", "recall", "ndcg", "hit_rate", "map", "coverage")
+# Beyond accuracy, under short headers (every one is in the JSON).
+LIST_COLUMNS = {
+    "novelty": "novelty",
+    "head_share": "head",
+    "diversity": "ild",
+    "personalization": "personal",
+    "calibration": "miscal",
+}
+# Metrics without "@k" in their names.
+UNRANKED = ("rmse", "mae", "coverage", "fit_seconds", *LIST_METRICS)
 
 
 def _label(row: FoldResult) -> str:
@@ -30,14 +40,15 @@ def leaderboard(results: Sequence[FoldResult], k: int) -> str:
 
     headers = [
         "algorithm",
-        *(c if c in ("rmse", "mae", "coverage") else f"{c}@{k}" for c in COLUMNS),
+        *(c if c in UNRANKED else f"{c}@{k}" for c in COLUMNS),
+        *LIST_COLUMNS.values(),
         "fit s",
         "predict s",
     ]
     lines = [
         [
             _label(row),
-            *(_number(getattr(row, c)) for c in COLUMNS),
+            *(_number(getattr(row, c)) for c in (*COLUMNS, *LIST_COLUMNS)),
             f"{row.fit_seconds:.2f}",
             f"{row.predict_seconds:.2f}",
         ]
@@ -123,7 +134,7 @@ def plot(results: Sequence[FoldResult], table: RatingTable, k: int, directory: P
     directory.mkdir(parents=True, exist_ok=True)
     written = []
     folds = [row for row in results if row.fold != "mean"]
-    for metric in ("rmse", "mae", "ndcg", "precision", "recall", "fit_seconds"):
+    for metric in ("rmse", "mae", "ndcg", "precision", "recall", "fit_seconds", *LIST_METRICS):
         rows = [row for row in folds if getattr(row, metric) is not None]
         if not rows:
             continue
@@ -136,7 +147,7 @@ def plot(results: Sequence[FoldResult], table: RatingTable, k: int, directory: P
                 marker="o",
                 label=label,
             )
-        name = metric if metric in ("rmse", "mae", "fit_seconds") else f"{metric}@{k}"
+        name = metric if metric in UNRANKED else f"{metric}@{k}"
         axes.set(xlabel="fold", ylabel=name, title=f"{name} per fold")
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.legend(fontsize="small")

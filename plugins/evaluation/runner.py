@@ -14,6 +14,17 @@ import numpy as np
 from plugins.algorithms.baseline import Baseline
 from plugins.base import FitOptions, Recommender
 from plugins.config import ConfigError
+from plugins.evaluation.beyond_accuracy import (
+    Popularity,
+    calibration,
+    genre_mix,
+    head_share,
+    intra_list_diversity,
+    novelty,
+    personalization,
+    popularity_percentile,
+    short_head,
+)
 from plugins.evaluation.metrics import (
     UserTopN,
     rating_errors,
@@ -23,7 +34,27 @@ from plugins.evaluation.metrics import (
 from plugins.evaluation.splits import Fold, RatingTable
 from plugins.registry import Registry
 
-METRICS = ("rmse", "mae", "mse", "precision", "recall", "ndcg", "hit_rate", "map", "coverage")
+# Beyond accuracy, of the same top-N lists (``plugins/evaluation/beyond_accuracy.py``).
+LIST_METRICS = (
+    "novelty",
+    "popularity_percentile",
+    "head_share",
+    "diversity",
+    "personalization",
+    "calibration",
+)
+METRICS = (
+    "rmse",
+    "mae",
+    "mse",
+    "precision",
+    "recall",
+    "ndcg",
+    "hit_rate",
+    "map",
+    "coverage",
+    *LIST_METRICS,
+)
 
 
 @dataclass(frozen=True)
@@ -56,6 +87,12 @@ class FoldResult:
     hit_rate: float | None = None
     map: float | None = None
     coverage: float | None = None
+    novelty: float | None = None
+    popularity_percentile: float | None = None
+    head_share: float | None = None
+    diversity: float | None = None
+    personalization: float | None = None
+    calibration: float | None = None
     fit_seconds: float = 0.0
     predict_seconds: float = 0.0
     fallbacks: int | None = None
@@ -118,7 +155,7 @@ def evaluate_fold(
         predictions = _rating_predictions(model, fold.test, fallback, result)
     top_lists: list[tuple[int, int, int, float]] = []
     if "rank" in model.capabilities and protocol.top_n:
-        top_lists = _top_n(model, fold.test, protocol, len(catalogue), result)
+        top_lists = _top_n(model, fold, protocol, len(catalogue), result)
     result.predict_seconds = time.perf_counter() - started
     return result, FoldOutput(predictions, top_lists)
 
@@ -149,13 +186,15 @@ def _rating_predictions(
 
 def _top_n(
     model: Recommender,
-    test: RatingTable,
+    fold: Fold,
     protocol: EvaluationProtocol,
     catalogue_size: int,
     result: FoldResult,
 ) -> list[tuple[int, int, int, float]]:
+    test = fold.test
     per_user: list[UserTopN] = []
     recommended: set[int] = set()
+    ranked_lists: dict[int, list[int]] = {}
     lists: list[tuple[int, int, int, float]] = []
     for user, rows in _rows_by_user(test.users):
         relevant = set(test.movies[rows][test.stars[rows] >= protocol.relevant_threshold].tolist())
@@ -165,6 +204,7 @@ def _top_n(
         movies = ranked.movies.tolist()
         per_user.append(user_top_n(movies, relevant, protocol.k))
         recommended.update(movies)
+        ranked_lists[int(user)] = movies
         lists.extend(
             (int(user), rank, movie, float(score))
             for rank, (movie, score) in enumerate(ranked.pairs(), start=1)
@@ -172,7 +212,27 @@ def _top_n(
     summary = summarize_top_n(per_user, recommended, catalogue_size)
     result.precision, result.recall, result.ndcg = summary.precision, summary.recall, summary.ndcg
     result.hit_rate, result.map, result.coverage = summary.hit_rate, summary.map, summary.coverage
+    _measure_lists(ranked_lists, fold.train, result)
     return lists
+
+
+def _measure_lists(lists: dict[int, list[int]], train: RatingTable, result: FoldResult) -> None:
+    """The beyond-accuracy metrics of the lists, against the training ratings."""
+    popularity = Popularity.of(train.users, train.movies)
+    genres = {movie: info.genres for movie, info in train.movie_info.items()}
+    every_list = list(lists.values())
+    result.novelty = novelty(every_list, popularity)
+    result.popularity_percentile = popularity_percentile(every_list, popularity)
+    result.head_share = head_share(every_list, short_head(popularity))
+    result.personalization = personalization(every_list)
+    if any(genres.values()):  # without genres, diversity and calibration mean nothing
+        result.diversity = intra_list_diversity(every_list, genres)
+        rated = {
+            user: genre_mix(train.movies[rows].tolist(), genres)
+            for user, rows in _rows_by_user(train.users)
+            if user in lists
+        }
+        result.calibration = calibration(lists, rated, genres)
 
 
 def _rows_by_user(users: np.ndarray) -> Iterable[tuple[int, np.ndarray]]:

@@ -42,6 +42,7 @@ def test_kfold_leaderboard_json_dump_and_plots(dataset: Path, tmp_path: Path) ->
     )
     assert result.exit_code == 0, result.output
     assert "baseline" in result.output and "ndcg@10" in result.output
+    assert "novelty" in result.output and "miscal" in result.output
     rows = json.loads((tmp_path / "out.json").read_text())["results"]
     assert {(r["algorithm"], r["fold"]) for r in rows} == {
         (name, fold) for name in ("baseline", "popularity") for fold in (1, 2, "mean")
@@ -59,17 +60,27 @@ def test_kfold_leaderboard_json_dump_and_plots(dataset: Path, tmp_path: Path) ->
         "hit_rate@10",
         "map@10",
         "coverage",
+        "novelty",
+        "popularity_percentile",
+        "head_share",
+        "diversity",
+        "personalization",
+        "calibration",
         "fit_seconds",
         "predict_seconds",
     }
     assert expected <= set(rows[0])
     popularity = next(r for r in rows if r["algorithm"] == "popularity")
     assert popularity["rmse"] is None and popularity["ndcg@10"] is not None
+    # One list for everybody, minus what each has rated: barely personal.
+    assert popularity["personalization"] < 0.5 and 0 < popularity["popularity_percentile"] <= 1
+    assert 0 < popularity["diversity"] <= 1 and popularity["calibration"] > 0
     dumped = sorted(p.name for p in (tmp_path / "dump").iterdir())
     assert "baseline.fold1.predictions.csv" in dumped and "popularity.fold2.top.csv" in dumped
     header = (tmp_path / "dump" / "baseline.fold1.top.csv").read_text().splitlines()[0]
     assert header == "user,rank,movie,score"
     assert (tmp_path / "plots" / "rmse.png").stat().st_size > 0
+    assert (tmp_path / "plots" / "calibration.png").stat().st_size > 0
 
 
 def test_dumped_predictions_recompute_the_reported_rmse(dataset: Path, tmp_path: Path) -> None:
