@@ -245,10 +245,35 @@ def read_links(reader: DatasetReader, path: Path) -> dict[str, tuple[str | None,
 
 
 class RatingsFile(DatasetReader):
-    """A lone ratings file in any MovieLens layout (``u1.base``, ``ratings.dat``, ``ratings.csv``);
-    its movies are known by id only."""
+    """A lone ratings file in any MovieLens layout (``u1.base``, ``ratings.dat``, ``ratings.csv``).
+    Its movies come from the catalogue of the same layout beside it (``u.item``, ``movies.dat``,
+    ``movies.csv``: a predefined split keeps its titles and genres); without one they are known
+    by id only."""
 
     format_name = "ratings-file"
+
+    def movies(self) -> Iterator[MovieRecord]:
+        """The movies of the catalogue beside the file, if any."""
+        beside = self._layout_beside()
+        return iter(()) if beside is None else beside.movies()
+
+    def tags(self) -> Iterator[TagRecord]:
+        """The tags of the dataset beside the file, if any."""
+        beside = self._layout_beside()
+        return iter(()) if beside is None else beside.tags()
+
+    def _layout_beside(self) -> DatasetReader | None:
+        first = first_line(self.path)
+        layout: type[DatasetReader]
+        if DAT_SEPARATOR in first:
+            layout, catalogue = MovieLensDat, "movies.dat"
+        elif "\t" in first:
+            layout, catalogue = MovieLens100K, "u.item"
+        else:
+            layout, catalogue = MovieLensCsv, "movies.csv"
+        if not (self.path.parent / catalogue).is_file():
+            return None
+        return layout(self.path.parent, self.problems)
 
     def ratings_files(self) -> list[Path]:
         """The file itself."""

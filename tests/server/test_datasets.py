@@ -9,6 +9,7 @@ import pytest
 
 from server.datasets import DatasetError, Problems, open_dataset
 from server.datasets.records import split_title_year
+from server.datasets.table import load_table
 from tests.conftest import FIXTURES
 
 
@@ -98,9 +99,20 @@ def test_netflix_prize() -> None:
     assert [p.split(":")[1] for p in problems] == ["6", "7"]
 
 
-def test_single_ratings_file_for_predefined_splits() -> None:
+def test_single_ratings_file_for_predefined_splits_reads_the_catalogue_beside_it() -> None:
     fmt, movies, ratings, _tags, problems = read("ml-100k/u1.base")
-    assert fmt == "ratings-file" and movies == [] and len(ratings) == 2 and problems == []
+    assert fmt == "ratings-file" and len(ratings) == 2 and problems == []
+    assert [(m.title, m.genres) for m in movies][:2] == [
+        ("Toy Story", ("Animation", "Children's", "Comedy")),
+        ("GoldenEye", ("Action", "Adventure", "Thriller")),
+    ]
+
+
+def test_evaluation_tables_of_split_files_carry_the_movies_metadata() -> None:
+    """``movierec evaluate --train u1.base --test u1.test`` gives content-based algorithms the
+    genres of ``u.item`` (they scored 0.0 without them)."""
+    table = load_table(FIXTURES / "ml-100k" / "u1.base")
+    assert table.movie_info[1].genres == ("Animation", "Children's", "Comedy")
 
 
 def test_missing_path_is_an_error(tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ EXPECTED = {  # users, movies, ratings after importing each fixture
     "ml-latest": (3, 4, 5),
     "kaggle": (2, 3, 3),
     "netflix": (2, 3, 4),
-    "ml-100k/u1.base": (2, 2, 2),
+    "ml-100k/u1.base": (2, 3, 2),  # the catalogue of u.item beside it
 }
 
 
