@@ -36,9 +36,7 @@ class Skipped:
 class Registry:
     """The loaded algorithm classes by name, plus the ones skipped and why."""
 
-    def __init__(
-        self, classes: Mapping[str, type[Recommender]], skipped: list[Skipped]
-    ) -> None:
+    def __init__(self, classes: Mapping[str, type[Recommender]], skipped: list[Skipped]) -> None:
         self.classes = dict(sorted(classes.items()))
         self.skipped = skipped
 

@@ -45,12 +45,14 @@ class Settings:
         "als=3600",
         "svd=3600",
         "knn-item=3600",
+        "ease=3600",
         "content=3600",
     )
     # Retrain every scheduled algorithm once this many rating events arrived since its last run.
     retrain_after_events: int = 1000
-    # What serves when a request names no algorithm, and what answers when it cannot.
-    default_algorithm: str = "als"
+    # What serves when a request names no algorithm ("auto": each segment's champion, chosen by
+    # the served holdout), and what answers when it cannot.
+    default_algorithm: str = "auto"
     similar_algorithm: str = "knn-item"
     predict_algorithm: str = "svd"
     fallback_chain: tuple[str, ...] = ("content", "popularity")

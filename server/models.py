@@ -237,6 +237,25 @@ class ModelVersion(Base):
     promoted_at: Mapped[int | None] = mapped_column(BigInteger)
 
 
+class ChampionSet(Base):
+    """Which algorithm serves each segment of people under ``default_algorithm = auto``, and why.
+
+    A new row is recorded whenever the choice changes (after a promotion) or is rolled back; the
+    active row serves, earlier rows are ``retired``. ``choice`` maps each segment to its
+    algorithm, the version whose served holdout decided, the figures and the reason. The row id
+    is the generation stamped on cached "auto" lists: a new row makes them all stale.
+    """
+
+    __tablename__ = "champion_sets"
+    __table_args__ = (CheckConstraint("status IN ('active', 'retired')", name="status_known"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    choice: Mapped[dict[str, object]] = mapped_column(JSON)
+    cause: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16))
+    chosen_at: Mapped[int] = mapped_column(BigInteger)
+
+
 class Account(Base):
     """A user who signs in to the web pages: their password (hashed) and role.
 

@@ -1,8 +1,9 @@
 """Retraining, as plain functions (the Celery tasks are thin wrappers around them).
 
 One run: take the algorithm's lock → read the ratings → skip if the data has not changed → score
-a fit on a time-based holdout → fit on everything → write the artifact atomically → record the
-version → promote it unless it is worse than the active one → precompute the cache.
+a fit on the timeline holdout, bare and as served → fit on everything → write the artifact
+atomically → record the version → promote it unless it is worse than the active one → choose
+the champions → precompute the cache.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from plugins.algorithms.baseline import Baseline
 from plugins.base import FitOptions, Recommender
 from plugins.data import MovieInfo
 from plugins.evaluation.runner import EvaluationProtocol, evaluate_fold
-from plugins.evaluation.splits import RatingTable, time_split
+from plugins.evaluation.splits import RatingTable, timeline_split
+from plugins.registry import Registry
 from server.db import now
 from server.models import (
     Genre,
@@ -39,7 +41,9 @@ from server.models import (
     Rating,
     RatingEvent,
 )
-from server.services import model_versions
+from server.services import champions, model_versions
+from server.serving.evaluation import lift, served_metrics
+from server.serving.policy import SEGMENTS
 from workers.context import WorkerContext
 
 log = logging.getLogger(__name__)
@@ -181,7 +185,11 @@ def _train(context: WorkerContext, row: ModelVersion, table: RatingTable) -> Rec
     registry = context.serving.registry
     started = time.perf_counter()
     metrics = holdout_metrics(
-        registry.create(row.algorithm), table, context.settings.holdout_fraction
+        registry.create(row.algorithm),
+        table,
+        context.settings.holdout_fraction,
+        registry,
+        context.settings.cold_start_ratings,
     )
     evaluate_seconds = time.perf_counter() - started
     model = registry.create(row.algorithm)
@@ -203,17 +211,28 @@ def _train(context: WorkerContext, row: ModelVersion, table: RatingTable) -> Rec
 
 
 def holdout_metrics(
-    model: Recommender, table: RatingTable, fraction: float
+    model: Recommender,
+    table: RatingTable,
+    fraction: float,
+    registry: Registry,
+    cold_start_ratings: int,
 ) -> dict[str, Any]:
-    """The evaluation engine's metrics for ``model`` on the newest ``fraction`` of the ratings."""
+    """The evaluation engine's metrics for ``model`` on the timeline holdout (each person's
+    newest ``fraction``, and the newest ``fraction`` of people as newcomers); for a ranker also
+    ``served``: what the served policy gives each test person, by segment."""
     if len(table) < MIN_RATINGS_TO_EVALUATE:
         return {}
-    fold = next(time_split(table, fraction))
+    fold = next(timeline_split(table, fraction, cold_start_ratings))
     catalogue = table.catalogue()
     fallback = Baseline().fit(fold.train.to_ratings(catalogue))
     result, _ = evaluate_fold(model, fold, catalogue, EvaluationProtocol(k=10), fallback)
     row = result.to_json(10)
-    return {name: row[name] for name in KEPT_METRICS if row.get(name) is not None}
+    metrics: dict[str, Any] = {
+        name: row[name] for name in KEPT_METRICS if row.get(name) is not None
+    }
+    if "rank" in model.capabilities:  # ``model`` is fitted on the fold's training part
+        metrics["served"] = served_metrics(model, fold, catalogue, registry, cold_start_ratings)
+    return metrics
 
 
 def save_atomically(model: Recommender, directory: Path, number: int) -> Path:
@@ -246,14 +265,25 @@ def remove_leftovers(directory: Path) -> None:
 def is_not_worse(new: dict[str, Any], old: dict[str, Any], tolerance: float) -> bool:
     """Whether ``new`` metrics are within ``tolerance`` (a fraction) of ``old`` or better.
 
-    Rating models are judged by RMSE (lower is better), rankers by NDCG@10 (higher is better).
-    Without a comparable metric the new version is not worse (it saw more data).
+    Rating models are judged by RMSE (lower is better), rankers by the NDCG@10 of what they
+    serve (over popularity's on the same people when both holdouts have it: each version's
+    holdout is its own), else the bare NDCG@10. Without a comparable metric the new version is
+    not worse (it saw more data).
     """
     if new.get("rmse") is not None and old.get("rmse") is not None:
         return float(new["rmse"]) <= float(old["rmse"]) * (1.0 + tolerance)
+    new_lift, old_lift = _served_lift(new), _served_lift(old)
+    if new_lift is not None and old_lift is not None:
+        return new_lift >= old_lift * (1.0 - tolerance)
     if new.get("ndcg@10") is not None and old.get("ndcg@10") is not None:
         return float(new["ndcg@10"]) >= float(old["ndcg@10"]) * (1.0 - tolerance)
     return True
+
+
+def _served_lift(metrics: dict[str, Any]) -> float | None:
+    served = metrics.get("served")
+    everyone = served.get("all") if isinstance(served, dict) else None
+    return lift(everyone) if isinstance(everyone, dict) else None
 
 
 def _decide(
@@ -269,9 +299,23 @@ def _decide(
             detail = f"worse than version {active.number}"
             return Outcome(RetrainStatus.REJECTED, row.number, detail)
         algorithm, number = row.algorithm, row.number
-    model_versions.activate(context.db, context.serving.cache, algorithm, number)
+    changed = model_versions.activate(context.db, context.serving.cache, algorithm, number)
     precompute(context, algorithm, number, model, dispatch)
+    if changed:  # every "auto" list is stale: the other champions fill theirs again
+        precompute_champions(context, algorithm, dispatch)
     return Outcome(RetrainStatus.PROMOTED, number)
+
+
+def precompute_champions(context: WorkerContext, done: str, dispatch: Dispatch | None) -> None:
+    """Fill the "auto" lists of every champion but ``done`` (whose precompute just ran)."""
+    with context.db.transaction() as session:
+        chosen = champions.current(session)
+        names = {champions.champion_of(chosen, segment) for segment in SEGMENTS} - {done}
+        active = model_versions.active_versions(session)
+        versions = [(name, active[name].number) for name in sorted(names) if name in active]
+    for name, number in versions:
+        if name in context.serving.registry.names():
+            _precompute_users(context, name, number, dispatch)
 
 
 def precompute(
@@ -283,12 +327,20 @@ def precompute(
 ) -> None:
     """Fill the cache for a newly promoted version: similar lists here, users' lists in
     shards (handed to other workers by ``dispatch`` when given)."""
-    from workers.precompute import precompute_similar, precompute_users
+    from workers.precompute import precompute_similar
 
     if "similar" in model.capabilities:
         precompute_similar(context, algorithm, number, model)
-    if "rank" not in model.capabilities:
-        return
+    if "rank" in model.capabilities:
+        _precompute_users(context, algorithm, number, dispatch)
+
+
+def _precompute_users(
+    context: WorkerContext, algorithm: str, number: int, dispatch: Dispatch | None
+) -> None:
+    """Every rating user's list of a version, in shards."""
+    from workers.precompute import precompute_users
+
     with context.db.transaction() as session:
         users = sorted(int(user) for user in session.scalars(select(Rating.user_id).distinct()))
     size = context.settings.precompute_shard_users

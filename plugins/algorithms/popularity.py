@@ -56,6 +56,8 @@ class Popularity(RecommenderBase[PopularityConfig]):
     name = "popularity"
     version = "1"
     capabilities = frozenset({"rank", "fold_in"})
+    # The same list for everyone: it serves people with no ratings too (``server.serving.policy``).
+    personal = False
     config_class = PopularityConfig
 
     def _fit(self, ratings: Ratings, options: FitOptions) -> None:

@@ -165,7 +165,7 @@ def _rating_predictions(
 ) -> list[tuple[int, int, float, float]]:
     predicted = np.empty(len(test), np.float32)
     result.fallbacks = 0
-    for user, rows in _rows_by_user(test.users):
+    for user, rows in rows_by_user(test.users):
         predicted[rows] = model.predict(int(user), test.movies[rows])
         missing = rows[np.isnan(predicted[rows])]
         if len(missing):  # unknown user or movie: the baseline answers, and it is counted
@@ -196,7 +196,7 @@ def _top_n(
     recommended: set[int] = set()
     ranked_lists: dict[int, list[int]] = {}
     lists: list[tuple[int, int, int, float]] = []
-    for user, rows in _rows_by_user(test.users):
+    for user, rows in rows_by_user(test.users):
         relevant = set(test.movies[rows][test.stars[rows] >= protocol.relevant_threshold].tolist())
         if not relevant:
             continue
@@ -229,13 +229,13 @@ def _measure_lists(lists: dict[int, list[int]], train: RatingTable, result: Fold
         result.diversity = intra_list_diversity(every_list, genres)
         rated = {
             user: genre_mix(train.movies[rows].tolist(), genres)
-            for user, rows in _rows_by_user(train.users)
+            for user, rows in rows_by_user(train.users)
             if user in lists
         }
         result.calibration = calibration(lists, rated, genres)
 
 
-def _rows_by_user(users: np.ndarray) -> Iterable[tuple[int, np.ndarray]]:
+def rows_by_user(users: np.ndarray) -> Iterable[tuple[int, np.ndarray]]:
     order = np.argsort(users, kind="stable")
     sorted_users = users[order]
     starts = np.flatnonzero(np.r_[True, sorted_users[1:] != sorted_users[:-1]])

@@ -11,7 +11,7 @@ import numpy.typing as npt
 
 from plugins.data import MovieInfo, Ratings
 
-SplitKind = Literal["kfold", "user-holdout", "time"]
+SplitKind = Literal["kfold", "user-holdout", "time", "timeline"]
 Mask = npt.NDArray[np.bool_]
 
 
@@ -107,6 +107,31 @@ def time_split(table: RatingTable, fraction: float) -> Iterator[Fold]:
     yield Fold(1, table.take(~test), table.take(test))
 
 
+def timeline_split(table: RatingTable, fraction: float, cold_start: int = 5) -> Iterator[Fold]:
+    """Each person's future, as a server meets it. The newest ``fraction`` of people (by their
+    first rating) are newcomers: every other one is new (all their ratings are test), the rest
+    are cold (their first 1 … ``cold_start - 1`` ratings are known, the rest test). Everyone
+    else keeps their oldest ratings and is tested on their newest ``fraction`` (at least one,
+    never all)."""
+    order = np.lexsort((table.movies, table.timestamps, table.users))
+    users = table.users[order]
+    starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
+    sizes = np.diff(np.r_[starts, len(users)])
+    rank = np.arange(len(users)) - np.repeat(starts, sizes)  # 0 = the person's first rating
+    first_seen = table.timestamps[order][starts]
+    newcomers = np.argsort(-first_seen, kind="stable")[: round(len(starts) * fraction)]
+    kept = np.minimum(np.ceil(sizes * (1.0 - fraction)), sizes - 1)  # oldest ratings kept
+    known = np.where(sizes > 1, kept, 1).astype(int)
+    cold = np.arange(len(newcomers)) % 2 == 1
+    known[newcomers[~cold]] = 0
+    known[newcomers[cold]] = np.minimum(
+        1 + np.arange(cold.sum()) % max(1, cold_start - 1), sizes[newcomers[cold]] - 1
+    )
+    test = np.zeros(len(table), bool)
+    test[order] = rank >= np.repeat(known, sizes)
+    yield Fold(1, table.take(~test), table.take(test))
+
+
 def make_folds(
     table: RatingTable, kind: SplitKind, folds: int, seed: int, fraction: float = 0.2
 ) -> Iterator[Fold]:
@@ -115,4 +140,6 @@ def make_folds(
         return kfold(table, folds, seed)
     if kind == "user-holdout":
         return user_holdout(table, fraction, seed, folds)
+    if kind == "timeline":
+        return timeline_split(table, fraction)
     return time_split(table, fraction)

@@ -7,9 +7,10 @@ from typing import Any
 from flask import Blueprint
 
 from server.api.operation import operation
-from server.api.serialize import version_json
+from server.api.serialize import champions_json, version_json
 from server.auth import require_credentials
 from server.context import get_coordination, get_db, get_queue, get_serving
+from server.services import champions
 from server.services.algorithms import queue_retrain
 from server.services.model_versions import active_versions
 
@@ -38,6 +39,16 @@ def list_algorithms() -> dict[str, Any]:
             }
         )
     return {"items": items}
+
+
+@bp.get("/champions")
+@operation()
+def get_champions() -> dict[str, Any]:
+    """Which algorithm serves each segment of people (new, cold, warm) when a request names
+    none, why, and every active ranker's served holdout figures."""
+    with get_db().transaction() as session:
+        board = champions.leaderboard(active_versions(session))
+        return champions_json(champions.current(session), board)
 
 
 @bp.post("/algorithms/<name>/retrain")

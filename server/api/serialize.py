@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from server.models import ModelVersion, Movie, Rating, User
+from server.models import ChampionSet, ModelVersion, Movie, Rating, User
+from server.services.champions import Candidate, champion_of, champion_reason
 from server.services.recommendations import RankedAnswer
 from server.serving.movie_directory import MovieDirectory
+from server.serving.policy import SEGMENTS, Segment
 
 
 def iso(timestamp: int) -> str:
@@ -72,6 +74,35 @@ def version_json(version: ModelVersion) -> dict[str, Any]:
         "created_at": iso(version.created_at),
         "promoted_at": None if version.promoted_at is None else iso(version.promoted_at),
         "error": version.error,
+    }
+
+
+def champions_json(
+    chosen: ChampionSet | None, board: dict[Segment, list[Candidate]]
+) -> dict[str, Any]:
+    """Who serves each segment under ``auto`` and why, with every candidate's served figures."""
+    return {
+        "generation": None if chosen is None else chosen.id,
+        "chosen_at": None if chosen is None else iso(chosen.chosen_at),
+        "cause": None if chosen is None else chosen.cause,
+        "segments": {
+            segment: {
+                "champion": champion_of(chosen, segment),
+                "reason": champion_reason(chosen, segment),
+                "candidates": [
+                    {
+                        "algorithm": candidate.algorithm,
+                        "version": candidate.version,
+                        "ndcg@10": candidate.figures.get("ndcg@10"),
+                        "popularity_ndcg@10": candidate.figures.get("popularity_ndcg@10"),
+                        "lift": candidate.lift,
+                        "users": candidate.figures.get("users"),
+                    }
+                    for candidate in board.get(segment, [])
+                ],
+            }
+            for segment in SEGMENTS
+        },
     }
 
 

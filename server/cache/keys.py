@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 PREFIX = "movierec:"
+# The "algorithm" whose lists are the champions' (``server.services.champions``).
+AUTO = "auto"
 
 # Active versions are republished at every promotion and on every computed answer.
 ACTIVE_TTL_SECONDS = 86_400

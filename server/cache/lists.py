@@ -1,5 +1,6 @@
-"""Ranked lists as the cache holds them: a small header (the model version that produced the list
-and its source label), then ``int32`` movie ids and ``float32`` scores."""
+"""Ranked lists as the cache holds them: a small header (the model version that produced the list,
+the champion set it was served under, and its source label), then ``int32`` movie ids and
+``float32`` scores."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-HEADER = struct.Struct("<IB")  # model version number, length of the source label
+# Model version number, champion set (0 unless served as "auto"), length of the source label.
+HEADER = struct.Struct("<IIB")
 
 
 @dataclass(frozen=True, eq=False)
@@ -21,6 +23,7 @@ class CachedList:
     source: str
     movies: npt.NDArray[np.int32]
     scores: npt.NDArray[np.float32]
+    generation: int = 0
 
     def __len__(self) -> int:
         return len(self.movies)
@@ -32,14 +35,20 @@ class CachedList:
 
     def head(self, n: int) -> CachedList:
         """The first ``n`` entries as a list of their own."""
-        return CachedList(self.version, self.source, self.movies[:n], self.scores[:n])
+        return CachedList(
+            self.version, self.source, self.movies[:n], self.scores[:n], self.generation
+        )
+
+    def under(self, generation: int) -> CachedList:
+        """The same list, stamped as served under champion set ``generation``."""
+        return CachedList(self.version, self.source, self.movies, self.scores, generation)
 
 
 def pack(entry: CachedList) -> bytes:
     """The compact bytes of a list."""
     source = entry.source.encode()[:255]
     return (
-        HEADER.pack(entry.version, len(source))
+        HEADER.pack(entry.version, entry.generation, len(source))
         + source
         + np.asarray(entry.movies, "<i4").tobytes()
         + np.asarray(entry.scores, "<f4").tobytes()
@@ -50,7 +59,7 @@ def unpack(raw: bytes | str | None) -> CachedList | None:
     """The list packed in ``raw``; None when there is none or it is malformed."""
     if not isinstance(raw, bytes) or len(raw) < HEADER.size:
         return None
-    version, source_length = HEADER.unpack_from(raw)
+    version, generation, source_length = HEADER.unpack_from(raw)
     body = raw[HEADER.size + source_length :]
     if len(body) % 8:
         return None
@@ -58,4 +67,4 @@ def unpack(raw: bytes | str | None) -> CachedList | None:
     movies = np.frombuffer(body, "<i4", count)
     scores = np.frombuffer(body, "<f4", count, offset=4 * count)
     source = raw[HEADER.size : HEADER.size + source_length].decode(errors="replace")
-    return CachedList(version, source, movies, scores)
+    return CachedList(version, source, movies, scores, generation)

@@ -53,14 +53,19 @@ class Cache:
     # Lists for users and movies ---------------------------------------------------------------
 
     def user_list(self, algorithm: str, user: str) -> tuple[int | None, CachedList | None]:
-        """The active version of ``algorithm`` and the user's list if it is that version's."""
-        return self._read_list(keys.active(algorithm), keys.recs(algorithm, user))
+        """The active version of ``algorithm`` and the user's list if it is that version's. For
+        ``auto`` (the champions) the "version" is the champion set's generation."""
+        return self._read_list(
+            keys.active(algorithm), keys.recs(algorithm, user), algorithm == keys.AUTO
+        )
 
     def similar_list(self, algorithm: str, movie: str) -> tuple[int | None, CachedList | None]:
         """The active version of ``algorithm`` and the movie's similar list if current."""
         return self._read_list(keys.active(algorithm), keys.similar(algorithm, movie))
 
-    def _read_list(self, active_key: str, key: str) -> tuple[int | None, CachedList | None]:
+    def _read_list(
+        self, active_key: str, key: str, by_generation: bool = False
+    ) -> tuple[int | None, CachedList | None]:
         wanted = [active_key, key]
         try:
             active_raw, raw = self.near.mget(wanted) if self.near else self.client.mget(wanted)
@@ -69,7 +74,8 @@ class Cache:
             return None, None
         active = int(active_raw) if active_raw else None
         entry = self._unpack_held(key, raw)
-        if entry is None or active is None or entry.version != active:
+        stamp = None if entry is None else entry.generation if by_generation else entry.version
+        if stamp is None or active is None or stamp != active:
             return active, None
         return active, entry
 

@@ -24,6 +24,7 @@ from plugins.registry import Registry, UnknownAlgorithm, discover
 from server.cli.common import load_settings
 from server.datasets import DatasetError, Problems
 from server.datasets.table import IdLabels, load_table
+from server.serving.evaluation import run_served, served_leaderboard
 
 
 def _registry() -> Registry:
@@ -98,7 +99,7 @@ def _load(
 @click.option("--folds", default=5, show_default=True, help="Folds (kfold, user-holdout).")
 @click.option(
     "--split",
-    type=click.Choice(["kfold", "user-holdout", "time"]),
+    type=click.Choice(["kfold", "user-holdout", "time", "timeline"]),
     default="kfold",
     show_default=True,
 )
@@ -123,6 +124,18 @@ def _load(
 @click.option("--json", "json_out", type=click.Path(path_type=Path), help="Write results here.")
 @click.option("--dump", type=click.Path(path_type=Path), help="Write predictions and top-K CSVs.")
 @click.option("--plot", "plot_dir", type=click.Path(path_type=Path), help="Write PNG charts.")
+@click.option(
+    "--served",
+    is_flag=True,
+    help="Score what the server would serve each test person (fold-in, cold-start blend, "
+    "popularity fallback), by segment: new, cold, warm.",
+)
+@click.option(
+    "--cold-start-ratings",
+    type=int,
+    default=None,
+    help="With --served: the cold-start threshold (default: MOVIEREC_COLD_START_RATINGS).",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def evaluate_command(
     data: Path | None,
@@ -140,6 +153,8 @@ def evaluate_command(
     json_out: Path | None,
     dump: Path | None,
     plot_dir: Path | None,
+    served: bool,
+    cold_start_ratings: int | None,
     quiet: bool,
 ) -> None:
     """Cross-validate algorithms on DATA (any importable dataset) or on --train/--test files."""
@@ -159,6 +174,10 @@ def evaluate_command(
         f"{len(table):,} ratings, {len(fold_list)} fold(s), {len(specs)} configuration(s)", err=True
     )
     protocol = EvaluationProtocol(k=k, relevant_threshold=relevant, seed=seed)
+    if served:
+        threshold = cold_start_ratings or load_settings().cold_start_ratings
+        _evaluate_served(table, specs, fold_list, registry, threshold, protocol, json_out, quiet)
+        return
     with click.progressbar(
         length=len(fold_list) * len(specs), label="evaluating", hidden=quiet, file=sys.stderr
     ) as bar:
@@ -170,6 +189,27 @@ def evaluate_command(
 
         results = run(table, specs, fold_list, registry, protocol, on_fold)
     _report(results, k, json_out, plot_dir, table, grid)
+
+
+def _evaluate_served(
+    table: RatingTable,
+    specs: list[AlgorithmSpec],
+    folds: list[Fold],
+    registry: Registry,
+    cold_start_ratings: int,
+    protocol: EvaluationProtocol,
+    json_out: Path | None,
+    quiet: bool,
+) -> None:
+    with click.progressbar(
+        length=len(folds) * len(specs), label="evaluating", hidden=quiet, file=sys.stderr
+    ) as bar:
+        results = run_served(
+            table, specs, folds, registry, cold_start_ratings, protocol, lambda: bar.update(1)
+        )
+    click.echo(served_leaderboard(results, protocol.k))
+    if json_out is not None:
+        json_out.write_text(json.dumps({"served": results, "k": protocol.k}, indent=2))
 
 
 def _report(

@@ -1,4 +1,5 @@
-"""``movierec models list | promote ALGO VERSION | rollback ALGO``: the model registry."""
+"""``movierec models list | promote ALGO VERSION | rollback ALGO | champions``: the model
+registry and the champions serving each segment under ``auto``."""
 
 from __future__ import annotations
 
@@ -6,11 +7,11 @@ import json
 
 import click
 
-from server.api.serialize import version_json
+from server.api.serialize import champions_json, version_json
 from server.cache.connection import connect
 from server.cache.store import Cache
 from server.cli.common import load_settings, migrated_database, reported
-from server.services import model_versions
+from server.services import champions, model_versions
 
 COLUMNS = ("algorithm", "version", "status", "ratings", "rmse", "ndcg@10", "fit s", "promoted")
 
@@ -68,6 +69,33 @@ def rollback_model(algorithm: str) -> None:
     with reported():
         number = model_versions.roll_back(migrated_database(), _cache(), algorithm)
     click.echo(f"{algorithm} rolled back to version {number}")
+
+
+@models_command.command("champions")
+@click.option("--roll-back", is_flag=True, help="Serve the previous champion set again.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document.")
+def champions_command(roll_back: bool, as_json: bool) -> None:
+    """Which algorithm serves each segment (new, cold, warm) under auto, and why."""
+    database = migrated_database()
+    if roll_back:
+        with reported():
+            row = model_versions.roll_back_champions(database, _cache())
+        click.echo(f"champion set {row.id} serves ({row.cause})")
+    with database.transaction() as session:
+        board = champions.leaderboard(model_versions.active_versions(session))
+        shown = champions_json(champions.current(session), board)
+    if as_json:
+        click.echo(json.dumps(shown))
+        return
+    click.echo(f"champion set {shown['generation'] or '-'}: {shown['cause'] or 'none chosen yet'}")
+    for segment, entry in shown["segments"].items():
+        click.echo(f"{segment:<5} {entry['champion']:<12} {entry['reason'] or ''}")
+        for candidate in entry["candidates"]:
+            click.echo(
+                f"      {candidate['algorithm']:<12} v{candidate['version']:<4} "
+                f"ndcg@10 {_number(candidate['ndcg@10'])}  popularity "
+                f"{_number(candidate['popularity_ndcg@10'])}  on {candidate['users']} people"
+            )
 
 
 def _cache() -> Cache:

@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 from server.cache.store import Cache
 from server.db import Database, now
 from server.errors import Conflict, NotFound
-from server.models import TRAINED_STATUSES, ModelStatus, ModelVersion
+from server.models import TRAINED_STATUSES, ChampionSet, ModelStatus, ModelVersion
+from server.services import champions
 
 
 def active_version(session: Session, algorithm: str) -> ModelVersion | None:
@@ -127,16 +128,45 @@ def rollback(session: Session, algorithm: str) -> ModelVersion:
     return previous
 
 
-def activate(database: Database, cache: Cache, algorithm: str, number: int) -> None:
-    """Make version ``number`` of ``algorithm`` the one that serves, and publish it."""
+def activate(database: Database, cache: Cache, algorithm: str, number: int) -> bool:
+    """Make version ``number`` of ``algorithm`` the one that serves, choose the champions again
+    and publish both; whether the champions changed."""
     with database.transaction() as session:
         promote(session, get_version(session, algorithm, number))
+        chosen = _choose_champions(session, f"{algorithm} version {number} promoted")
     cache.publish_active_version(algorithm, number)
+    return _publish_champions(cache, chosen)
 
 
 def roll_back(database: Database, cache: Cache, algorithm: str) -> int:
-    """Go back to the version promoted before the active one, publish it; its number."""
+    """Go back to the version promoted before the active one, choose the champions again and
+    publish both; the version's number."""
     with database.transaction() as session:
         number = rollback(session, algorithm).number
+        chosen = _choose_champions(session, f"{algorithm} rolled back to version {number}")
     cache.publish_active_version(algorithm, number)
+    _publish_champions(cache, chosen)
     return number
+
+
+def _choose_champions(session: Session, cause: str) -> int | None:
+    session.flush()
+    row = champions.refresh(session, active_versions(session), cause)
+    return None if row is None else row.id
+
+
+def _publish_champions(cache: Cache, generation: int | None) -> bool:
+    """Publish a new champion set's id, which makes every cached "auto" list stale."""
+    if generation is None:
+        return False
+    cache.publish_active_version(champions.AUTO, generation)
+    return True
+
+
+def roll_back_champions(database: Database, cache: Cache) -> ChampionSet:
+    """Serve the champion set chosen before the active one again, and publish it."""
+    with database.transaction() as session:
+        row = champions.roll_back(session)
+        session.expunge(row)
+    cache.publish_active_version(champions.AUTO, row.id)
+    return row

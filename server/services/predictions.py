@@ -16,7 +16,7 @@ from server.services.movies import get_movie
 from server.services.ratings import rated_by
 from server.services.users import get_user
 from server.serving.context import ServingContext
-from server.serving.lists import user_state
+from server.serving.policy import user_state
 
 # The movie-mean fallback shrinks towards the global mean by this many pseudo-ratings.
 PRIOR_RATINGS = 5.0

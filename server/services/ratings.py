@@ -25,7 +25,7 @@ from server.errors import Conflict, NotFound, ValidationError
 from server.models import Movie, Rating, RatingEvent, User
 from server.services.movies import get_movie, movie_key
 from server.services.users import get_user, user_key
-from server.serving.lists import NO_RATINGS, RatedMovies
+from server.serving.policy import NO_RATINGS, RatedMovies
 
 if TYPE_CHECKING:
     from server.tasks import TaskQueue

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from server.cache.connection import CACHE_ERRORS
 from server.cache.lists import CachedList
 from server.models import User
+from server.services import champions
 from server.services.algorithms import require_algorithm
 from server.services.model_versions import active_version
 from server.services.movies import get_movie
@@ -22,14 +23,8 @@ from server.services.popular import popular_movies
 from server.services.ratings import rated_by
 from server.services.users import get_user
 from server.serving.context import ServingContext
-from server.serving.lists import (
-    CONTENT,
-    RatedMovies,
-    compute_user_list,
-    ranked_list,
-    similar_list,
-    user_state,
-)
+from server.serving.lists import CONTENT, compute_user_list, served_version, similar_list
+from server.serving.policy import RatedMovies, ranked_list, segment_of, user_state
 
 # With a genre filter, this many candidates are ranked before filtering.
 GENRE_CANDIDATES = 3000
@@ -56,9 +51,11 @@ def recommendations(
     exclude_rated: bool = True,
 ) -> RankedAnswer:
     """A user's top ``n``, optionally within a genre: from the cache when it holds a current
-    list (no database work at all), else computed in one transaction."""
+    list (no database work at all), else computed in one transaction. The algorithm ``auto``
+    (the default) serves each person by their segment's champion."""
     name = algorithm or context.settings.default_algorithm
-    require_algorithm(context.registry, name, "rank")
+    if name != champions.AUTO:
+        require_algorithm(context.registry, name, "rank")
     cacheable = exclude_rated and n <= context.cache.list_length
     if cacheable:
         _, hit = context.cache.user_list(name, user_external_id)
@@ -86,19 +83,38 @@ def _computed_recommendations(
 ) -> RankedAnswer:
     user = get_user(session, user_external_id)
     rated = rated_by(session, user.id)
-    version = active_version(session, name)
-    if version is not None and len(rated) > 0:
+    ranker, generation = _ranker(context, session, name, len(rated))
+    version = active_version(session, ranker) if ranker in context.registry.names() else None
+    # Someone who has rated nothing yet but picked genres gets popular movies of those genres.
+    picked_only = len(rated) == 0 and bool(user.favorite_genres)
+    if version is not None and not picked_only:
         length = context.cache.list_length if genre is None else GENRE_CANDIDATES
         content = active_version(session, CONTENT)
         entry = compute_user_list(
             context, version, content, user, rated, max(length, n), exclude_rated
         )
-        context.cache.publish_active_version(name, version.number)
-        if cacheable and genre is None:
-            _store_quietly(context.cache.store_user_lists, name, user_external_id, entry)
-        items = _within_genre(context, entry.pairs(), genre)
-        return RankedAnswer(items[:n], entry.source, version.number, cached=False)
+        if entry is not None:
+            context.cache.publish_active_version(ranker, version.number)
+            if name == champions.AUTO:
+                context.cache.publish_active_version(name, generation)
+            if cacheable and genre is None:
+                stamped = entry.under(generation)
+                _store_quietly(context.cache.store_user_lists, name, user_external_id, stamped)
+            items = _within_genre(context, entry.pairs(), genre)
+            return RankedAnswer(items[:n], entry.source, version.number, cached=False)
     return _fallback(context, session, user, rated, n, genre)
+
+
+def _ranker(
+    context: ServingContext, session: Session, name: str, rating_count: int
+) -> tuple[str, int]:
+    """The algorithm that serves this person, and the champion set it was chosen by (0 when
+    ``name`` is an algorithm, or no set was chosen yet)."""
+    if name != champions.AUTO:
+        return name, 0
+    chosen = champions.current(session)
+    segment = segment_of(rating_count, context.settings.cold_start_ratings)
+    return champions.champion_of(chosen, segment), 0 if chosen is None else chosen.id
 
 
 def _fallback(
@@ -113,19 +129,14 @@ def _fallback(
     ratings to fold in, then the live popularity list (narrowed by favourite genres), which
     always answers."""
     for step in context.settings.fallback_chain:
-        allowed = step != "popularity" and step in context.registry.names()
-        version = active_version(session, step) if allowed else None
-        if version is None or len(rated) == 0:
+        version = None if step == "popularity" else active_version(session, step)
+        served = served_version(context, version)
+        if served is None or len(rated) == 0 or "rank" not in served.model.capabilities:
             continue
-        model = context.models.model(version)
-        if "rank" not in model.capabilities:
-            continue
-        entry = ranked_list(
-            model, version.number, user_state(model, user.id, rated), GENRE_CANDIDATES
-        )
+        entry = ranked_list(served, user_state(served.model, user.id, rated), GENRE_CANDIDATES)
         items = _within_genre(context, entry.pairs(), genre)
         if items:
-            return RankedAnswer(items[:n], f"fallback:{step}", version.number, cached=False)
+            return RankedAnswer(items[:n], f"fallback:{step}", served.version, cached=False)
     genres = [genre] if genre else [g.name for g in user.favorite_genres]
     seen = set(rated.movies.tolist())
     pool, _ = popular_movies(context.cache, session, n + len(seen), genres, None)

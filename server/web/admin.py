@@ -1,6 +1,7 @@
-"""The admin page (admin role only): every algorithm with its active version and the history of
-its main metric, retrain, promote and roll back; the event backlog, the cache hit rate and the
-workers' status; importing a dataset."""
+"""The admin page (admin role only): who serves each segment of people and why (the champions'
+leaderboard, their history, rolling them back); every algorithm with its active version and the
+history of its main metric, retrain, promote and roll back; the event backlog, the cache hit
+rate and the workers' status; importing a dataset."""
 
 from __future__ import annotations
 
@@ -13,13 +14,14 @@ from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
+from server.api.serialize import champions_json
 from server.cache.connection import CACHE_ERRORS
 from server.context import get_coordination, get_db, get_queue, get_serving, get_settings
 from server.datasets import DatasetError
 from server.db import now
 from server.errors import MovieRecError
 from server.models import ModelVersion, RatingEvent
-from server.services import model_versions
+from server.services import champions, model_versions
 from server.services.algorithms import queue_retrain
 from server.services.imports import queue_import
 from server.web.forms import ConfirmForm, ImportForm
@@ -58,8 +60,15 @@ def dashboard() -> str:
             for name in serving.registry.names()
         ]
         backlog = session.scalar(select(func.count()).where(RatingEvent.processed_at.is_(None)))
+        serving_now = champions_json(champions.current(session), champions.leaderboard(active))
+        champion_history = [
+            (row.id, row.chosen_at, row.cause) for row in champions.history(session)
+        ]
     return render_template(
         "admin.html",
+        default_algorithm=serving.settings.default_algorithm,
+        champions=serving_now,
+        champion_history=champion_history,
         trained=[row for row in rows if row.versions],
         untrained=[row for row in rows if not row.versions],
         backlog=backlog or 0,
@@ -118,6 +127,17 @@ def rollback(name: str) -> Response:
         model_versions.roll_back(get_db(), get_serving().cache, name)
 
     return _act(run, f"{name} rolled back.")
+
+
+@bp.post("/admin/champions/rollback")
+@admin_required
+def rollback_champions() -> Response:
+    """Serve the champion set chosen before the active one again."""
+
+    def run() -> None:
+        model_versions.roll_back_champions(get_db(), get_serving().cache)
+
+    return _act(run, "The previous champions serve again (until the next promotion).")
 
 
 def _act(action: Callable[[], None], done: str, form: FlaskForm | None = None) -> Response:

@@ -29,12 +29,13 @@ def get(api: FlaskClient, path: str, **params: Any) -> dict[str, Any]:
 
 def test_packed_lists_round_trip_and_garbage_is_a_miss() -> None:
     entry = CachedList(
-        7, "als", np.array([3, 1, 2], np.int32), np.array([0.9, 0.5, 0.1], np.float32)
+        7, "als", np.array([3, 1, 2], np.int32), np.array([0.9, 0.5, 0.1], np.float32), 4
     )
     back = unpack(pack(entry))
     assert back is not None and back.version == 7 and back.source == "als"
+    assert back.generation == 4  # the champion set an "auto" list was served under
     assert back.movies.tolist() == [3, 1, 2] and np.allclose(back.scores, [0.9, 0.5, 0.1])
-    assert len(pack(entry)) == 5 + 3 + 3 * 8  # header, source, 4-byte id and score per movie
+    assert len(pack(entry)) == 9 + 3 + 3 * 8  # header, source, 4-byte id and score per movie
     assert unpack(b"\x01") is None and unpack(None) is None and unpack(pack(entry)[:-3]) is None
 
 
@@ -44,6 +45,13 @@ def test_promotion_rule_judges_rmse_down_and_ndcg_up() -> None:
     assert is_not_worse({"ndcg@10": 0.30}, {"ndcg@10": 0.305}, 0.02)
     assert not is_not_worse({"ndcg@10": 0.20}, {"ndcg@10": 0.30}, 0.02)
     assert is_not_worse({}, {"rmse": 0.9}, 0.02)
+    # Rankers with a served holdout: judged by the lift over popularity on the same people.
+    served = {"ndcg@10": 0.02, "served": {"all": {"ndcg@10": 0.12, "popularity_ndcg@10": 0.1}}}
+    better = {"ndcg@10": 0.30, "served": {"all": {"ndcg@10": 0.11, "popularity_ndcg@10": 0.1}}}
+    assert not is_not_worse(
+        served, better | {"served": {"all": {"ndcg@10": 0.2, "popularity_ndcg@10": 0.1}}}, 0.02
+    )
+    assert is_not_worse(served, better, 0.02)
 
 
 def test_lists_name_their_source_version_and_cache_state(
