@@ -17,8 +17,8 @@ from server.models import ChampionSet, ModelStatus, ModelVersion, Movie, User
 from server.services import champions
 from server.services.model_versions import active_version, active_versions, get_version
 from server.services.ratings import ratings_by_user
-from server.serving.lists import CONTENT, compute_user_list, similar_list
-from server.serving.policy import RatedMovies, segment_of
+from server.serving.lists import compute_user_list, similar_list
+from server.serving.policy import CONTENT, RatedMovies, segment_of
 from workers.context import WorkerContext
 
 # Lists are written to Redis this many at a time, one round trip each.

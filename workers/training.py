@@ -42,7 +42,7 @@ from server.models import (
     RatingEvent,
 )
 from server.services import champions, model_versions
-from server.serving.evaluation import lift, served_metrics
+from server.serving.evaluation import FoldServing, lift, served_metrics
 from server.serving.policy import SEGMENTS
 from workers.context import WorkerContext
 
@@ -231,7 +231,8 @@ def holdout_metrics(
         name: row[name] for name in KEPT_METRICS if row.get(name) is not None
     }
     if "rank" in model.capabilities:  # ``model`` is fitted on the fold's training part
-        metrics["served"] = served_metrics(model, fold, catalogue, registry, cold_start_ratings)
+        serving = FoldServing.fit(fold, catalogue, registry)
+        metrics["served"] = served_metrics(model, serving, cold_start_ratings)
     return metrics
 
 

@@ -81,11 +81,12 @@ def leaderboard(active: dict[str, ModelVersion]) -> dict[Segment, list[Candidate
 def _candidate(
     algorithm: str, version: ModelVersion, served: dict[str, Any], segment: Segment
 ) -> Candidate | None:
-    """The version's figures on ``segment``; none when it had too few people to judge by."""
+    """The version's figures on ``segment``; none when it had too few people to judge by, or
+    served none of them itself (a personal model leaves new people to the fallback)."""
     figures = served.get(segment)
     if not isinstance(figures, dict) or figures.get(METRIC) is None:
         return None
-    if int(figures.get("users", 0)) < MIN_SEGMENT_USERS:
+    if int(figures.get("users", 0)) < MIN_SEGMENT_USERS or figures.get("own_share", 1.0) == 0:
         return None
     return Candidate(algorithm, version.number, figures)
 

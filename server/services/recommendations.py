@@ -23,8 +23,8 @@ from server.services.popular import popular_movies
 from server.services.ratings import rated_by
 from server.services.users import get_user
 from server.serving.context import ServingContext
-from server.serving.lists import CONTENT, compute_user_list, served_version, similar_list
-from server.serving.policy import RatedMovies, ranked_list, segment_of, user_state
+from server.serving.lists import compute_user_list, served_version, similar_list
+from server.serving.policy import CONTENT, RatedMovies, ranked_list, segment_of, user_state
 
 # With a genre filter, this many candidates are ranked before filtering.
 GENRE_CANDIDATES = 3000

@@ -7,6 +7,7 @@ champion and ``movierec evaluate --served`` all read these figures.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -17,67 +18,92 @@ from plugins.evaluation.metrics import UserTopN, summarize_top_n, user_top_n
 from plugins.evaluation.runner import AlgorithmSpec, EvaluationProtocol, rows_by_user
 from plugins.evaluation.splits import Fold, RatingTable
 from plugins.registry import Registry
-from server.serving.policy import SEGMENTS, RatedMovies, Served, segment_of, served_list
+from server.serving.policy import (
+    CONTENT,
+    NO_RATINGS,
+    SEGMENTS,
+    RatedMovies,
+    Served,
+    segment_of,
+    served_list,
+)
 
-# The list of everyone with no ratings when the ranker is personal: the live popularity list.
-FALLBACK = "popularity"
-CONTENT = "content"
 # Figures of a segment with fewer test people than this are noise: the champion ignores them.
 MIN_SEGMENT_USERS = 20
 
 
+@dataclass(frozen=True)
+class FoldServing:
+    """What serves beside the ranker on one fold, fitted once on its training part: the
+    popularity fallback (also the reference) and the content model of the cold-start blend."""
+
+    fold: Fold
+    catalogue: np.ndarray
+    fallback: Served
+    content: Served | None
+    history: dict[int, RatedMovies]
+
+    @classmethod
+    def fit(cls, fold: Fold, catalogue: np.ndarray, registry: Registry) -> FoldServing:
+        """Fit the fallback and (when installed) the content model on ``fold.train``."""
+        train = fold.train.to_ratings(catalogue)
+        content = None
+        if CONTENT in registry.names():
+            content = Served(registry.create(CONTENT).fit(train, FitOptions(seed=0)), 0)
+        history = {
+            user: RatedMovies(
+                fold.train.movies[rows].astype(np.int64), fold.train.stars[rows].astype(np.float32)
+            )
+            for user, rows in rows_by_user(fold.train.users)
+        }
+        return cls(fold, catalogue, Served(Popularity().fit(train), 0), content, history)
+
+
 def served_metrics(
     model: Recommender,
-    fold: Fold,
-    catalogue: np.ndarray,
-    registry: Registry,
+    serving: FoldServing,
     cold_start_ratings: int,
     k: int = 10,
     relevant_threshold: float = 4.0,
 ) -> dict[str, dict[str, float]]:
-    """Top-N metrics at ``k`` of what ``model`` (fitted on ``fold.train``) serves each test
-    person, by segment and for everyone (``"all"``), each with the same figures of the popularity
-    fallback on the same people (``popularity_ndcg@k``)."""
-    train = fold.train.to_ratings(catalogue)
-    fallback = Served(Popularity().fit(train), 0)
-    content = None
-    if CONTENT in registry.names() and model.name != CONTENT:
-        content = Served(registry.create(CONTENT).fit(train, FitOptions(seed=0)), 0)
+    """Top-N metrics at ``k`` of what ``model`` (fitted on the fold's training part) serves each
+    test person, by segment and for everyone (``"all"``), each with the same figures of the
+    popularity fallback on the same people (``popularity_ndcg@k``)."""
     ranker = Served(model, 0)
-    history = _ratings_by_user(fold.train.users, fold.train.movies, fold.train.stars)
-    scored: dict[str, list[tuple[UserTopN, UserTopN]]] = {}
-    recommended: set[int] = set()
-    test = fold.test
+    scored: dict[str, list[tuple[UserTopN, UserTopN, bool]]] = {}
+    test = serving.fold.test
     for user, rows in rows_by_user(test.users):
         relevant = set(test.movies[rows][test.stars[rows] >= relevant_threshold].tolist())
         if not relevant:
             continue
-        rated = history.get(user, RatedMovies(np.empty(0, np.int64), np.empty(0, np.float32)))
-        popular = served_list(fallback, None, user, rated, k, cold_start_ratings)
+        rated = serving.history.get(user, NO_RATINGS)
+        popular = served_list(serving.fallback, None, user, rated, k, cold_start_ratings)
         assert popular is not None  # popularity is not personal: it always answers
-        entry = served_list(ranker, content, user, rated, k, cold_start_ratings)
-        if entry is None:
-            entry = popular
-        movies = entry.movies.tolist()
-        recommended.update(movies)
-        pair = (user_top_n(movies, relevant, k), user_top_n(popular.movies.tolist(), relevant, k))
+        entry = served_list(ranker, serving.content, user, rated, k, cold_start_ratings)
+        pair = (
+            user_top_n((entry or popular).movies.tolist(), relevant, k),
+            user_top_n(popular.movies.tolist(), relevant, k),
+            entry is not None,
+        )
         segment = segment_of(len(rated), cold_start_ratings)
         scored.setdefault(segment, []).append(pair)
         scored.setdefault("all", []).append(pair)
     return {
-        segment: _summary(scored[segment], k, len(catalogue))
+        segment: _summary(scored[segment], k, len(serving.catalogue))
         for segment in (*SEGMENTS, "all")
         if segment in scored
     }
 
 
 def _summary(
-    pairs: list[tuple[UserTopN, UserTopN]], k: int, catalogue_size: int
+    scored: list[tuple[UserTopN, UserTopN, bool]], k: int, catalogue_size: int
 ) -> dict[str, float]:
-    served = summarize_top_n([first for first, _ in pairs], set(), catalogue_size)
-    popular = summarize_top_n([second for _, second in pairs], set(), catalogue_size)
+    served = summarize_top_n([first for first, _, _ in scored], set(), catalogue_size)
+    popular = summarize_top_n([second for _, second, _ in scored], set(), catalogue_size)
     return {
         "users": served.users,
+        # The share of these people the ranker served itself (the rest got the fallback).
+        "own_share": sum(own for _, _, own in scored) / len(scored),
         f"ndcg@{k}": served.ndcg,
         f"precision@{k}": served.precision,
         f"recall@{k}": served.recall,
@@ -92,15 +118,6 @@ def lift(figures: dict[str, Any], k: int = 10) -> float | None:
     if served is None or not popular:
         return None
     return float(served) / float(popular)
-
-
-def _ratings_by_user(
-    users: np.ndarray, movies: np.ndarray, stars: np.ndarray
-) -> dict[int, RatedMovies]:
-    return {
-        user: RatedMovies(movies[rows].astype(np.int64), stars[rows].astype(np.float32))
-        for user, rows in rows_by_user(users)
-    }
 
 
 def run_served(
@@ -118,18 +135,13 @@ def run_served(
     per_fold: dict[str, list[dict[str, dict[str, float]]]] = {}
     for fold in folds:
         train = fold.train.to_ratings(catalogue)
+        serving = FoldServing.fit(fold, catalogue, registry)
         for spec in specs:
             model = registry.create(spec.name, spec.params)
             if "rank" in model.capabilities:
                 model.fit(train, FitOptions(seed=protocol.seed))
                 figures = served_metrics(
-                    model,
-                    fold,
-                    catalogue,
-                    registry,
-                    cold_start_ratings,
-                    protocol.k,
-                    protocol.relevant_threshold,
+                    model, serving, cold_start_ratings, protocol.k, protocol.relevant_threshold
                 )
                 per_fold.setdefault(spec.label(), []).append(figures)
             if on_fold is not None:

@@ -12,9 +12,6 @@ from server.models import ModelVersion, User
 from server.serving.context import ServingContext
 from server.serving.policy import RatedMovies, Served, served_list
 
-# The algorithm blended into the lists of users with few ratings.
-CONTENT = "content"
-
 
 def served_version(context: ServingContext, version: ModelVersion | None) -> Served | None:
     """The model of ``version`` as it serves; None for no version or one whose algorithm was

@@ -19,6 +19,8 @@ from server.cache.lists import CachedList
 
 # Reciprocal-rank fusion constant: how much the top ranks dominate a blend.
 RRF_K = 10.0
+# The algorithm blended into the lists of people with few ratings.
+CONTENT = "content"
 
 
 class Segment(StrEnum):

@@ -7,7 +7,7 @@ import numpy as np
 from plugins.algorithms.popularity import Popularity
 from plugins.evaluation.splits import RatingTable, timeline_split
 from plugins.registry import discover
-from server.serving.evaluation import served_metrics
+from server.serving.evaluation import FoldServing, served_metrics
 from server.serving.policy import RatedMovies, Segment, Served, segment_of, served_list
 
 
@@ -60,11 +60,14 @@ def test_popularity_served_is_its_own_reference_and_segments_count_people() -> N
     fold = next(timeline_split(data, 0.1, cold_start=5))
     figures = served_metrics(
         Popularity().fit(fold.train.to_ratings(data.catalogue())),
-        fold,
-        data.catalogue(),
-        discover(),
+        FoldServing.fit(fold, data.catalogue(), discover()),
         cold_start_ratings=5,
     )
     assert figures["all"]["ndcg@10"] == figures["all"]["popularity_ndcg@10"]
     assert figures["new"]["users"] == 10 and figures["cold"]["users"] == 10
+    assert figures["new"]["own_share"] == 1.0  # popularity serves people with no ratings itself
     assert figures["all"]["users"] == sum(figures[s]["users"] for s in ("new", "cold", "warm"))
+    knn = discover().create("knn-item").fit(fold.train.to_ratings(data.catalogue()))
+    personal = served_metrics(knn, FoldServing.fit(fold, data.catalogue(), discover()), 5)
+    assert personal["new"]["own_share"] == 0.0 and personal["warm"]["own_share"] == 1.0
+    assert personal["new"]["ndcg@10"] == personal["new"]["popularity_ndcg@10"]

@@ -73,6 +73,9 @@ def test_the_champion_beats_popularity_by_the_most_on_its_own_holdout() -> None:
     assert champions.Segment.NEW not in champions.leaderboard(active)
     assert choice["new"]["algorithm"] == "popularity"
     assert champions.choose({})["warm"]["algorithm"] == "popularity"
+    # A personal model leaves new people to popularity: it is no candidate for them.
+    fallback_only = figures(0.3, 0.3) | {"own_share": 0.0}
+    assert not champions.leaderboard({"als": version("als", {"new": fallback_only})})
 
 
 def test_auto_serves_each_segment_by_its_champion_and_rolls_back(
