@@ -24,7 +24,7 @@ from server.datasets.table import load_table
 from server.models import ModelStatus, ModelVersion
 from server.services.champions import POPULARITY, choose
 from server.serving.evaluation import run_served
-from server.serving.policy import SEGMENTS
+from server.serving.policy import SEGMENTS, Policy
 
 METRIC = "ndcg@10"
 
@@ -45,13 +45,14 @@ def main() -> None:
     print(f"rankers trained by default: {', '.join(rankers)}")
     for fraction in (float(part) for part in args.fractions.split(",")):
         started = time.perf_counter()
-        fold = next(timeline_split(data, fraction, settings.cold_start_ratings))
+        policy = Policy.from_settings(settings)
+        fold = next(timeline_split(data, fraction, policy.cold_start_ratings))
         results = run_served(
             data,
             [AlgorithmSpec(name) for name in rankers],
             [fold],
             registry,
-            settings.cold_start_ratings,
+            policy,
             EvaluationProtocol(k=10),
         )
         print(f"\nholdout fraction {fraction} ({time.perf_counter() - started:.0f} s)")

@@ -58,6 +58,10 @@ class Settings:
     fallback_chain: tuple[str, ...] = ("content", "popularity")
     # Users with fewer ratings than this get a blend of content-based and fold-in results.
     cold_start_ratings: int = 5
+    # The re-ranking of every served list: the weight of calibration towards the person's genre
+    # mix and of the popularity penalty (0 turns each off; see server/serving/rerank.py).
+    rerank_calibration: float = 0.2
+    rerank_popularity: float = 0.0
     # A new version is promoted unless its main metric is worse than the active one's by more
     # than this fraction (RMSE for rating models, NDCG@10 for rankers).
     promote_tolerance: float = 0.02
@@ -83,6 +87,12 @@ class Settings:
     # The one directory the admin page may import datasets from (empty: the data directory's
     # ``imports`` folder); paths outside it are refused.
     import_dir: Path | None = None
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.rerank_calibration < 1.0:
+            raise SettingsError(f"{ENV_PREFIX}RERANK_CALIBRATION must be at least 0 and below 1")
+        if self.rerank_popularity < 0.0:
+            raise SettingsError(f"{ENV_PREFIX}RERANK_POPULARITY must be at least 0")
 
     @classmethod
     def load(

@@ -85,17 +85,18 @@ def precompute_similar(
         }
         batch: list[tuple[str, CachedList]] = []
         written = 0
+        version = get_version(session, algorithm, number)
+        evidence = context.serving.evidence.of(version, model)
         for movie in model.known_movies().tolist():
             if movie not in external:
                 continue
-            entry = similar_list(model, number, movie, length)
+            entry = similar_list(model, number, movie, length, evidence)
             if len(entry) > 0:  # an empty list would hide the content-based fallback
                 batch.append((external[movie], entry))
             if len(batch) >= BATCH:
                 written += context.serving.cache.store_similar_lists(algorithm, batch)
                 batch = []
         written += context.serving.cache.store_similar_lists(algorithm, batch)
-        version = get_version(session, algorithm, number)
         _add_precompute_time(session, version.id, time.perf_counter() - started)
     return written
 

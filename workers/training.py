@@ -43,7 +43,7 @@ from server.models import (
 )
 from server.services import champions, model_versions
 from server.serving.evaluation import FoldServing, lift, served_metrics
-from server.serving.policy import SEGMENTS
+from server.serving.policy import SEGMENTS, Policy
 from workers.context import WorkerContext
 
 log = logging.getLogger(__name__)
@@ -189,7 +189,7 @@ def _train(context: WorkerContext, row: ModelVersion, table: RatingTable) -> Rec
         table,
         context.settings.holdout_fraction,
         registry,
-        context.settings.cold_start_ratings,
+        Policy.from_settings(context.settings),
     )
     evaluate_seconds = time.perf_counter() - started
     model = registry.create(row.algorithm)
@@ -215,14 +215,14 @@ def holdout_metrics(
     table: RatingTable,
     fraction: float,
     registry: Registry,
-    cold_start_ratings: int,
+    policy: Policy,
 ) -> dict[str, Any]:
     """The evaluation engine's metrics for ``model`` on the timeline holdout (each person's
     newest ``fraction``, and the newest ``fraction`` of people as newcomers); for a ranker also
     ``served``: what the served policy gives each test person, by segment."""
     if len(table) < MIN_RATINGS_TO_EVALUATE:
         return {}
-    fold = next(timeline_split(table, fraction, cold_start_ratings))
+    fold = next(timeline_split(table, fraction, policy.cold_start_ratings))
     catalogue = table.catalogue()
     fallback = Baseline().fit(fold.train.to_ratings(catalogue))
     result, _ = evaluate_fold(model, fold, catalogue, EvaluationProtocol(k=10), fallback)
@@ -232,7 +232,7 @@ def holdout_metrics(
     }
     if "rank" in model.capabilities:  # ``model`` is fitted on the fold's training part
         serving = FoldServing.fit(fold, catalogue, registry)
-        metrics["served"] = served_metrics(model, serving, cold_start_ratings)
+        metrics["served"] = served_metrics(model, serving, policy)
     return metrics
 
 

@@ -80,7 +80,7 @@ def answer_response(context: ServingContext, answer: RankedAnswer) -> Response:
     def render() -> bytes:
         return (current_app.json.dumps(ranked_json(context.movies, answer)) + "\n").encode()
 
-    if answer.entry is None:
+    if not answer.cached or answer.entry is None:
         body = render()
     else:
         body = get_rendered_bodies().body(request.full_path, answer.entry, render)

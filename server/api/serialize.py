@@ -5,11 +5,48 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from server.cache.lists import Reasons, Why
 from server.models import ChampionSet, ModelVersion, Movie, Rating, User
 from server.services.champions import Candidate, champion_of, champion_reason
 from server.services.recommendations import RankedAnswer
-from server.serving.movie_directory import MovieDirectory
+from server.serving.movie_directory import MovieDirectory, MovieRow
 from server.serving.policy import SEGMENTS, Segment
+
+
+def _why(
+    movies: MovieDirectory,
+    rows: dict[int, MovieRow],
+    reasons: Reasons | None,
+    index: int | None,
+    movie: int,
+    source: str,
+) -> dict[str, Any]:
+    """``because`` (the person's rated movies it is most like) and ``reason`` (its kind, and the
+    genre of ``popular_in`` or what an ``alike`` movie shares) of one listed movie."""
+    if reasons is None or index is None:  # the live popular list, or a list cached before reasons
+        plain = "popular" if "popularity" in source else "similar_people"
+        return {"because": [], "reason": {"kind": plain}}
+    kind = Why(int(reasons.kinds[index]))
+    first, second = reasons.refs[index].tolist()
+    reason: dict[str, Any] = {"kind": kind.name.lower()}
+    because: list[dict[str, Any]] = []
+    if kind is Why.BECAUSE:
+        because = [
+            {
+                "movie_id": rows[ref].external_id,
+                "title": rows[ref].title,
+                "rating": int(half) / 2.0,
+            }
+            for ref, half in zip((first, second), reasons.half_stars[index].tolist(), strict=True)
+            if ref in rows
+        ]
+    elif kind is Why.POPULAR_IN:
+        reason["genre"] = movies.genre_name(first)
+    elif kind is Why.ALIKE:
+        shared = rows[movie].genres & rows[first].genres if first in rows else frozenset()
+        reason["genres"] = sorted(shared)
+        reason["rated_both"] = second if second >= 0 else None
+    return {"because": because, "reason": reason}
 
 
 def iso(timestamp: int) -> str:
@@ -107,10 +144,20 @@ def champions_json(
 
 
 def ranked_json(movies: MovieDirectory, answer: RankedAnswer) -> dict[str, Any]:
-    """A ranked answer with each movie's id and title, and where the list came from."""
-    rows = movies.rows([movie for movie, _ in answer.items])
+    """A ranked answer with each movie's id, title and reason, and where the list came from."""
+    reasons = None if answer.entry is None else answer.entry.reasons
+    place: dict[int, int] = {}
+    if answer.entry is not None and reasons is not None:
+        place = {movie: index for index, movie in enumerate(answer.entry.movies.tolist())}
+    referenced = [] if reasons is None else reasons.refs.ravel().tolist()
+    rows = movies.rows([movie for movie, _ in answer.items] + referenced)
     items = [
-        {"movie_id": rows[movie].external_id, "title": rows[movie].title, "score": round(score, 4)}
+        {
+            "movie_id": rows[movie].external_id,
+            "title": rows[movie].title,
+            "score": round(score, 4),
+            **_why(movies, rows, reasons, place.get(movie), movie, answer.source),
+        }
         for movie, score in answer.items
         if movie in rows
     ]

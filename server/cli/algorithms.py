@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -25,6 +26,8 @@ from server.cli.common import load_settings
 from server.datasets import DatasetError, Problems
 from server.datasets.table import IdLabels, load_table
 from server.serving.evaluation import run_served, served_leaderboard
+from server.serving.policy import Policy
+from server.serving.rerank import Reranking
 
 
 def _registry() -> Registry:
@@ -136,6 +139,13 @@ def _load(
     default=None,
     help="With --served: the cold-start threshold (default: MOVIEREC_COLD_START_RATINGS).",
 )
+@click.option(
+    "--rerank",
+    default=None,
+    metavar="CALIBRATION,POPULARITY",
+    help="With --served: the re-ranking weights (default: MOVIEREC_RERANK_CALIBRATION and "
+    "MOVIEREC_RERANK_POPULARITY).",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def evaluate_command(
     data: Path | None,
@@ -155,6 +165,7 @@ def evaluate_command(
     plot_dir: Path | None,
     served: bool,
     cold_start_ratings: int | None,
+    rerank: str | None,
     quiet: bool,
 ) -> None:
     """Cross-validate algorithms on DATA (any importable dataset) or on --train/--test files."""
@@ -175,8 +186,8 @@ def evaluate_command(
     )
     protocol = EvaluationProtocol(k=k, relevant_threshold=relevant, seed=seed)
     if served:
-        threshold = cold_start_ratings or load_settings().cold_start_ratings
-        _evaluate_served(table, specs, fold_list, registry, threshold, protocol, json_out, quiet)
+        policy = _policy(cold_start_ratings, rerank)
+        _evaluate_served(table, specs, fold_list, registry, policy, protocol, json_out, quiet)
         return
     with click.progressbar(
         length=len(fold_list) * len(specs), label="evaluating", hidden=quiet, file=sys.stderr
@@ -191,12 +202,28 @@ def evaluate_command(
     _report(results, k, json_out, plot_dir, table, grid)
 
 
+def _policy(cold_start_ratings: int | None, rerank: str | None) -> Policy:
+    """The settings' served policy, with the command's overrides."""
+    policy = Policy.from_settings(load_settings())
+    if cold_start_ratings is not None:
+        policy = replace(policy, cold_start_ratings=cold_start_ratings)
+    if rerank is not None:
+        try:
+            calibration, popularity = (float(part) for part in rerank.split(","))
+        except ValueError:
+            raise click.BadParameter(
+                "give two numbers: CALIBRATION,POPULARITY", param_hint="--rerank"
+            ) from None
+        policy = replace(policy, reranking=Reranking(calibration, popularity))
+    return policy
+
+
 def _evaluate_served(
     table: RatingTable,
     specs: list[AlgorithmSpec],
     folds: list[Fold],
     registry: Registry,
-    cold_start_ratings: int,
+    policy: Policy,
     protocol: EvaluationProtocol,
     json_out: Path | None,
     quiet: bool,
@@ -204,9 +231,7 @@ def _evaluate_served(
     with click.progressbar(
         length=len(folds) * len(specs), label="evaluating", hidden=quiet, file=sys.stderr
     ) as bar:
-        results = run_served(
-            table, specs, folds, registry, cold_start_ratings, protocol, lambda: bar.update(1)
-        )
+        results = run_served(table, specs, folds, registry, policy, protocol, lambda: bar.update(1))
     click.echo(served_leaderboard(results, protocol.k))
     if json_out is not None:
         json_out.write_text(json.dumps({"served": results, "k": protocol.k}, indent=2))

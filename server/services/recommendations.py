@@ -10,6 +10,7 @@ import contextlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+import numpy as np
 from sqlalchemy.orm import Session
 
 from server.cache.connection import CACHE_ERRORS
@@ -23,6 +24,7 @@ from server.services.popular import popular_movies
 from server.services.ratings import rated_by
 from server.services.users import get_user
 from server.serving.context import ServingContext
+from server.serving.explain import explain, explain_popular
 from server.serving.lists import compute_user_list, served_version, similar_list
 from server.serving.policy import CONTENT, RatedMovies, ranked_list, segment_of, user_state
 
@@ -33,7 +35,7 @@ GENRE_CANDIDATES = 3000
 @dataclass(frozen=True)
 class RankedAnswer:
     """A ranked list of (internal movie id, score) and where it came from; ``entry`` is the
-    cached list it was cut from, if any."""
+    list it was cut from, with each movie's reason, if any."""
 
     items: list[tuple[int, float]]
     source: str
@@ -101,7 +103,7 @@ def _computed_recommendations(
                 stamped = entry.under(generation)
                 _store_quietly(context.cache.store_user_lists, name, user_external_id, stamped)
             items = _within_genre(context, entry.pairs(), genre)
-            return RankedAnswer(items[:n], entry.source, version.number, cached=False)
+            return RankedAnswer(items[:n], entry.source, version.number, False, entry)
     return _fallback(context, session, user, rated, n, genre)
 
 
@@ -131,17 +133,47 @@ def _fallback(
     for step in context.settings.fallback_chain:
         version = None if step == "popularity" else active_version(session, step)
         served = served_version(context, version)
-        if served is None or len(rated) == 0 or "rank" not in served.model.capabilities:
+        if (
+            version is None
+            or served is None
+            or len(rated) == 0
+            or "rank" not in served.model.capabilities
+        ):
             continue
         entry = ranked_list(served, user_state(served.model, user.id, rated), GENRE_CANDIDATES)
+        entry = explain(entry, rated, context.evidence.of(version, served.model), served.model)
         items = _within_genre(context, entry.pairs(), genre)
         if items:
-            return RankedAnswer(items[:n], f"fallback:{step}", served.version, cached=False)
+            return RankedAnswer(items[:n], f"fallback:{step}", served.version, False, entry)
     genres = [genre] if genre else [g.name for g in user.favorite_genres]
     seen = set(rated.movies.tolist())
     pool, _ = popular_movies(context.cache, session, n + len(seen), genres, None)
-    items = [(movie, score) for movie, score in pool if movie not in seen]
-    return RankedAnswer(items[:n], "fallback:popularity", None, cached=False)
+    items = [(movie, score) for movie, score in pool if movie not in seen][:n]
+    return _popular_answer(context, items, genres)
+
+
+def _popular_answer(
+    context: ServingContext, items: list[tuple[int, float]], genres: list[str]
+) -> RankedAnswer:
+    """The live popular list as an answer: each movie ``popular_in`` the first of ``genres``
+    it belongs to (the ones asked for, or the person's favourites), else ``popular``."""
+    movies = [movie for movie, _ in items]
+    rows = context.movies.rows(movies)
+    ids = context.movies.genre_ids()
+    picked = [
+        next(
+            (ids.get(name, -1) for name in genres if movie in rows and name in rows[movie].genres),
+            -1,
+        )
+        for movie in movies
+    ]
+    entry = CachedList(
+        0,
+        "fallback:popularity",
+        np.array(movies, np.int32),
+        np.array([score for _, score in items], np.float32),
+    )
+    return RankedAnswer(items, entry.source, None, False, explain_popular(entry, picked))
 
 
 def similar_movies(
@@ -173,19 +205,19 @@ def _computed_similar(
         version = active_version(session, step)
         if version is None or "similar" not in context.registry.get(step).capabilities:
             continue
-        entry = similar_list(
-            context.models.model(version), version.number, movie.id, context.cache.list_length
-        )
+        model = context.models.model(version)
+        evidence = context.evidence.of(version, model)
+        entry = similar_list(model, version.number, movie.id, context.cache.list_length, evidence)
         if len(entry) == 0:
             continue
         if step == name:
             context.cache.publish_active_version(name, version.number)
             _store_quietly(context.cache.store_similar_lists, name, movie_external_id, entry)
-        return RankedAnswer(entry.pairs(n), source, version.number, cached=False)
+        return RankedAnswer(entry.pairs(n), source, version.number, False, entry)
     genres = [genre.name for genre in movie.genres]
     pool, _ = popular_movies(context.cache, session, n + 1, genres, None)
     items = [(other, score) for other, score in pool if other != movie.id]
-    return RankedAnswer(items[:n], "fallback:popularity", None, cached=False)
+    return _popular_answer(context, items[:n], genres)
 
 
 def _within_genre(

@@ -13,12 +13,14 @@ from server.config import Settings
 from server.db import Database
 from server.serving.model_store import ModelStore
 from server.serving.movie_directory import MovieDirectory
+from server.serving.policy import Policy
+from server.serving.traits import EvidenceStore
 
 
 @dataclass(frozen=True)
 class ServingContext:
-    """The settings, the plugins, the cache, the models held, the movies' rows and the
-    database of one process."""
+    """The settings, the plugins, the cache, the models held, the movies' rows, what
+    re-ranking and explaining know of each model and the database of one process."""
 
     settings: Settings
     registry: Registry
@@ -26,6 +28,12 @@ class ServingContext:
     models: ModelStore
     movies: MovieDirectory
     database: Database
+    evidence: EvidenceStore
+
+    @property
+    def policy(self) -> Policy:
+        """The served policy's settings."""
+        return Policy.from_settings(self.settings)
 
 
 def build_serving_context(
@@ -41,6 +49,7 @@ def build_serving_context(
     threadpool_limits(limits=1, user_api="blas")
     registry = discover(settings.algorithm_allow_list)
     cache = Cache.from_settings(client, settings, near=near_cache)
+    movies = MovieDirectory(database)
     return ServingContext(
-        settings, registry, cache, ModelStore(registry), MovieDirectory(database), database
+        settings, registry, cache, ModelStore(registry), movies, database, EvidenceStore(movies)
     )

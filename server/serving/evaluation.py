@@ -12,8 +12,17 @@ from typing import Any
 
 import numpy as np
 
-from plugins.algorithms.popularity import Popularity
+from plugins.algorithms.popularity import Popularity as PopularityModel
 from plugins.base import FitOptions, Recommender
+from plugins.evaluation.beyond_accuracy import (
+    Popularity,
+    calibration,
+    genre_mix,
+    head_share,
+    novelty,
+    personalization,
+    short_head,
+)
 from plugins.evaluation.metrics import UserTopN, summarize_top_n, user_top_n
 from plugins.evaluation.runner import AlgorithmSpec, EvaluationProtocol, rows_by_user
 from plugins.evaluation.splits import Fold, RatingTable
@@ -22,11 +31,13 @@ from server.serving.policy import (
     CONTENT,
     NO_RATINGS,
     SEGMENTS,
+    Policy,
     RatedMovies,
     Served,
     segment_of,
     served_list,
 )
+from server.serving.rerank import MovieTraits
 
 # Figures of a segment with fewer test people than this are noise: the champion ignores them.
 MIN_SEGMENT_USERS = 20
@@ -35,13 +46,17 @@ MIN_SEGMENT_USERS = 20
 @dataclass(frozen=True)
 class FoldServing:
     """What serves beside the ranker on one fold, fitted once on its training part: the
-    popularity fallback (also the reference) and the content model of the cold-start blend."""
+    popularity fallback (also the reference), the content model of the cold-start blend, the
+    traits re-ranking uses, and what the beyond-accuracy figures are measured against."""
 
     fold: Fold
     catalogue: np.ndarray
     fallback: Served
     content: Served | None
+    traits: MovieTraits
     history: dict[int, RatedMovies]
+    popularity: Popularity
+    genres: dict[int, tuple[str, ...]]
 
     @classmethod
     def fit(cls, fold: Fold, catalogue: np.ndarray, registry: Registry) -> FoldServing:
@@ -56,60 +71,95 @@ class FoldServing:
             )
             for user, rows in rows_by_user(fold.train.users)
         }
-        return cls(fold, catalogue, Served(Popularity().fit(train), 0), content, history)
+        genres = {movie: info.genres for movie, info in fold.train.movie_info.items()}
+        counts = np.diff(train.csc.indptr)
+        return cls(
+            fold,
+            catalogue,
+            Served(PopularityModel().fit(train), 0),
+            content,
+            MovieTraits.build(train.movie_ids, counts, genres),
+            history,
+            Popularity.of(fold.train.users, fold.train.movies),
+            genres,
+        )
+
+
+@dataclass(frozen=True)
+class _Served:
+    """One test person's served list, scored."""
+
+    movies: list[int]
+    rated_mix: dict[str, float]
+    served: UserTopN
+    popular: UserTopN
+    own: bool  # served by the ranker itself, not the fallback
 
 
 def served_metrics(
     model: Recommender,
     serving: FoldServing,
-    cold_start_ratings: int,
+    policy: Policy,
     k: int = 10,
     relevant_threshold: float = 4.0,
 ) -> dict[str, dict[str, float]]:
     """Top-N metrics at ``k`` of what ``model`` (fitted on the fold's training part) serves each
-    test person, by segment and for everyone (``"all"``), each with the same figures of the
-    popularity fallback on the same people (``popularity_ndcg@k``)."""
+    test person under ``policy``, by segment and for everyone (``"all"``), each with the same
+    figures of the popularity fallback on the same people (``popularity_ndcg@k``) and the
+    served lists' novelty, short-head share, personalization and miscalibration."""
     ranker = Served(model, 0)
-    scored: dict[str, list[tuple[UserTopN, UserTopN, bool]]] = {}
+    scored: dict[str, list[_Served]] = {}
     test = serving.fold.test
     for user, rows in rows_by_user(test.users):
         relevant = set(test.movies[rows][test.stars[rows] >= relevant_threshold].tolist())
         if not relevant:
             continue
         rated = serving.history.get(user, NO_RATINGS)
-        popular = served_list(serving.fallback, None, user, rated, k, cold_start_ratings)
+        popular = served_list(serving.fallback, None, serving.traits, user, rated, k, policy)
         assert popular is not None  # popularity is not personal: it always answers
-        entry = served_list(ranker, serving.content, user, rated, k, cold_start_ratings)
-        pair = (
-            user_top_n((entry or popular).movies.tolist(), relevant, k),
+        entry = served_list(ranker, serving.content, serving.traits, user, rated, k, policy)
+        movies = (entry or popular).movies.tolist()
+        person = _Served(
+            movies,
+            genre_mix(rated.movies.tolist(), serving.genres),
+            user_top_n(movies, relevant, k),
             user_top_n(popular.movies.tolist(), relevant, k),
             entry is not None,
         )
-        segment = segment_of(len(rated), cold_start_ratings)
-        scored.setdefault(segment, []).append(pair)
-        scored.setdefault("all", []).append(pair)
+        segment = segment_of(len(rated), policy.cold_start_ratings)
+        scored.setdefault(segment, []).append(person)
+        scored.setdefault("all", []).append(person)
     return {
-        segment: _summary(scored[segment], k, len(serving.catalogue))
+        segment: _summary(scored[segment], k, serving)
         for segment in (*SEGMENTS, "all")
         if segment in scored
     }
 
 
-def _summary(
-    scored: list[tuple[UserTopN, UserTopN, bool]], k: int, catalogue_size: int
-) -> dict[str, float]:
-    served = summarize_top_n([first for first, _, _ in scored], set(), catalogue_size)
-    popular = summarize_top_n([second for _, second, _ in scored], set(), catalogue_size)
-    return {
+def _summary(people: list[_Served], k: int, serving: FoldServing) -> dict[str, float]:
+    served = summarize_top_n([person.served for person in people], set(), len(serving.catalogue))
+    popular = summarize_top_n([person.popular for person in people], set(), 1)
+    lists = [person.movies for person in people]
+    figures = {
         "users": served.users,
         # The share of these people the ranker served itself (the rest got the fallback).
-        "own_share": sum(own for _, _, own in scored) / len(scored),
+        "own_share": sum(person.own for person in people) / len(people),
         f"ndcg@{k}": served.ndcg,
         f"precision@{k}": served.precision,
         f"recall@{k}": served.recall,
         f"hit_rate@{k}": served.hit_rate,
         f"popularity_ndcg@{k}": popular.ndcg,
+        "novelty": novelty(lists, serving.popularity),
+        "head_share": head_share(lists, short_head(serving.popularity)),
     }
+    if len(lists) > 1:
+        figures["personalization"] = personalization(lists)
+    mixed = {index: person.rated_mix for index, person in enumerate(people) if person.rated_mix}
+    if mixed:
+        figures["calibration"] = calibration(
+            {index: people[index].movies for index in mixed}, mixed, serving.genres
+        )
+    return figures
 
 
 def lift(figures: dict[str, Any], k: int = 10) -> float | None:
@@ -125,7 +175,7 @@ def run_served(
     specs: list[AlgorithmSpec],
     folds: list[Fold],
     registry: Registry,
-    cold_start_ratings: int,
+    policy: Policy,
     protocol: EvaluationProtocol,
     on_fold: Callable[[], None] | None = None,
 ) -> dict[str, dict[str, dict[str, float]]]:
@@ -141,7 +191,7 @@ def run_served(
             if "rank" in model.capabilities:
                 model.fit(train, FitOptions(seed=protocol.seed))
                 figures = served_metrics(
-                    model, serving, cold_start_ratings, protocol.k, protocol.relevant_threshold
+                    model, serving, policy, protocol.k, protocol.relevant_threshold
                 )
                 per_fold.setdefault(spec.label(), []).append(figures)
             if on_fold is not None:
@@ -156,14 +206,13 @@ def _mean_over_folds(rows: list[dict[str, dict[str, float]]]) -> dict[str, dict[
         people = sum(figures["users"] for figures in present)
         if not people:
             continue
-        means[segment] = {
-            name: (
-                people
-                if name == "users"
-                else sum(figures[name] * figures["users"] for figures in present) / people
-            )
-            for name in present[0]
-        }
+        names = {name for figures in present for name in figures} - {"users"}
+        means[segment] = {"users": people}
+        for name in sorted(names):
+            weighed = [(f[name], f["users"]) for f in present if f.get(name) is not None]
+            if weighed:
+                weight = sum(users for _, users in weighed)
+                means[segment][name] = sum(value * users for value, users in weighed) / weight
     return means
 
 

@@ -10,6 +10,7 @@ from plugins.base import Recommender
 from server.cache.lists import CachedList
 from server.models import ModelVersion, User
 from server.serving.context import ServingContext
+from server.serving.explain import Evidence, explain, explain_alike
 from server.serving.policy import RatedMovies, Served, served_list
 
 
@@ -34,25 +35,33 @@ def compute_user_list(
     """A person's list from ``version`` and their current ratings, by the served policy (the
     content blend below ``cold_start_ratings`` uses ``content``, the active content version the
     caller looked up once for however many people it computes); None when the model has nothing
-    to go on and the fallback must answer."""
-    ranker = Served(context.models.model(version), version.number)
-    return served_list(
-        ranker,
+    to go on and the fallback must answer. Each movie of the list carries its reason
+    (``server.serving.explain``)."""
+    model = context.models.model(version)
+    evidence = context.evidence.of(version, model)
+    entry = served_list(
+        Served(model, version.number),
         served_version(context, content),
+        evidence.traits,
         user.id,
         rated,
         length,
-        context.settings.cold_start_ratings,
+        context.policy,
         exclude_rated,
         prefer_trained,
     )
+    return None if entry is None else explain(entry, rated, evidence, model)
 
 
-def similar_list(model: Recommender, version: int, movie_id: int, length: int) -> CachedList:
-    """The movies most similar to ``movie_id`` by ``model`` (positive similarities only)."""
+def similar_list(
+    model: Recommender, version: int, movie_id: int, length: int, evidence: Evidence | None
+) -> CachedList:
+    """The movies most similar to ``movie_id`` by ``model`` (positive similarities only), each
+    saying what it shares with it (``evidence``: the version's)."""
     ranked = model.similar(movie_id, length)
     # No positive similarity is no evidence (a movie nobody rated scores 0 with everything).
     keep = ranked.scores > 0
-    return CachedList(
+    entry = CachedList(
         version, model.name, ranked.movies[keep].astype(np.int32), ranked.scores[keep]
     )
+    return explain_alike(entry, movie_id, evidence)

@@ -28,6 +28,8 @@ class MovieDirectory:
     def __init__(self, database: Database) -> None:
         self.database = database
         self._rows: dict[int, MovieRow] = {}
+        self._genre_ids: dict[str, int] = {}
+        self._genre_names: dict[int, str] = {}
 
     def rows(self, ids: list[int]) -> dict[int, MovieRow]:
         """The rows of ``ids`` (unknown ids are left out); the database is read only for movies
@@ -37,6 +39,34 @@ class MovieDirectory:
             with self.database.transaction() as session:
                 self._fetch(session, missing)
         return {movie: self._rows[movie] for movie in ids if movie in self._rows}
+
+    def every_genre(self) -> dict[int, frozenset[str]]:
+        """Every movie's genres, in one query (for re-ranking's traits; not kept)."""
+        genres: dict[int, set[str]] = {}
+        with self.database.transaction() as session:
+            for movie, name in session.execute(
+                select(MovieGenre.movie_id, Genre.name).join(Genre, Genre.id == MovieGenre.genre_id)
+            ):
+                genres.setdefault(movie, set()).add(name)
+        return {movie: frozenset(names) for movie, names in genres.items()}
+
+    def genre_ids(self) -> dict[str, int]:
+        """Every genre's id by name (kept; read again when a name is not known)."""
+        if not self._genre_ids:
+            self._read_genres()
+        return dict(self._genre_ids)
+
+    def genre_name(self, genre_id: int) -> str | None:
+        """The name of a genre id (None for an id that does not exist)."""
+        if genre_id not in self._genre_names:
+            self._read_genres()
+        return self._genre_names.get(genre_id)
+
+    def _read_genres(self) -> None:
+        with self.database.transaction() as session:
+            rows = session.execute(select(Genre.id, Genre.name)).all()
+        self._genre_ids = {name: genre for genre, name in rows}
+        self._genre_names = {genre: name for genre, name in rows}
 
     def _fetch(self, session: Session, ids: list[int]) -> None:
         found = session.execute(

@@ -8,7 +8,7 @@ is measured is what is served.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 import numpy as np
@@ -16,6 +16,8 @@ import numpy.typing as npt
 
 from plugins.base import Recommender, UserState
 from server.cache.lists import CachedList
+from server.config import Settings
+from server.serving.rerank import POOL, MovieTraits, Reranking, rerank
 
 # Reciprocal-rank fusion constant: how much the top ranks dominate a blend.
 RRF_K = 10.0
@@ -32,6 +34,21 @@ class Segment(StrEnum):
 
 
 SEGMENTS = tuple(Segment)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The settings of the served policy: below ``cold_start_ratings`` ratings a list is
+    blended with content-based results; ``reranking`` weighs calibration and popularity."""
+
+    cold_start_ratings: int = 5
+    reranking: Reranking = field(default_factory=Reranking)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Policy:
+        """The policy the server runs with."""
+        weights = Reranking(settings.rerank_calibration, settings.rerank_popularity)
+        return cls(settings.cold_start_ratings, weights)
 
 
 def segment_of(rating_count: int, cold_start_ratings: int) -> Segment:
@@ -109,35 +126,59 @@ def blend(first: CachedList, second: CachedList, weight: float, length: int) -> 
 def served_list(
     ranker: Served,
     content: Served | None,
+    traits: MovieTraits | None,
     user_id: int,
     rated: RatedMovies,
     length: int,
-    cold_start_ratings: int,
+    policy: Policy,
     exclude_rated: bool = True,
     prefer_trained: bool = False,
 ) -> CachedList | None:
-    """A person's list from ``ranker`` and their current ratings; None when the ranker has
-    nothing to go on (a personal model and no ratings, or an empty list): the caller's fallback
-    answers.
+    """A person's top ``length`` from ``ranker`` and their current ratings; None when the ranker
+    has nothing to go on (a personal model and no ratings, or an empty list): the caller's
+    fallback answers.
 
     Ratings are folded in (with ``prefer_trained``, the trained state is used when the model saw
-    as many ratings as they have: right after training, no fold-in is needed). Below
-    ``cold_start_ratings`` ratings the list is blended with ``content``'s: a few ratings say more
-    about taste through metadata than through co-ratings.
+    as many ratings as they have: right after training, no fold-in is needed). Below the
+    policy's ``cold_start_ratings`` the list is blended with ``content``'s: a few ratings say
+    more about taste through metadata than through co-ratings. Then the re-ranking stage runs
+    (``server.serving.rerank``, with ``traits``). Lists are built from the models' top ``POOL``
+    whatever ``length``, so a measured top 10 is the top 10 of a cached list.
     """
+    entry = _unranked(
+        ranker, content, user_id, rated, max(length, POOL), policy, exclude_rated, prefer_trained
+    )
+    if entry is None or len(entry) == 0:
+        return None  # none of their movies is known to the model
+    if traits is not None and len(rated) > 0 and policy.reranking.active:
+        entry = rerank(entry, rated.movies, traits, policy.reranking)
+    return entry.head(length)
+
+
+def _unranked(
+    ranker: Served,
+    content: Served | None,
+    user_id: int,
+    rated: RatedMovies,
+    pool: int,
+    policy: Policy,
+    exclude_rated: bool,
+    prefer_trained: bool,
+) -> CachedList | None:
+    """The model's list before re-ranking (blended when the person is cold)."""
     model = ranker.model
     if not is_personal(model):
-        return ranked_list(ranker, user_state(model, user_id, rated), length, exclude_rated)
+        return ranked_list(ranker, user_state(model, user_id, rated), pool, exclude_rated)
     if len(rated) == 0:
         return None
     if prefer_trained and model.trained_rating_count(user_id) == len(rated):
         state = model.user_state(user_id)
     else:
         state = user_state(model, user_id, rated)
-    entry = ranked_list(ranker, state, length, exclude_rated)
-    if len(rated) < cold_start_ratings and content is not None and content.model.name != model.name:
+    entry = ranked_list(ranker, state, pool, exclude_rated)
+    cold = policy.cold_start_ratings
+    if len(rated) < cold and content is not None and content.model.name != model.name:
         content_state = content.model.fold_in(rated.movies, rated.stars)
-        by_content = ranked_list(content, content_state, length, exclude_rated)
-        weight = 1.0 - len(rated) / cold_start_ratings
-        entry = blend(by_content, entry, weight, length)
-    return entry if len(entry) else None  # none of their movies is known to the model
+        by_content = ranked_list(content, content_state, pool, exclude_rated)
+        entry = blend(by_content, entry, 1.0 - len(rated) / cold, pool)
+    return entry

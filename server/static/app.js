@@ -55,6 +55,12 @@ function refreshingForYou() {
       score.className = "score";
       score.textContent = item.score.toFixed(2);
       li.append(a, score);
+      if (item.why) {
+        const why = document.createElement("small");
+        why.className = "why";
+        why.textContent = item.why;
+        li.append(" ", why);
+      }
       return li;
     }));
   };

@@ -91,7 +91,9 @@ def movie(movie_id: str) -> str:
             rating = session.get(Rating, (person.user_id, found.id))
             form.rating.data = f"{rating.stars:g}" if rating else None
             prediction = predict_rating(serving, session, person.username, movie_id)
-    similar = ranked_json(serving.movies, similar_movies(serving, movie_id, SIMILAR_LENGTH))
+    similar = with_why(
+        ranked_json(serving.movies, similar_movies(serving, movie_id, SIMILAR_LENGTH))
+    )
     return render_template(
         "movie.html",
         movie=found,
@@ -145,9 +147,40 @@ def for_you_json() -> dict[str, Any]:
 
 def _your_list() -> dict[str, Any]:
     serving = get_serving()
-    return ranked_json(
-        serving.movies, recommendations(serving, signed_in().username, FOR_YOU_LENGTH)
+    return with_why(
+        ranked_json(serving.movies, recommendations(serving, signed_in().username, FOR_YOU_LENGTH))
     )
+
+
+def with_why(answer: dict[str, Any]) -> dict[str, Any]:
+    """A list with each item's reason in words (the page and its script show the same)."""
+    for item in answer["items"]:
+        item["why"] = why_text(item)
+    return answer
+
+
+def why_text(item: dict[str, Any]) -> str:
+    """An item's ``because`` and ``reason`` as a short sentence."""
+    reason = item.get("reason") or {}
+    kind = reason.get("kind")
+    if item.get("because"):
+        named = " and ".join(f"{m['title']} ({m['rating']:g}★)" for m in item["because"])
+        return f"Because you rated {named}"
+    if kind == "popular_in" and reason.get("genre"):
+        return f"Popular in {reason['genre']}"
+    if kind == "alike":
+        shared = ", ".join(reason.get("genres") or [])
+        both = reason.get("rated_both")
+        parts = [
+            f"Also {shared}" if shared else "",
+            f"rated by {both} of the same people" if both else "",
+        ]
+        return "; ".join(part for part in parts if part) or "Alike"
+    return {
+        "similar_people": "Liked by people with your taste",
+        "trending": "Trending now",
+        "new": "New: nobody has rated it yet",
+    }.get(str(kind), "Popular")
 
 
 @bp.route("/welcome", methods=["GET", "POST"])

@@ -8,7 +8,7 @@ from plugins.algorithms.popularity import Popularity
 from plugins.evaluation.splits import RatingTable, timeline_split
 from plugins.registry import discover
 from server.serving.evaluation import FoldServing, served_metrics
-from server.serving.policy import RatedMovies, Segment, Served, segment_of, served_list
+from server.serving.policy import Policy, RatedMovies, Segment, Served, segment_of, served_list
 
 
 def table(people: int = 40, per_person: int = 12) -> RatingTable:
@@ -45,12 +45,13 @@ def test_a_personal_model_without_ratings_leaves_the_answer_to_the_fallback() ->
     train = table().to_ratings()
     knn = discover().create("knn-item").fit(train)
     nobody = RatedMovies(np.empty(0, np.int64), np.empty(0, np.float32))
-    assert served_list(Served(knn, 1), None, 99, nobody, 10, 5) is None
-    popular = served_list(Served(Popularity().fit(train), 2), None, 99, nobody, 10, 5)
+    policy = Policy(cold_start_ratings=5)
+    assert served_list(Served(knn, 1), None, None, 99, nobody, 10, policy) is None
+    popular = served_list(Served(Popularity().fit(train), 2), None, None, 99, nobody, 10, policy)
     assert popular is not None and len(popular) == 10 and popular.version == 2
     one = RatedMovies(np.array([5], np.int64), np.array([5.0], np.float32))
     content = discover().create("content").fit(train)
-    blended = served_list(Served(knn, 1), Served(content, 3), 99, one, 10, 5)
+    blended = served_list(Served(knn, 1), Served(content, 3), None, 99, one, 10, policy)
     assert blended is not None and blended.source == "blend:content+knn-item"
     assert 5 not in blended.movies.tolist() and blended.version == 1
 
@@ -61,13 +62,15 @@ def test_popularity_served_is_its_own_reference_and_segments_count_people() -> N
     figures = served_metrics(
         Popularity().fit(fold.train.to_ratings(data.catalogue())),
         FoldServing.fit(fold, data.catalogue(), discover()),
-        cold_start_ratings=5,
+        Policy(cold_start_ratings=5),
     )
     assert figures["all"]["ndcg@10"] == figures["all"]["popularity_ndcg@10"]
     assert figures["new"]["users"] == 10 and figures["cold"]["users"] == 10
     assert figures["new"]["own_share"] == 1.0  # popularity serves people with no ratings itself
     assert figures["all"]["users"] == sum(figures[s]["users"] for s in ("new", "cold", "warm"))
     knn = discover().create("knn-item").fit(fold.train.to_ratings(data.catalogue()))
-    personal = served_metrics(knn, FoldServing.fit(fold, data.catalogue(), discover()), 5)
+    personal = served_metrics(
+        knn, FoldServing.fit(fold, data.catalogue(), discover()), Policy(cold_start_ratings=5)
+    )
     assert personal["new"]["own_share"] == 0.0 and personal["warm"]["own_share"] == 1.0
     assert personal["new"]["ndcg@10"] == personal["new"]["popularity_ndcg@10"]

@@ -35,7 +35,7 @@ def test_packed_lists_round_trip_and_garbage_is_a_miss() -> None:
     assert back is not None and back.version == 7 and back.source == "als"
     assert back.generation == 4  # the champion set an "auto" list was served under
     assert back.movies.tolist() == [3, 1, 2] and np.allclose(back.scores, [0.9, 0.5, 0.1])
-    assert len(pack(entry)) == 9 + 3 + 3 * 8  # header, source, 4-byte id and score per movie
+    assert len(pack(entry)) == 10 + 3 + 3 * 8  # header, source, 4-byte id and score per movie
     assert unpack(b"\x01") is None and unpack(None) is None and unpack(pack(entry)[:-3]) is None
 
 
@@ -61,7 +61,8 @@ def test_lists_name_their_source_version_and_cache_state(
     assert [o.status for o in outcomes] == ["promoted"] * 4
     body = get(api, "/api/v1/users/5/recommendations", n=5)
     assert body["source"] == "als" and body["model_version"] == 1 and body["cached"]
-    assert len(body["items"]) == 5 and set(body["items"][0]) == {"movie_id", "title", "score"}
+    assert len(body["items"]) == 5
+    assert set(body["items"][0]) == {"movie_id", "title", "score", "because", "reason"}
     live = get(api, "/api/v1/users/5/recommendations", n=5, exclude_rated="false")
     assert not live["cached"] and live["source"] == "als"
     comedy = get(api, "/api/v1/users/5/recommendations", n=3, genre="Comedy")

@@ -1,0 +1,59 @@
+"""What re-ranking and explaining need of each model version, built once per process: the
+movies' traits with popularity from the ratings the model was trained on (the same artifact in
+every process, so workers and web processes re-rank and explain alike), who rated each movie,
+and the genres from the database."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import scipy.sparse as sp
+
+from plugins.base import Recommender
+from plugins.data import Ratings
+from server.models import ModelVersion
+from server.serving.explain import Evidence
+from server.serving.movie_directory import MovieDirectory
+from server.serving.rerank import MovieTraits
+
+
+class EvidenceStore:
+    """The evidence of each algorithm's version held; built on first use, thread-safe."""
+
+    def __init__(self, movies: MovieDirectory) -> None:
+        self.movies = movies
+        self._held: dict[str, tuple[int, Evidence]] = {}
+        self._lock = threading.Lock()
+
+    def of(self, version: ModelVersion, model: Recommender) -> Evidence:
+        """The evidence of ``model``, ``version``'s."""
+        held = self._held.get(version.algorithm)
+        if held is not None and held[0] == version.number:
+            return held[1]
+        with self._lock:
+            held = self._held.get(version.algorithm)
+            if held is None or held[0] != version.number:
+                held = (version.number, self._build(model))
+                self._held[version.algorithm] = held
+        return held[1]
+
+    def _build(self, model: Recommender) -> Evidence:
+        data = getattr(model, "data", None)  # a plugin not built on RecommenderBase may lack it
+        if isinstance(data, Ratings):
+            ids, raters = data.movie_ids, data.csc.copy()
+            raters.data = np.ones_like(raters.data)
+        else:
+            ids = model.known_movies()
+            raters = sp.csc_matrix((1, len(ids)), dtype=np.float32)
+        counts = np.diff(raters.indptr).astype(np.float64)
+        traits = MovieTraits.build(ids, counts, self.movies.every_genre())
+        genre_ids = self.movies.genre_ids()
+        config = model.describe().get("config", {})
+        return Evidence(
+            traits,
+            raters,
+            counts,
+            np.array([genre_ids.get(name, -1) for name in traits.genres], np.int32),
+            trending=float(config.get("half_life_days") or 0) > 0,
+        )

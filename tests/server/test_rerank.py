@@ -1,0 +1,66 @@
+"""The re-ranking stage, on lists small enough to follow by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from server.cache.lists import CachedList
+from server.config import Settings, SettingsError
+from server.serving.rerank import MovieTraits, Reranking, rerank
+
+GENRES = {1: ("Drama",), 2: ("Drama",), 3: ("Drama",), 4: ("Comedy",), 5: ("Comedy", "Drama")}
+COUNTS = {1: 100, 2: 50, 3: 9, 4: 3, 5: 0}
+
+
+def traits() -> MovieTraits:
+    return MovieTraits.build(list(COUNTS), list(COUNTS.values()), GENRES)
+
+
+def listed(*movies: int) -> CachedList:
+    scores = np.linspace(1.0, 0.5, len(movies)).astype(np.float32)
+    return CachedList(3, "ease", np.array(movies, np.int32), scores, 7)
+
+
+def test_traits_hold_genre_shares_and_log_scaled_popularity() -> None:
+    known = traits()
+    rows = known.rows([5, 1, 42])
+    assert rows.tolist()[2] == -1  # not known here
+    assert known.shares[rows[0]].tolist() == pytest.approx([0.5, 0.5])  # Comedy, Drama
+    assert known.popularity[rows[1]] == pytest.approx(1.0)  # the most rated
+    assert known.popularity[known.rows([3])[0]] == pytest.approx(np.log(10) / np.log(101))
+    assert known.mix([1, 4]).tolist() == pytest.approx([0.5, 0.5])
+    assert known.mix([42]).tolist() == [0.0, 0.0]
+
+
+def test_calibration_brings_the_persons_genre_mix_into_the_top() -> None:
+    entry = listed(1, 2, 3, 4)  # the model's order: three dramas, then a comedy
+    plain = rerank(entry, [1, 4], traits(), Reranking(0.0, 0.0))
+    assert plain is entry  # nothing to do
+    # Half comedy, half drama: the comedy moves up to second place once calibration weighs.
+    calibrated = rerank(entry, [2, 4], traits(), Reranking(0.5, 0.0))
+    assert calibrated.movies.tolist() == [1, 4, 2, 3]
+    assert calibrated.scores.tolist() == entry.scores[[0, 3, 1, 2]].tolist()  # the model's
+    assert (calibrated.version, calibrated.source, calibrated.generation) == (3, "ease", 7)
+    # Someone whose rated movies have no genres: calibration has nothing to aim at.
+    assert rerank(entry, [42], traits(), Reranking(0.5, 0.0)).movies.tolist() == [1, 2, 3, 4]
+
+
+def test_the_popularity_penalty_lets_less_rated_movies_up_and_depth_bounds_it() -> None:
+    entry = listed(1, 2, 3, 4)
+    penalised = rerank(entry, [5], traits(), Reranking(0.0, 1.0))
+    # relevance 1/log2(rank + 2) minus popularity: 1.0-1.0, 0.63-0.85, 0.50-0.50, 0.43-0.30
+    assert penalised.movies.tolist() == [4, 3, 1, 2]
+    assert rerank(entry, [5], traits(), Reranking(0.0, 1.0), depth=1).movies.tolist() == [
+        4,
+        1,
+        2,
+        3,
+    ]
+
+
+def test_weights_out_of_range_are_refused() -> None:
+    with pytest.raises(SettingsError, match="RERANK_CALIBRATION"):
+        Settings.load({"rerank_calibration": 1.0})
+    with pytest.raises(SettingsError, match="RERANK_POPULARITY"):
+        Settings.load({"rerank_popularity": -0.1})
