@@ -50,7 +50,7 @@ def main() -> None:
         "--weights", help="CALIBRATION,POPULARITY;... to try instead of the default grid."
     )
     args = parser.parse_args()
-    grid = GRID
+    grid: tuple[tuple[float, float], ...] = GRID
     if args.weights:
         pairs = (part.split(",") for part in args.weights.split(";"))
         grid = ((0.0, 0.0), *((float(c), float(p)) for c, p in pairs))
