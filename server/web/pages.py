@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
+from flask import session as session_store
 from werkzeug.wrappers import Response
 
 from server.api.serialize import ranked_json
@@ -12,6 +13,7 @@ from server.context import get_db, get_queue, get_serving
 from server.errors import MovieRecError, ValidationError
 from server.models import Rating
 from server.services.movies import get_movie, list_genres, rating_summaries, search_movies
+from server.services.onboarding import next_questions
 from server.services.popular import popular_movies
 from server.services.predictions import predict_rating
 from server.services.ratings import rate_movie, rate_movies, remove_rating, to_half_stars
@@ -26,6 +28,10 @@ PAGE_SIZE = 24
 FOR_YOU_LENGTH = 20
 SIMILAR_LENGTH = 10
 ONBOARDING_MOVIES = 12
+# The movies shown during onboarding are remembered (in the signed session cookie), so a skipped
+# one is not asked again; the most recent this many.
+ASKED_KEY = "onboarding_asked"
+MAX_ASKED = 200
 
 
 @bp.get("/")
@@ -203,22 +209,30 @@ def onboarding() -> str | Response:
 @bp.route("/welcome/rate", methods=["GET", "POST"])
 @login_required
 def onboarding_ratings() -> str | Response:
-    """Step 2: rate a few popular movies of those genres; then "For you"."""
+    """Step 2: rate the movies that tell the model the most of your taste, a page at a time
+    (each page follows the answers before it); then "For you"."""
     person = signed_in()
     form = ConfirmForm()
     serving = get_serving()
+    asked = set(session_store.get(ASKED_KEY, []))
     if form.validate_on_submit():
         try:
             saved = rate_movies(get_db(), get_queue(), person.username, _star_fields(request.form))
         except MovieRecError as error:
             flash(error.message, "error")
             return redirect(url_for("web.onboarding_ratings"))
+        if request.form.get("more"):
+            flash(f"Thanks: {saved} ratings saved. A few more, chosen from your answers:")
+            return redirect(url_for("web.onboarding_ratings"))
+        session_store.pop(ASKED_KEY, None)
         flash(f"Thanks: {saved} ratings saved. Here is what we think you will like.")
         return redirect(url_for("web.for_you"))
     with get_db().transaction() as session:
-        genres = [genre.name for genre in get_user(session, person.username).favorite_genres]
-        pairs, _ = popular_movies(serving.cache, session, ONBOARDING_MOVIES, genres, None)
-    candidates = ranked_json(serving.movies, _ranked(pairs, "popularity"))
+        user = get_user(session, person.username)
+        genres = [genre.name for genre in user.favorite_genres]
+        movies = next_questions(serving, session, user, asked, ONBOARDING_MOVIES)
+    session_store[ASKED_KEY] = sorted(asked | set(movies))[-MAX_ASKED:]
+    candidates = ranked_json(serving.movies, _ranked([(m, 0.0) for m in movies], "onboarding"))
     return render_template("welcome_rate.html", form=form, candidates=candidates, genres=genres)
 
 
