@@ -21,11 +21,11 @@ from typing import Any
 from flask.testing import FlaskClient
 
 from benchmarks.common import arguments, machine, table
-from server import create_app
-from server.cli.common import migrated_database
+from server import create_app, migrate
 from server.config import Settings
 from server.datasets import open_dataset
 from server.datasets.importer import import_dataset
+from server.db import Database
 from workers.context import build_context
 from workers.training import retrain
 
@@ -57,7 +57,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         base = Settings.load({"data_dir": scratch, "api_keys": [KEY], "secret_key": "bench"})
         started = time.perf_counter()
-        database = migrated_database(base)
+        migrate.upgrade(base.resolved_database_url)
+        database = Database(base.resolved_database_url)
         import_dataset(database, open_dataset(args.data))
         context = build_context(base)
         for algorithm in base.retrain_intervals:

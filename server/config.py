@@ -42,6 +42,8 @@ class Settings:
     # Algorithms the workers train, each with its retraining interval in seconds.
     train_schedule: tuple[str, ...] = (
         "popularity=600",
+        "popularity-count=600",
+        "trending=600",
         "als=3600",
         "svd=3600",
         "knn-item=3600",

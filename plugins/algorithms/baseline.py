@@ -32,11 +32,12 @@ class BaselineConfig:
 
 
 class Baseline(RecommenderBase[BaselineConfig]):
-    """Predicts ``mean + b_user + b_movie``; ranks movies by their bias."""
+    """Predicts ``mean + b_user + b_movie``. It does not rank: by bias alone, rarely rated
+    movies with a few high stars come first (NDCG@10 0.098 on ml-latest-small, below popularity)."""
 
     name = "baseline"
     version = "1"
-    capabilities = frozenset({"predict", "rank", "fold_in"})
+    capabilities = frozenset({"predict", "fold_in"})
     config_class = BaselineConfig
 
     def _fit(self, ratings: Ratings, options: FitOptions) -> None:

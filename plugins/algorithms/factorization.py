@@ -59,7 +59,7 @@ class _Factors:
 
 
 class _Factorization(RecommenderBase[FactorizationConfig]):
-    capabilities = frozenset({"predict", "rank", "fold_in"})
+    capabilities = frozenset({"predict", "fold_in"})
     config_class = FactorizationConfig
 
     def _fit(self, ratings: Ratings, options: FitOptions) -> None:

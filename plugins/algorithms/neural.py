@@ -27,10 +27,12 @@ class NeuralConfig:
     """Embedding size, optimizer and schedule."""
 
     n_factors: int = 32
-    epochs: int = 12
+    # Chosen on 3 folds of ml-latest-small and of the Kaggle ratings (the README gives the
+    # 5-fold figures): fewer, smaller steps with less decay than before.
+    epochs: int = 8
     batch_size: int = 512
-    learning_rate: float = 0.02
-    weight_decay: float = 1.0
+    learning_rate: float = 0.005
+    weight_decay: float = 0.5
     init_std: float = 0.05
 
     def validate(self) -> None:
@@ -52,7 +54,7 @@ class Neural(RecommenderBase[NeuralConfig]):
 
     name = "neural"
     version = "1"
-    capabilities = frozenset({"predict", "rank", "fold_in"})
+    capabilities = frozenset({"predict", "fold_in"})
     config_class = NeuralConfig
 
     def _fit(self, ratings: Ratings, options: FitOptions) -> None:

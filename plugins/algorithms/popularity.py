@@ -92,3 +92,32 @@ class Popularity(RecommenderBase[PopularityConfig]):
 
     def _restore(self, arrays: Mapping[str, np.ndarray]) -> None:
         self.scores = arrays["scores"]
+
+
+@dataclass(frozen=True)
+class CountConfig(PopularityConfig):
+    """``popularity-count``: plain counts."""
+
+    kind: Literal["weighted", "count"] = "count"
+
+
+class PopularityCount(Popularity):
+    """The most rated movies: what most people have seen."""
+
+    name = "popularity-count"
+    config_class = CountConfig
+
+
+@dataclass(frozen=True)
+class TrendingConfig(PopularityConfig):
+    """``trending``: counts, each rating weighing half as much every ``half_life_days``."""
+
+    kind: Literal["weighted", "count"] = "count"
+    half_life_days: float = 180.0
+
+
+class Trending(Popularity):
+    """The most rated movies lately."""
+
+    name = "trending"
+    config_class = TrendingConfig

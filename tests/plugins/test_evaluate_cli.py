@@ -77,7 +77,8 @@ def test_kfold_leaderboard_json_dump_and_plots(dataset: Path, tmp_path: Path) ->
     assert 0 < popularity["diversity"] <= 1 and popularity["calibration"] > 0
     dumped = sorted(p.name for p in (tmp_path / "dump").iterdir())
     assert "baseline.fold1.predictions.csv" in dumped and "popularity.fold2.top.csv" in dumped
-    header = (tmp_path / "dump" / "baseline.fold1.top.csv").read_text().splitlines()[0]
+    assert "baseline.fold1.top.csv" not in dumped  # a rating model: it does not rank
+    header = (tmp_path / "dump" / "popularity.fold1.top.csv").read_text().splitlines()[0]
     assert header == "user,rank,movie,score"
     assert (tmp_path / "plots" / "rmse.png").stat().st_size > 0
     assert (tmp_path / "plots" / "calibration.png").stat().st_size > 0
