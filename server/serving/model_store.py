@@ -4,11 +4,36 @@ the active version changes."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Generic, TypeVar
 
 from plugins.base import Recommender
 from plugins.registry import Registry
 from server.models import ModelVersion
+
+T = TypeVar("T")
+
+
+class HeldPerVersion(Generic[T]):
+    """One value per algorithm, built on first use and kept while its version is the one asked
+    for (a new version replaces it); thread-safe, built once even when asked for concurrently."""
+
+    def __init__(self) -> None:
+        self._held: dict[str, tuple[int, T]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, version: ModelVersion, build: Callable[[], T]) -> T:
+        """The value of ``version``, from ``build()`` the first time."""
+        held = self._held.get(version.algorithm)
+        if held is not None and held[0] == version.number:
+            return held[1]
+        with self._lock:
+            held = self._held.get(version.algorithm)
+            if held is None or held[0] != version.number:
+                held = (version.number, build())
+                self._held[version.algorithm] = held
+        return held[1]
 
 
 class ModelStore:
@@ -16,20 +41,14 @@ class ModelStore:
 
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
-        self._held: dict[str, tuple[int, Recommender]] = {}
-        self._lock = threading.Lock()
+        self._models: HeldPerVersion[Recommender] = HeldPerVersion()
 
     def model(self, version: ModelVersion) -> Recommender:
         """The model of ``version``, loading its artifact the first time it is asked for."""
-        held = self._held.get(version.algorithm)
-        if held is not None and held[0] == version.number:
-            return held[1]
-        with self._lock:
-            held = self._held.get(version.algorithm)
-            if held is None or held[0] != version.number:
-                if not version.artifact:
-                    raise FileNotFoundError(f"{version.algorithm} {version.number} has no artifact")
-                model = self.registry.load(version.algorithm, Path(version.artifact))
-                held = (version.number, model)
-                self._held[version.algorithm] = held
-        return held[1]
+
+        def load() -> Recommender:
+            if not version.artifact:
+                raise FileNotFoundError(f"{version.algorithm} {version.number} has no artifact")
+            return self.registry.load(version.algorithm, Path(version.artifact))
+
+        return self._models.get(version, load)

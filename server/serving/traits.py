@@ -5,8 +5,6 @@ and the genres from the database."""
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 import scipy.sparse as sp
 
@@ -14,6 +12,7 @@ from plugins.base import Recommender
 from plugins.data import Ratings
 from server.models import ModelVersion
 from server.serving.explain import Evidence
+from server.serving.model_store import HeldPerVersion
 from server.serving.movie_directory import MovieDirectory
 from server.serving.rerank import MovieTraits
 
@@ -23,20 +22,11 @@ class EvidenceStore:
 
     def __init__(self, movies: MovieDirectory) -> None:
         self.movies = movies
-        self._held: dict[str, tuple[int, Evidence]] = {}
-        self._lock = threading.Lock()
+        self._evidence: HeldPerVersion[Evidence] = HeldPerVersion()
 
     def of(self, version: ModelVersion, model: Recommender) -> Evidence:
         """The evidence of ``model``, ``version``'s."""
-        held = self._held.get(version.algorithm)
-        if held is not None and held[0] == version.number:
-            return held[1]
-        with self._lock:
-            held = self._held.get(version.algorithm)
-            if held is None or held[0] != version.number:
-                held = (version.number, self._build(model))
-                self._held[version.algorithm] = held
-        return held[1]
+        return self._evidence.get(version, lambda: self._build(model))
 
     def _build(self, model: Recommender) -> Evidence:
         data = getattr(model, "data", None)  # a plugin not built on RecommenderBase may lack it
