@@ -41,6 +41,15 @@ class Evidence:
     genre_ids: npt.NDArray[np.int32]
     trending: bool  # a non-personal model that decays old ratings
 
+    def alike(
+        self, first: npt.NDArray[np.int64], second: npt.NDArray[np.int64]
+    ) -> npt.NDArray[np.float64]:
+        """Cosine of the raters of each traits row of ``first`` and each of ``second``: how
+        much the same people rated both."""
+        together = (self.raters[:, first].T @ self.raters[:, second]).toarray()
+        norms = np.sqrt(np.outer(self.counts[first], self.counts[second]))
+        return np.asarray(np.divide(together, norms, out=np.zeros_like(together), where=norms > 0))
+
 
 def explain(
     entry: CachedList, rated: RatedMovies, evidence: Evidence, model: Recommender
@@ -75,9 +84,7 @@ def _because(
     if not len(liked[0]) or not len(candidates):
         return
     liked_rows, liked_movies, liked_stars = liked
-    together = (evidence.raters[:, rows[candidates]].T @ evidence.raters[:, liked_rows]).toarray()
-    norms = np.sqrt(np.outer(evidence.counts[rows[candidates]], evidence.counts[liked_rows]))
-    similarity = np.divide(together, norms, out=np.zeros_like(together), where=norms > 0)
+    similarity = evidence.alike(rows[candidates], liked_rows)
     best = np.argsort(-similarity, axis=1, kind="stable")[:, :2]
     for place, movie_row in enumerate(candidates.tolist()):
         chosen = [j for j in best[place].tolist() if similarity[place, j] >= MIN_SIMILARITY]

@@ -42,10 +42,7 @@ class Questionnaire:
                 eligible &= in_genres
         rows = np.flatnonzero(eligible)
         rows = rows[np.argsort(-evidence.counts[rows], kind="stable")[:POOL]]
-        raters = evidence.raters[:, rows]
-        overlap = (raters.T @ raters).toarray()
-        norms = np.sqrt(np.outer(evidence.counts[rows], evidence.counts[rows]))
-        self.similarity = np.divide(overlap, norms, out=np.zeros_like(overlap), where=norms > 0)
+        self.similarity = evidence.alike(rows, rows)
         self.movies: npt.NDArray[np.int64] = traits.ids[rows]
         self.popularity = traits.popularity[rows].astype(np.float64)
         self.covers = (
