@@ -48,6 +48,7 @@ class Settings:
         "svd=3600",
         "knn-item=3600",
         "ease=3600",
+        "hybrid=3600",
         "content=3600",
     )
     # Retrain every scheduled algorithm once this many rating events arrived since its last run.

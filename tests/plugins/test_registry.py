@@ -70,7 +70,7 @@ def test_a_class_implementing_the_protocol_need_not_derive_from_the_base() -> No
 
 
 def test_composite_plugins_find_components_in_the_registry_that_made_them() -> None:
-    registry = discover(allow={"hybrid", "content"})  # als, a default component, not allowed
+    registry = discover(allow={"hybrid", "ease"})  # als, a default component, not allowed
     hybrid = registry.create("hybrid")
     assert hybrid.registry is registry  # type: ignore[attr-defined]
     train, _ = structured_ratings(users=20, movies=30, per_user=8)
