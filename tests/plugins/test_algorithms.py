@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from plugins.algorithms.implicit_mf import confidence
-from plugins.data import Ratings
+from plugins.data import MovieInfo, Ratings
 from plugins.registry import discover
 from plugins.testing import structured_ratings
 
@@ -52,3 +53,27 @@ def test_popularity_weighted_rating_by_hand() -> None:
     expected = [(5 * 4 + 3 * overall) / 8, (1 * 5 + 3 * overall) / 4]
     np.testing.assert_allclose(model.score(1, [1, 2]), expected, rtol=1e-6)
     assert model.recommend(99, 2).movies.tolist() == [2, 1]  # 4.375 > 4.0625
+
+
+def test_gbm_learns_a_persons_taste_for_genres() -> None:
+    # Half the people love genre A and dislike B, half the reverse: every movie's mean is the
+    # same, so only the person's taste for the movie's genres tells their stars apart. Person 0
+    # loves A; of movies they did not rate, an A movie must be predicted well above a B movie.
+    pytest.importorskip("xgboost")
+    rng = np.random.default_rng(0)
+    info = {m: MovieInfo(title=f"m{m}", genres=("A",) if m < 20 else ("B",)) for m in range(40)}
+    users, movies, stars = [], [], []
+    for user in range(80):
+        likes_a = user % 2 == 0
+        for movie in rng.choice(40, 12, replace=False).tolist():
+            if user == 0 and movie in (5, 25):
+                continue  # held out: predicted below
+            loved = (movie < 20) == likes_a
+            users.append(user)
+            movies.append(movie)
+            stars.append(float(np.clip((4.5 if loved else 1.5) + rng.normal(0, 0.3), 0.5, 5)))
+    ratings = Ratings(users, movies, stars, movie_info=info)
+    model = discover({"gbm", "baseline"}).create("gbm", {"components": "baseline", "trees": 100})
+    model.fit(ratings)
+    liked, disliked = model.predict(0, [5, 25])
+    assert liked - disliked > 1.5
