@@ -20,7 +20,6 @@ from collections import Counter
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from benchmarks.common import arguments, machine, table
 from plugins.algorithms.popularity import Popularity
@@ -35,7 +34,6 @@ from server.datasets.table import load_table
 from server.serving.explain import Evidence
 from server.serving.onboarding import POOL, Questionnaire
 from server.serving.policy import Policy, RatedMovies, Served, served_list
-from server.serving.rerank import MovieTraits
 from server.web.pages import ONBOARDING_MOVIES
 
 ANSWERS = (3, 5, 10, 20)
@@ -95,11 +93,8 @@ def _fold(
     catalogue = np.union1d(train.catalogue(), test.catalogue())
     ratings = train.to_ratings(catalogue)
     genres = {movie: info.genres for movie, info in train.movie_info.items()}
-    raters = ratings.csc.copy()
-    raters.data = np.ones_like(raters.data)
-    counts = np.diff(raters.indptr).astype(np.float64)
-    traits = MovieTraits.build(ratings.movie_ids, counts, genres)
-    evidence = Evidence(traits, sp.csc_matrix(raters), counts, np.zeros(0, np.int32), False)
+    evidence = Evidence.build(ratings.movie_ids, ratings.csc, genres, {}, False)
+    traits, counts = evidence.traits, evidence.counts
     popular = Served(Popularity().fit(ratings), 0)
     warm = Served(registry.create(args.warm).fit(ratings, FitOptions(seed=0)), 0)
     content = Served(registry.create("content").fit(ratings, FitOptions(seed=0)), 0)
@@ -120,8 +115,10 @@ def _fold(
         stars_of = dict(zip(movies.tolist(), stars.tolist(), strict=True))
         orders = {
             "ours": _adaptive(questionnaires[picked], stars_of, max(ANSWERS)),
-            "popularity order": [
-                m for m in weighted.movies.tolist() if set(genres.get(m, ())) & set(picked)
+            "popularity order": [  # of their genres; of all when the data has none
+                m
+                for m in weighted.movies.tolist()
+                if not picked or set(genres.get(m, ())) & set(picked)
             ][:MAX_QUESTIONS],
             "random": rng.permutation(known)[:MAX_QUESTIONS].tolist(),
         }

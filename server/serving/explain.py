@@ -12,12 +12,14 @@ renders what is stored: explanations cost nothing at read time).
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
+from plugins.algorithms.popularity import weighted_rating
 from plugins.base import Recommender
 from server.cache.lists import CachedList, Reasons, Why
 from server.serving.policy import RatedMovies, is_personal
@@ -28,18 +30,48 @@ MIN_SIMILARITY = 0.1
 # Stars that make a rated movie one the person liked; at most this many of them are compared.
 LIKED_STARS = 4.0
 MAX_LIKED = 50
+# A movie's mean stars are shrunk towards everyone's mean as if it had this many more ratings.
+LIKING_VOTES = 10.0
 
 
 @dataclass(frozen=True)
 class Evidence:
-    """What explaining a version's lists needs: the movies' traits, who rated each movie (the
-    model's training ratings, column-major), and the database id of each traits genre."""
+    """What explaining a version's lists (and choosing onboarding questions) needs: the movies'
+    traits, who rated each movie (the model's training ratings, column-major), how well liked
+    each movie is, and the database id of each traits genre."""
 
     traits: MovieTraits
     raters: sp.csc_matrix  # training users x traits movies, 1 where rated
     counts: npt.NDArray[np.float64]
+    liking: npt.NDArray[np.float64]  # mean stars, shrunk (weighted rating, LIKING_VOTES)
     genre_ids: npt.NDArray[np.int32]
     trending: bool  # a non-personal model that decays old ratings
+
+    @classmethod
+    def build(
+        cls,
+        ids: npt.NDArray[np.int64],
+        stars: sp.csc_matrix,
+        genres: Mapping[int, Iterable[str]],
+        genre_ids: Mapping[str, int],
+        trending: bool,
+    ) -> Evidence:
+        """From the sorted movie ids, the training stars (users x those movies), each movie's
+        genres and the database id of each genre."""
+        raters = sp.csc_matrix(stars, copy=True)
+        raters.data = np.ones_like(raters.data)
+        counts = np.diff(raters.indptr).astype(np.float64)
+        sums = np.asarray(stars.sum(axis=0), np.float64).ravel()
+        means = np.divide(sums, counts, out=np.zeros_like(sums), where=counts > 0)
+        traits = MovieTraits.build(ids, counts, genres)
+        return cls(
+            traits,
+            raters,
+            counts,
+            weighted_rating(counts, means, LIKING_VOTES),
+            np.array([genre_ids.get(name, -1) for name in traits.genres], np.int32),
+            trending,
+        )
 
     def alike(
         self, first: npt.NDArray[np.int64], second: npt.NDArray[np.int64]

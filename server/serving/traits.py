@@ -14,7 +14,6 @@ from server.models import ModelVersion
 from server.serving.explain import Evidence
 from server.serving.model_store import HeldPerVersion
 from server.serving.movie_directory import MovieDirectory
-from server.serving.rerank import MovieTraits
 
 
 class EvidenceStore:
@@ -31,19 +30,15 @@ class EvidenceStore:
     def _build(self, model: Recommender) -> Evidence:
         data = getattr(model, "data", None)  # a plugin not built on RecommenderBase may lack it
         if isinstance(data, Ratings):
-            ids, raters = data.movie_ids, data.csc.copy()
-            raters.data = np.ones_like(raters.data)
+            ids, stars = data.movie_ids, data.csc
         else:
             ids = model.known_movies()
-            raters = sp.csc_matrix((1, len(ids)), dtype=np.float32)
-        counts = np.diff(raters.indptr).astype(np.float64)
-        traits = MovieTraits.build(ids, counts, self.movies.every_genre())
-        genre_ids = self.movies.genre_ids()
+            stars = sp.csc_matrix((1, len(ids)), dtype=np.float32)
         config = model.describe().get("config", {})
-        return Evidence(
-            traits,
-            raters,
-            counts,
-            np.array([genre_ids.get(name, -1) for name in traits.genres], np.int32),
+        return Evidence.build(
+            ids,
+            stars,
+            self.movies.every_genre(),
+            self.movies.genre_ids(),
             trending=float(config.get("half_life_days") or 0) > 0,
         )
