@@ -49,6 +49,9 @@ RATED = 10
 def main() -> None:
     parser = arguments(__doc__ or "")
     parser.add_argument(
+        "--algorithm", default="auto", help="The algorithm asked for (auto: the champions)."
+    )
+    parser.add_argument(
         "--weights",
         default="0,0;0.3,0.3;0.5,0.5",
         help="CALIBRATION,POPULARITY;... re-ranking weights tried besides the defaults.",
@@ -82,10 +85,10 @@ def main() -> None:
             print(
                 f"\nre-ranking weights: calibration {calibration}, popularity {popularity}{label}"
             )
-            print(_run(client, f"w{number}"))
+            print(_run(client, f"w{number}", args.algorithm))
 
 
-def _run(client: FlaskClient, prefix: str) -> str:
+def _run(client: FlaskClient, prefix: str, algorithm: str) -> str:
     auth = {"Authorization": f"Bearer {KEY}"}
     lists: dict[str, list[str]] = {}
     rows: list[list[Any]] = []
@@ -98,7 +101,9 @@ def _run(client: FlaskClient, prefix: str) -> str:
         for movie in known:
             client.put(f"/api/v1/users/{person}/ratings/{movie}", json={"rating": 5}, headers=auth)
         served = client.get(
-            f"/api/v1/users/{person}/recommendations", query_string={"n": LENGTH}, headers=auth
+            f"/api/v1/users/{person}/recommendations",
+            query_string={"n": LENGTH, "algorithm": algorithm},
+            headers=auth,
         ).get_json()
         movies = [item["movie_id"] for item in served["items"]]
         share = sum(genre in _genres(client, movie) for movie in movies) / max(len(movies), 1)
