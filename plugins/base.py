@@ -47,6 +47,12 @@ class Unsupported(NotImplementedError):
     """The algorithm does not declare the capability that was used."""
 
 
+class MissingDependency(ImportError):
+    """An optional package the plugin needs is not installed; raised on import, with what to
+    install in the message. The registry reports it once, as information, and skips the plugin
+    (any other failure to load is a warning)."""
+
+
 @dataclass(frozen=True)
 class FitOptions:
     """Per-run options that are not part of an algorithm's configuration."""

@@ -14,7 +14,7 @@ from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import Any
 
-from plugins.base import CAPABILITIES, Recommender, RecommenderBase
+from plugins.base import CAPABILITIES, MissingDependency, Recommender, RecommenderBase
 from plugins.config import build_config
 
 GROUP = "movierec.algorithms"
@@ -49,6 +49,11 @@ class Registry:
         try:
             return self.classes[name]
         except KeyError:
+            for skipped in self.skipped:
+                if skipped.name == name:
+                    raise UnknownAlgorithm(
+                        f"algorithm {name!r} is installed but cannot load: {skipped.reason}"
+                    ) from None
             known = ", ".join(self.classes) or "none"
             raise UnknownAlgorithm(f"unknown algorithm {name!r} (installed: {known})") from None
 
@@ -71,10 +76,25 @@ def discover(allow: Collection[str] | None = None) -> Registry:
         try:
             classes[entry.name] = load_plugin(entry)
         except Exception as error:  # log and skip: any failure of third-party code
-            reason = f"{type(error).__name__}: {error}"
-            log.warning("skipping algorithm plugin %s (%s): %s", entry.name, entry.value, reason)
-            skipped.append(Skipped(entry.name, reason))
+            skipped.append(Skipped(entry.name, f"{type(error).__name__}: {error}"))
+            _report_once(entry, error)
     return Registry(classes, skipped)
+
+
+_REPORTED: set[str] = set()
+
+
+def _report_once(entry: EntryPoint, error: Exception) -> None:
+    """Log a skipped plugin once per process (registries are made often): a missing optional
+    dependency is information (its message says what to install), any other failure a
+    warning."""
+    if entry.name in _REPORTED:
+        return
+    _REPORTED.add(entry.name)
+    if isinstance(error, MissingDependency):
+        log.info("algorithm %s not available: %s", entry.name, error)
+    else:
+        log.warning("skipping algorithm plugin %s (%s): %s", entry.name, entry.value, error)
 
 
 def load_plugin(entry: EntryPoint) -> type[Recommender]:

@@ -20,10 +20,12 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from plugins.base import MissingDependency
+
 try:
     import xgboost
-except ImportError as missing:  # the registry logs this and skips the plugin
-    raise ImportError("the gbm algorithm needs xgboost: pip install 'movierec[gbm]'") from missing
+except ImportError as missing:  # the registry reports this and skips the plugin
+    raise MissingDependency("gbm needs xgboost: pip install 'movierec[gbm]'") from missing
 
 from plugins.algorithms.composite import (
     Component,

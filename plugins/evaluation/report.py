@@ -123,6 +123,15 @@ def _write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[object
         writer.writerows(rows)
 
 
+def plot_available() -> bool:
+    """Whether ``plot`` can run (matplotlib, the ``plot`` extra, imports)."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def plot(results: Sequence[FoldResult], table: RatingTable, k: int, directory: Path) -> list[Path]:
     """PNG charts: each metric per fold and algorithm, and the rating distribution."""
     import matplotlib

@@ -11,7 +11,14 @@ from pathlib import Path
 import click
 
 from plugins.config import ConfigError, parse_assignments
-from plugins.evaluation.report import best_params, dump_fold, leaderboard, plot, write_json
+from plugins.evaluation.report import (
+    best_params,
+    dump_fold,
+    leaderboard,
+    plot,
+    plot_available,
+    write_json,
+)
 from plugins.evaluation.runner import (
     AlgorithmSpec,
     EvaluationProtocol,
@@ -44,12 +51,13 @@ def plugins_command(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({"algorithms": described, "skipped": skipped}, indent=2))
         return
+    click.echo("algorithm version  [capabilities]\n    default configuration")
     for item in described:
         config = ", ".join(f"{k}={v}" for k, v in item["config"].items())
         click.echo(f"{item['name']} {item['version']}  [{', '.join(item['capabilities'])}]")
         click.echo(f"    {config or '(no parameters)'}")
     for item in skipped:
-        click.echo(f"skipped {item['name']}: {item['reason']}", err=True)
+        click.echo(f"not available: {item['name']}: {item['reason']}", err=True)
 
 
 def _specs(
@@ -169,6 +177,8 @@ def evaluate_command(
     quiet: bool,
 ) -> None:
     """Cross-validate algorithms on DATA (any importable dataset) or on --train/--test files."""
+    if plot_dir is not None and not plot_available():
+        raise click.ClickException("--plot needs matplotlib: pip install 'movierec[plot]'")
     registry = _registry()
     try:
         specs = _specs(registry, algorithms, params, grid)

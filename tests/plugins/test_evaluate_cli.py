@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -168,3 +171,43 @@ def test_plugins_lists_every_built_in() -> None:
     assert result.exit_code == 0
     names = {item["name"] for item in json.loads(result.output)["algorithms"]}
     assert {"svd", "knn-item", "als", "ease", "content"} <= names
+
+
+def without(packages: list[str], tmp_path: Path) -> dict[str, str]:
+    """An environment where importing each of ``packages`` fails as if it were not installed."""
+    shadow = tmp_path / "shadow"
+    for package in packages:
+        (shadow / package).mkdir(parents=True)
+        (shadow / package / "__init__.py").write_text(
+            f"raise ImportError(\"No module named '{package}'\")\n"
+        )
+    return os.environ | {"PYTHONPATH": os.pathsep.join([str(shadow), *sys.path])}
+
+
+def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "server", *args]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_optional_packages_missing_are_said_up_front_with_what_to_install(
+    dataset: Path, tmp_path: Path
+) -> None:
+    env = without(["matplotlib", "xgboost"], tmp_path)
+    plotted = run_cli("evaluate", str(dataset), "--plot", str(tmp_path / "plots"), env=env)
+    assert plotted.returncode == 1
+    assert "--plot needs matplotlib: pip install 'movierec[plot]'" in plotted.stderr
+    assert "ratings" not in plotted.stderr  # refused before the data was read
+    stacked = run_cli("evaluate", str(dataset), "--algorithms", "gbm", env=env)
+    assert stacked.returncode == 1
+    assert "'gbm' is installed but cannot load" in stacked.stderr
+    assert "pip install 'movierec[gbm]'" in stacked.stderr
+    assert "Traceback" not in plotted.stderr + stacked.stderr
+
+
+def test_plugins_has_a_header_and_names_a_missing_plugin_once(tmp_path: Path) -> None:
+    listed = run_cli("plugins", env=without(["xgboost"], tmp_path))
+    assert listed.returncode == 0
+    assert listed.stdout.splitlines()[0].startswith("algorithm version  [capabilities]")
+    assert "gbm" not in listed.stdout
+    about_gbm = [line for line in listed.stderr.splitlines() if "gbm" in line]
+    assert len(about_gbm) == 1 and "pip install 'movierec[gbm]'" in about_gbm[0]
