@@ -7,9 +7,11 @@ in ``workers.tasks``, which the app includes.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from celery import Celery
+from celery.signals import after_setup_logger
 
 from server.config import Settings
 from server.tasks import RELAY_EVENTS, RETRAIN, TRAINING_QUEUE, celery_config
@@ -35,6 +37,24 @@ def make_celery(settings: Settings) -> Celery:
     app.conf.beat_schedule = schedule
     app.conf.beat_schedule_filename = str(settings.resolved_data_dir / "celerybeat-schedule")
     return app
+
+
+# Celery's lines for every task received and done, and beat's for every task sent: with the
+# relay every few seconds they would flood the terminal. Shown when Celery runs at DEBUG
+# (`celery -A workers.celery_app worker --loglevel DEBUG`).
+ROUTINE_LOGGERS = ("celery.app.trace", "celery.worker.strategy", "celery.beat")
+
+
+def _quiet_routine_lines(loglevel: int | str | None = None, **_: Any) -> None:
+    """Below DEBUG, show only warnings and errors of the routine loggers (a failed task still
+    prints)."""
+    level = logging.getLevelName(loglevel) if isinstance(loglevel, str) else loglevel
+    if not isinstance(level, int) or level > logging.DEBUG:
+        for name in ROUTINE_LOGGERS:
+            logging.getLogger(name).setLevel(logging.WARNING)
+
+
+after_setup_logger.connect(_quiet_routine_lines, weak=False)
 
 
 celery = make_celery(Settings.load())
