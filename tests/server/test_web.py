@@ -138,6 +138,10 @@ def test_rating_from_a_movie_page(client: FlaskClient, movie: str, database: Dat
     )
     assert saved.get_json() == {"movie_id": movie, "rating": 4.5}
     assert "You rated it 4.5 stars." in client.get(f"/movies/{movie}").get_data(as_text=True)
+    client.post(f"/movies/{movie}/rating", data={"csrf_token": token, "rating": "1"})
+    page = client.get(f"/movies/{movie}").get_data(as_text=True)
+    assert "You rated it 1 star." in page and 'title="1 star"' in page
+    assert 'title="0.5 stars"' in page
     bad = client.post(
         f"/movies/{movie}/rating",
         data={"csrf_token": token, "rating": "7"},
@@ -149,7 +153,7 @@ def test_rating_from_a_movie_page(client: FlaskClient, movie: str, database: Dat
     with database.transaction() as session:
         assert session.scalar(select(func.count()).select_from(Rating)) == 0
         kinds = session.scalars(select(RatingEvent.kind).order_by(RatingEvent.id)).all()
-    assert kinds == ["created", "deleted"]
+    assert kinds == ["created", "updated", "deleted"]
 
 
 def test_personal_tokens_act_only_for_their_user(
