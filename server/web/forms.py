@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from flask import request
+from urllib.parse import urlencode
+
+from flask import redirect, request
 from flask_wtf import FlaskForm
+from werkzeug.wrappers import Response
 from wtforms import (
     BooleanField,
     PasswordField,
@@ -17,13 +20,32 @@ from wtforms.widgets import CheckboxInput, ListWidget
 from server.services.accounts import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from server.services.ratings import MAX_HALF_STARS, MIN_HALF_STARS
 
-# No list is ever paged this far; a larger ?page= shows this one (empty), never a database error.
+# No list is ever paged this far; a larger ?page= is read as this one (then sent to the last page),
+# never a database error.
 MAX_PAGE = 1_000_000
 
 
 def page_number() -> int:
     """The request's ``?page=``: 1 when missing or not a number, at most ``MAX_PAGE``."""
     return min(MAX_PAGE, max(1, request.args.get("page", 1, type=int)))
+
+
+def page_count(total: int, page_size: int) -> int:
+    """How many pages ``total`` rows fill (1 when there are none)."""
+    return max(1, -(-total // page_size))
+
+
+def beyond_last_page(page: int, pages: int) -> Response | None:
+    """A redirect to the last page, keeping the other query arguments, when ``page`` is beyond
+    it (a stale link or a typed number); None otherwise."""
+    if page <= pages:
+        return None
+    # built by hand, not with url_for: its "_scheme"/"_external" keywords must never come from
+    # the query string
+    arguments = request.args.copy()
+    arguments["page"] = str(pages)
+    query = urlencode(list(arguments.items(multi=True)))
+    return redirect(f"{request.script_root}{request.path}?{query}")
 
 
 # The star values a form offers: "0.5" to "5".

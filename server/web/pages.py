@@ -19,7 +19,14 @@ from server.services.predictions import predict_rating
 from server.services.ratings import rate_movie, rate_movies, remove_rating, to_half_stars
 from server.services.recommendations import RankedAnswer, recommendations, similar_movies
 from server.services.users import get_user, known_genres
-from server.web.forms import ConfirmForm, GenresForm, RatingForm, page_number
+from server.web.forms import (
+    ConfirmForm,
+    GenresForm,
+    RatingForm,
+    beyond_last_page,
+    page_count,
+    page_number,
+)
 from server.web.session import login_required, me, signed_in
 
 bp = Blueprint("web", __name__)
@@ -46,7 +53,7 @@ def home() -> str | Response:
 
 
 @bp.get("/movies")
-def movies() -> tuple[str, int]:
+def movies() -> tuple[str, int] | Response:
     """Search by title, filter by genre and year, a page at a time."""
     query = request.args.get("q", "").strip() or None
     genre = request.args.get("genre") or None
@@ -68,7 +75,9 @@ def movies() -> tuple[str, int]:
             error, found, total = problem.message, [], 0
         summaries = rating_summaries(session, [movie.id for movie in found])
         rows = [(movie, summaries[movie.id]) for movie in found]
-    pages = max(1, -(-total // PAGE_SIZE))
+    pages = page_count(total, PAGE_SIZE)
+    if (last := beyond_last_page(page, pages)) is not None:
+        return last
     return render_template(
         "movies.html",
         rows=rows,

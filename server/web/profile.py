@@ -10,7 +10,15 @@ from server.context import get_db
 from server.errors import MovieRecError
 from server.services.accounts import create_token, revoke_token, user_tokens
 from server.services.ratings import RATED_ORDERS, rated_movies
-from server.web.forms import STAR_VALUES, ConfirmForm, RatingForm, TokenForm, page_number
+from server.web.forms import (
+    STAR_VALUES,
+    ConfirmForm,
+    RatingForm,
+    TokenForm,
+    beyond_last_page,
+    page_count,
+    page_number,
+)
 from server.web.session import login_required, signed_in
 
 bp = Blueprint("web-profile", __name__)
@@ -20,7 +28,7 @@ PAGE_SIZE = 50
 
 @bp.get("/profile")
 @login_required
-def profile() -> str:
+def profile() -> str | Response:
     """Your ratings and your tokens."""
     person = signed_in()
     order = request.args.get("sort", "recent")
@@ -31,6 +39,9 @@ def profile() -> str:
             session, person.user_id, order, PAGE_SIZE, (page - 1) * PAGE_SIZE
         )
         tokens = user_tokens(session, person.user_id)
+    pages = page_count(total, PAGE_SIZE)
+    if (last := beyond_last_page(page, pages)) is not None:
+        return last
     return render_template(
         "profile.html",
         rows=rows,
@@ -38,7 +49,7 @@ def profile() -> str:
         order=order,
         orders=list(RATED_ORDERS),
         page=page,
-        pages=max(1, -(-total // PAGE_SIZE)),
+        pages=pages,
         tokens=tokens,
         token_form=TokenForm(),
         confirm=ConfirmForm(),

@@ -197,8 +197,16 @@ def test_the_for_you_refresh_needs_the_session(client: FlaskClient) -> None:
     assert answer.status_code == 200 and "items" in answer.get_json()
 
 
-def test_absurd_page_numbers_show_an_empty_page(client: FlaskClient) -> None:
-    for path in ("/movies?page=9223372036854775807", "/movies?page=-5", "/movies?page=x"):
+def test_absurd_page_numbers_go_to_the_last_page(client: FlaskClient) -> None:
+    for path in ("/movies?page=-5", "/movies?page=x"):
         assert client.get(path).status_code == 200, path
+    beyond = client.get("/movies?page=9223372036854775807&q=a%20b")
+    assert beyond.status_code == 302
+    assert beyond.headers["Location"] == "/movies?page=1&q=a+b"  # every other argument kept
+    tricky = client.get("/movies?page=99&_external=1&_scheme=javascript")
+    assert tricky.headers["Location"].startswith("/movies?page=1&")  # a path on this site
     sign_up(client, "ada")
-    assert client.get("/profile?page=9223372036854775807").status_code == 200
+    beyond = client.get("/profile?page=9223372036854775807&sort=title")
+    assert beyond.status_code == 302 and "page=1" in beyond.headers["Location"]
+    assert "sort=title" in beyond.headers["Location"]
+    assert client.get(beyond.headers["Location"]).status_code == 200
