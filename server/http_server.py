@@ -99,6 +99,21 @@ def serve(app: Flask, options: dict[str, Any]) -> None:
     _Gunicorn(app, options).run()
 
 
+def ensure_port_free(host: str, port: int) -> None:
+    """Fail at once, with a plain message, when ``host:port`` cannot be listened on (another
+    server holds it): before any data is loaded or any process started."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise click.ClickException(
+                f"cannot listen on {host}:{port}: {error.strerror or error} "
+                "(is another server running there? choose another with --port)"
+            ) from None
+
+
 def run_server(settings: Settings, host: str, port: int, workers: int) -> None:
     """Serve until interrupted."""
     settings = with_redis_started(settings)

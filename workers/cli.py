@@ -128,8 +128,9 @@ def _train_here(settings: Settings, algorithm: str, force: bool) -> str:
 @click.option("--no-worker", is_flag=True, help="Do not start a worker and beat alongside.")
 def serve(host: str, port: int, workers: int, demo: str | None, no_worker: bool) -> None:
     """Run the web server (gunicorn) with a Celery worker and beat alongside."""
-    from server.http_server import run_server
+    from server.http_server import ensure_port_free, run_server
 
+    ensure_port_free(host, port)
     settings = _resolved_settings()
     migrated_database(settings).dispose()
     if demo is not None:

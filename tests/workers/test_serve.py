@@ -88,3 +88,19 @@ def _answers(url: str) -> bool:
     except OSError:
         return False
     return True
+
+
+def test_serve_on_a_busy_port_says_so_and_exits_before_doing_anything(tmp_path: Path) -> None:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("MOVIEREC_")}
+    environ |= {"MOVIEREC_DATA_DIR": str(tmp_path / "data"), "PYTHONPATH": str(ROOT)}
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        argv = [sys.executable, "-m", "workers", "serve", "--port", str(port), "--demo"]
+        done = subprocess.run(argv, env=environ, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
+    assert "listening" not in done.stdout and "demo data" not in done.stdout
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "data").exists()  # nothing was set up
