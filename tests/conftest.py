@@ -34,6 +34,15 @@ EXAMPLE_PLUGIN = Path(__file__).parent / "plugins" / "example_plugin"
 FIXTURES = write_fixtures(Path(tempfile.mkdtemp(prefix="movierec-fixtures-")))
 atexit.register(shutil.rmtree, FIXTURES, ignore_errors=True)
 API_KEY = "test-api-key"
+SERVICE_AUTH = {"Authorization": f"Bearer {API_KEY}"}
+
+
+def get_ok(client: FlaskClient, path: str, **query: Any) -> dict[str, Any]:
+    """The JSON of a GET with the service key, which must answer 200."""
+    response = client.get(path, query_string=query, headers=SERVICE_AUTH)
+    assert response.status_code == 200, response.get_json()
+    body: dict[str, Any] = response.get_json()
+    return body
 
 
 @pytest.fixture(autouse=True)

@@ -19,7 +19,7 @@ from server.datasets.synthetic import SyntheticSpec, write_dataset
 from server.db import Database
 from server.models import ModelStatus, ModelVersion
 from server.services import champions
-from tests.conftest import API_KEY
+from tests.conftest import get_ok
 
 pytestmark = pytest.mark.usefixtures("auto_database")
 
@@ -36,13 +36,6 @@ def auto_database(database: Database, tmp_path: Path) -> Database:
 @pytest.fixture
 def auto(pipeline_settings: dict[str, Any]) -> FlaskClient:
     return create_app(pipeline_settings | {"default_algorithm": "auto"}).test_client()
-
-
-def get(client: FlaskClient, path: str, **query: Any) -> dict[str, Any]:
-    response = client.get(path, query_string=query, headers={"Authorization": f"Bearer {API_KEY}"})
-    assert response.status_code == 200, response.get_json()
-    body: dict[str, Any] = response.get_json()
-    return body
 
 
 def version(algorithm: str, served: dict[str, Any]) -> ModelVersion:
@@ -89,31 +82,31 @@ def test_auto_serves_each_segment_by_its_champion_and_rolls_back(
         "MOVIEREC_REDIS_URL": pipeline_settings["redis_url"],
         "MOVIEREC_DATA_DIR": str(pipeline_settings["data_dir"]),
     }
-    before = get(auto, "/api/v1/users/5/recommendations", n=5)
+    before = get_ok(auto, "/api/v1/users/5/recommendations", n=5)
     assert before["source"] == "fallback:popularity"  # nothing trained, nothing chosen
     assert [o.status for o in train("popularity")] == ["promoted"]
-    first = get(auto, "/api/v1/champions")
+    first = get_ok(auto, "/api/v1/champions")
     assert {s["champion"] for s in first["segments"].values()} == {"popularity"}
     assert [o.status for o in train("ease")] == ["promoted"]
-    shown = get(auto, "/api/v1/champions")
+    shown = get_ok(auto, "/api/v1/champions")
     warm = shown["segments"]["warm"]
     assert shown["generation"] > first["generation"] and warm["champion"] == "ease", shown
     best = warm["candidates"][0]
     assert best["algorithm"] == "ease" and best["lift"] > 1.0 and best["users"] >= 20
     # A warm person's list, precomputed under this champion set, is ease's.
-    listed = get(auto, "/api/v1/users/5/recommendations", n=5)
+    listed = get_ok(auto, "/api/v1/users/5/recommendations", n=5)
     assert listed["source"] == "ease" and listed["cached"]
-    pinned = get(auto, "/api/v1/users/5/recommendations", n=5, algorithm="popularity")
+    pinned = get_ok(auto, "/api/v1/users/5/recommendations", n=5, algorithm="popularity")
     assert pinned["source"] == "popularity"
     # A new person is served by the new segment's champion (popularity: nobody beats it).
     assert auto.post("/api/v1/users", json={"id": "newbie"}, headers=auth).status_code == 201
-    fresh = get(auto, "/api/v1/users/newbie/recommendations", n=5)
+    fresh = get_ok(auto, "/api/v1/users/newbie/recommendations", n=5)
     assert fresh["source"] == shown["segments"]["new"]["champion"] == "popularity"
 
     result = CliRunner().invoke(cli, ["models", "champions", "--roll-back"], env=environ)
     assert result.exit_code == 0, result.output
     assert "rolled back to set" in result.output and "warm  popularity" in result.output
-    after = get(auto, "/api/v1/users/5/recommendations", n=5)
+    after = get_ok(auto, "/api/v1/users/5/recommendations", n=5)
     assert after["source"] == "popularity" and not after["cached"]  # ease's list went stale
     again = CliRunner().invoke(cli, ["models", "champions", "--json"], env=environ)
     assert '"champion": "popularity"' in again.output

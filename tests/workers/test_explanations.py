@@ -12,28 +12,20 @@ from server.cache import keys
 from server.cache.lists import unpack
 from server.db import Database
 from server.web.pages import why_text
-from tests.conftest import API_KEY
+from tests.conftest import get_ok
 
-AUTH = {"Authorization": f"Bearer {API_KEY}"}
 KINDS = {"because", "similar_people", "popular_in", "popular", "trending", "new"}
-
-
-def get(api: FlaskClient, path: str, **params: Any) -> dict[str, Any]:
-    response = api.get(path, query_string=params, headers=AUTH)
-    assert response.status_code == 200, response.get_json()
-    body: dict[str, Any] = response.get_json()
-    return body
 
 
 def test_a_persons_list_names_the_rated_movies_behind_each_pick(
     seeded: Database, train: Callable[..., Any], api: FlaskClient, redis_client: redis.Redis
 ) -> None:
     train("als", "content", "knn-item")
-    listed = get(api, "/api/v1/users/5/recommendations", n=20)
+    listed = get_ok(api, "/api/v1/users/5/recommendations", n=20)
     assert listed["cached"]
     rated = {
         item["movie_id"]: item["rating"]
-        for item in get(api, "/api/v1/users/5/ratings", limit=1000)["items"]
+        for item in get_ok(api, "/api/v1/users/5/ratings", limit=1000)["items"]
     }
     kinds = [item["reason"]["kind"] for item in listed["items"]]
     assert set(kinds) <= KINDS and kinds.count("because") >= 10, kinds
@@ -57,18 +49,18 @@ def test_similar_movies_say_what_they_share_and_new_people_get_their_genres(
     auth: dict[str, str],
 ) -> None:
     train("knn-item")
-    movie = get(api, "/api/v1/movies/10")
-    similar = get(api, "/api/v1/movies/10/similar", n=5)
+    movie = get_ok(api, "/api/v1/movies/10")
+    similar = get_ok(api, "/api/v1/movies/10/similar", n=5)
     for item in similar["items"]:
         reason = item["reason"]
         assert reason["kind"] == "alike" and reason["rated_both"] >= 1
-        other = get(api, f"/api/v1/movies/{item['movie_id']}")
+        other = get_ok(api, f"/api/v1/movies/{item['movie_id']}")
         assert set(reason["genres"]) == set(movie["genres"]) & set(other["genres"])
     created = api.post(
         "/api/v1/users", json={"id": "newbie", "favorite_genres": ["Horror"]}, headers=auth
     )
     assert created.status_code == 201
-    fresh = get(api, "/api/v1/users/newbie/recommendations", n=5)
+    fresh = get_ok(api, "/api/v1/users/newbie/recommendations", n=5)
     assert fresh["source"] == "fallback:popularity"
     assert [item["reason"] for item in fresh["items"]] == [
         {"kind": "popular_in", "genre": "Horror"}

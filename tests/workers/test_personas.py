@@ -14,15 +14,13 @@ from typing import Any
 
 import numpy as np
 import pytest
-from flask.testing import FlaskClient
 
 from server import create_app
 from server.datasets import open_dataset
 from server.datasets.importer import import_dataset
 from server.db import Database
-from tests.conftest import API_KEY
+from tests.conftest import SERVICE_AUTH, get_ok
 
-AUTH = {"Authorization": f"Bearer {API_KEY}"}
 PERSONAS = ("Comedy", "Romance", "Thriller", "Action")
 
 
@@ -60,13 +58,6 @@ def people(database: Database, tmp_path: Path) -> Database:
     return database
 
 
-def get(client: FlaskClient, path: str, **query: Any) -> dict[str, Any]:
-    response = client.get(path, query_string=query, headers=AUTH)
-    assert response.status_code == 200, response.get_json()
-    body: dict[str, Any] = response.get_json()
-    return body
-
-
 def test_personas_get_their_own_taste(
     people: Database, train: Callable[..., Any], pipeline_settings: dict[str, Any]
 ) -> None:
@@ -77,29 +68,29 @@ def test_personas_get_their_own_taste(
     def genre_share(items: list[dict[str, Any]], genre: str) -> float:
         for item in items:
             if item["movie_id"] not in genres:
-                movie = get(client, f"/api/v1/movies/{item['movie_id']}")
+                movie = get_ok(client, f"/api/v1/movies/{item['movie_id']}")
                 genres[item["movie_id"]] = set(movie["genres"])
         return sum(genre in genres[item["movie_id"]] for item in items) / len(items)
 
     lists = {}
     for genre in PERSONAS:
         # The ten best known of the genre: the person's favourites (the newest people).
-        known = get(client, "/api/v1/movies/popular", n=10, genre=genre)["items"]
+        known = get_ok(client, "/api/v1/movies/popular", n=10, genre=genre)["items"]
         person = f"likes-{genre.lower()}"
-        client.post("/api/v1/users", json={"id": person}, headers=AUTH)
+        client.post("/api/v1/users", json={"id": person}, headers=SERVICE_AUTH)
         for movie in known:
             response = client.put(
                 f"/api/v1/users/{person}/ratings/{movie['movie_id']}",
                 json={"rating": 5},
-                headers=AUTH,
+                headers=SERVICE_AUTH,
             )
             assert response.status_code in (200, 201)
-        served = get(client, f"/api/v1/users/{person}/recommendations", n=20)
+        served = get_ok(client, f"/api/v1/users/{person}/recommendations", n=20)
         assert served["source"] != "fallback:popularity" and len(served["items"]) == 20
         assert genre_share(served["items"], genre) >= 0.5, (
             genre,
             served["source"],
-            get(client, "/api/v1/champions"),
+            get_ok(client, "/api/v1/champions"),
         )
         lists[genre] = {item["movie_id"] for item in served["items"]}
     overlaps = [len(lists[a] & lists[b]) / 20 for a, b in combinations(lists, 2)]

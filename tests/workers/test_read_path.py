@@ -14,17 +14,8 @@ from flask.testing import FlaskClient
 from server.cache.lists import CachedList, pack, unpack
 from server.cli.root import main as cli
 from server.db import Database
-from tests.conftest import API_KEY
+from tests.conftest import SERVICE_AUTH, get_ok
 from workers.training import is_not_worse
-
-AUTH = {"Authorization": f"Bearer {API_KEY}"}
-
-
-def get(api: FlaskClient, path: str, **params: Any) -> dict[str, Any]:
-    response = api.get(path, query_string=params, headers=AUTH)
-    assert response.status_code == 200, response.get_json()
-    body: dict[str, Any] = response.get_json()
-    return body
 
 
 def test_packed_lists_round_trip_and_garbage_is_a_miss() -> None:
@@ -59,22 +50,22 @@ def test_lists_name_their_source_version_and_cache_state(
 ) -> None:
     outcomes = train("als", "content", "knn-item", "svd")
     assert [o.status for o in outcomes] == ["promoted"] * 4
-    body = get(api, "/api/v1/users/5/recommendations", n=5)
+    body = get_ok(api, "/api/v1/users/5/recommendations", n=5)
     assert body["source"] == "als" and body["model_version"] == 1 and body["cached"]
     assert len(body["items"]) == 5
     assert set(body["items"][0]) == {"movie_id", "title", "score", "because", "reason"}
-    live = get(api, "/api/v1/users/5/recommendations", n=5, exclude_rated="false")
+    live = get_ok(api, "/api/v1/users/5/recommendations", n=5, exclude_rated="false")
     assert not live["cached"] and live["source"] == "als"
-    comedy = get(api, "/api/v1/users/5/recommendations", n=3, genre="Comedy")
+    comedy = get_ok(api, "/api/v1/users/5/recommendations", n=3, genre="Comedy")
     assert comedy["items"] and comedy["source"] == "als"
-    similar = get(api, "/api/v1/movies/10/similar", n=4)
+    similar = get_ok(api, "/api/v1/movies/10/similar", n=4)
     assert similar["source"] == "knn-item" and similar["cached"] and len(similar["items"]) == 4
     assert "10" not in [item["movie_id"] for item in similar["items"]]
-    predicted = get(api, "/api/v1/users/5/predictions", movie_id="10")
+    predicted = get_ok(api, "/api/v1/users/5/predictions", movie_id="10")
     assert predicted["source"] == "svd" and 0.5 <= predicted["prediction"] <= 5.0
-    popular = get(api, "/api/v1/movies/popular", n=5, window="3650d")
+    popular = get_ok(api, "/api/v1/movies/popular", n=5, window="3650d")
     assert popular["source"] == "popularity" and popular["window"] == "3650d"
-    algorithms = {a["name"]: a for a in get(api, "/api/v1/algorithms")["items"]}
+    algorithms = {a["name"]: a for a in get_ok(api, "/api/v1/algorithms")["items"]}
     assert algorithms["als"]["active_version"]["version"] == 1
     assert "ndcg@10" in algorithms["als"]["active_version"]["metrics"]
     assert algorithms["bpr"]["active_version"] is None
@@ -94,12 +85,12 @@ def test_cold_start_fallbacks_and_blends(
         "/api/v1/users", json={"id": "newbie", "favorite_genres": ["Horror"]}, headers=auth
     )
     assert created.status_code == 201 and created.get_json()["favorite_genres"] == ["Horror"]
-    fresh = get(api, "/api/v1/users/newbie/recommendations", n=5)
+    fresh = get_ok(api, "/api/v1/users/newbie/recommendations", n=5)
     assert fresh["source"] == "fallback:popularity" and fresh["items"]
-    horror = get(api, "/api/v1/movies/popular", n=50, genre="Horror")
+    horror = get_ok(api, "/api/v1/movies/popular", n=50, genre="Horror")
     assert {i["movie_id"] for i in fresh["items"]} <= {i["movie_id"] for i in horror["items"]}
     api.put("/api/v1/users/newbie/ratings/1", json={"rating": 5.0}, headers=auth)
-    few = get(api, "/api/v1/users/newbie/recommendations", n=5)
+    few = get_ok(api, "/api/v1/users/newbie/recommendations", n=5)
     assert few["source"] == "blend:content+als" and "1" not in [i["movie_id"] for i in few["items"]]
     bad = api.patch("/api/v1/users/newbie", json={"favorite_genres": ["Nope"]}, headers=auth)
     assert bad.status_code == 409 and bad.get_json()["error"]["code"] == "unknown_genre"
@@ -111,9 +102,9 @@ def test_a_new_movie_appears_in_content_based_lists(
     movie = {"id": "brand-new", "title": "Brand New", "genres": ["Horror", "Comedy"]}
     assert api.post("/api/v1/movies", json=movie, headers=auth).status_code == 201
     train("content", "knn-item")
-    similar = get(api, "/api/v1/movies/brand-new/similar", n=5)
+    similar = get_ok(api, "/api/v1/movies/brand-new/similar", n=5)
     assert similar["source"] == "fallback:content" and similar["items"]  # knn-item never saw it
-    by_content = get(api, "/api/v1/movies/brand-new/similar", n=5, algorithm="content")
+    by_content = get_ok(api, "/api/v1/movies/brand-new/similar", n=5, algorithm="content")
     assert by_content["source"] == "content"
 
 
@@ -133,7 +124,7 @@ def test_a_new_movie_appears_in_content_based_lists(
 def test_bad_requests_get_one_json_error_shape(
     seeded: Database, api: FlaskClient, path: str, status: int, code: str
 ) -> None:
-    response = api.get(path, headers=AUTH)
+    response = api.get(path, headers=SERVICE_AUTH)
     assert response.status_code == status
     assert response.get_json()["error"]["code"] == code
 
@@ -156,11 +147,11 @@ def test_models_cli_lists_promotes_and_rolls_back(
     assert listed.exit_code == 0 and "active" in listed.output and "ready" in listed.output
     rolled = runner.invoke(cli, ["models", "rollback", "svd"], env=env)
     assert rolled.exit_code == 0 and "version 1" in rolled.output
-    assert get(api, "/api/v1/users/1/predictions", movie_id="3")["model_version"] == 1
+    assert get_ok(api, "/api/v1/users/1/predictions", movie_id="3")["model_version"] == 1
     again = runner.invoke(cli, ["models", "rollback", "svd"], env=env)
     assert again.exit_code != 0 and "no earlier promoted version" in again.output
     promoted = runner.invoke(cli, ["models", "promote", "svd", "2"], env=env)
     assert promoted.exit_code == 0
-    assert get(api, "/api/v1/users/1/predictions", movie_id="3")["model_version"] == 2
+    assert get_ok(api, "/api/v1/users/1/predictions", movie_id="3")["model_version"] == 2
     missing = runner.invoke(cli, ["models", "promote", "svd", "9"], env=env)
     assert missing.exit_code != 0 and "no version 9" in missing.output
