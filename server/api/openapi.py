@@ -1,8 +1,11 @@
 """The OpenAPI 3.1 document, built from the app's real routes: every ``/api/v1`` rule in the URL
-map becomes an operation, described by its view's docstring, ``operation`` spec and auth."""
+map becomes an operation, described by its view's docstring, ``operation`` spec and auth, and
+answering with its schema of ``server.api.responses``. Docstrings are reStructuredText and the
+document is Markdown: ``name`` becomes `name` in descriptions, and plain name in summaries."""
 
 from __future__ import annotations
 
+import inspect
 import re
 from typing import Any
 
@@ -10,24 +13,20 @@ import pydantic
 from flask import Flask
 
 from server.api.operation import OperationSpec
+from server.api.responses import RESPONSE_SCHEMAS, RESPONSES
 from server.api.schemas import NO_NUL
 
 API_PREFIX = "/api/v1"
-_ERROR_SCHEMA = {
-    "type": "object",
-    "required": ["error"],
-    "properties": {
-        "error": {
-            "type": "object",
-            "required": ["code", "message", "field"],
-            "properties": {
-                "code": {"type": "string"},
-                "message": {"type": "string"},
-                "field": {"type": ["string", "null"]},
-            },
-        }
-    },
-}
+# The attribute that keeps a view under API_PREFIX out of the document (the docs page).
+HIDDEN = "openapi_hidden"
+
+_DESCRIPTION = """\
+The JSON API of movierec. Reads of the catalogue are public; writes, and reads of a person's
+data, take a bearer credential (**Authorize**: the service API key that `movierec api-key`
+prints, or a personal token). Every error answers with the one `Error` shape. Lists are paged
+with `limit` and `offset`; ranked lists say where they came from (`source`, `model_version`,
+`cached`), and each item why it is there (`because`, `reason`).
+"""
 
 
 _BEARER = {
@@ -42,12 +41,14 @@ _BEARER = {
 
 def build_openapi(app: Flask) -> dict[str, Any]:
     """The OpenAPI document of every route under ``/api/v1``."""
-    schemas: dict[str, Any] = {"Error": _ERROR_SCHEMA}
+    schemas: dict[str, Any] = dict(RESPONSE_SCHEMAS)
     paths: dict[str, dict[str, Any]] = {}
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
         if not rule.rule.startswith(API_PREFIX):
             continue
         view = app.view_functions[rule.endpoint]
+        if getattr(view, HIDDEN, False):
+            continue
         path = re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule.rule)
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             paths.setdefault(path, {})[method.lower()] = _operation(
@@ -55,10 +56,10 @@ def build_openapi(app: Flask) -> dict[str, Any]:
             )
     return {
         "openapi": "3.1.0",
-        "info": {"title": "movierec", "version": "1"},
+        "info": {"title": "movierec", "version": "1", "description": _DESCRIPTION},
         "paths": paths,
         "components": {
-            "schemas": schemas,
+            "schemas": {name: _markdown_descriptions(schema) for name, schema in schemas.items()},
             "securitySchemes": {"apiKey": _BEARER},
         },
     }
@@ -66,15 +67,17 @@ def build_openapi(app: Flask) -> dict[str, Any]:
 
 def _operation(path: str, endpoint: str, view: Any, schemas: dict[str, Any]) -> dict[str, Any]:
     spec: OperationSpec = getattr(view, "operation_spec", OperationSpec((200,), None, None))
-    doc = (view.__doc__ or endpoint).strip().splitlines()[0]
+    summary, description = describe(view.__doc__ or endpoint)
     error = {"description": "Error", "content": _json_ref("Error")}
     operation: dict[str, Any] = {
         "operationId": endpoint,
-        "summary": doc,
+        "summary": summary,
         "parameters": _path_parameters(path) + _query_parameters(spec.query),
-        "responses": {str(code): {"description": "Success"} for code in spec.success}
+        "responses": {str(code): _success(code, RESPONSES[endpoint]) for code in spec.success}
         | {"default": error},
     }
+    if description.replace("`", "").rstrip(".") != summary:  # it says more than the summary
+        operation["description"] = description
     if spec.body is not None:
         schemas[spec.body.__name__] = _schema(spec.body)
         content = _json_ref(spec.body.__name__)
@@ -84,8 +87,52 @@ def _operation(path: str, endpoint: str, view: Any, schemas: dict[str, Any]) -> 
     return operation
 
 
+def _success(status: int, schema: str | None) -> dict[str, Any]:
+    """A successful answer: its body's schema and example (none for 204)."""
+    if schema is None:
+        return {"description": "No content"}
+    content = _json_ref(schema)
+    content["application/json"]["example"] = RESPONSE_SCHEMAS[schema]["examples"][0]
+    return {"description": "Created" if status == 201 else "Success", "content": content}
+
+
 def _json_ref(name: str) -> dict[str, Any]:
     return {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}}
+
+
+_LITERAL = re.compile(r"``(.+?)``")
+
+
+def describe(docstring: str) -> tuple[str, str]:
+    """A view's summary (its first sentence, plain text) and description (the whole docstring,
+    paragraphs unwrapped, in Markdown)."""
+    paragraphs = [
+        " ".join(line.strip() for line in block.splitlines())
+        for block in re.split(r"\n\s*\n", inspect.cleandoc(docstring))
+        if block.strip()
+    ]
+    first = paragraphs[0] if paragraphs else docstring.strip()
+    sentence = re.split(r"(?<=[.;:])\s", first, maxsplit=1)[0].rstrip(".;:")
+    return _LITERAL.sub(r"\1", sentence), "\n\n".join(markdown(p) for p in paragraphs)
+
+
+def markdown(text: str) -> str:
+    """reStructuredText's inline literals (``name``) as Markdown's (`name`)."""
+    return _LITERAL.sub(r"`\1`", text)
+
+
+def _markdown_descriptions(schema: Any) -> Any:
+    """``schema`` with every ``description`` in Markdown (pydantic takes a model's docstring)."""
+    if isinstance(schema, dict):
+        return {
+            key: markdown(value)
+            if key == "description" and isinstance(value, str)
+            else _markdown_descriptions(value)
+            for key, value in schema.items()
+        }
+    if isinstance(schema, list):
+        return [_markdown_descriptions(item) for item in schema]
+    return schema
 
 
 def _schema(model: type[pydantic.BaseModel]) -> dict[str, Any]:
