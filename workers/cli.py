@@ -156,25 +156,52 @@ DEMO_ADMIN_PASSWORD_FILE = "admin_password"  # noqa: S105 (a file name)
 
 def _load_demo(settings: Settings, demo: str) -> None:
     """Import demo data when the database has no ratings yet, then train every scheduled
-    algorithm once, so the first page already shows personal recommendations."""
-    from server.cli.data import run_import
-    from server.datasets.synthetic import SyntheticSpec, write_dataset
+    algorithm once, so the first page already shows personal recommendations. A database that
+    has ratings keeps them: a dataset whose movie ids name other movies there is refused (two
+    catalogues would merge), one that matches is not imported again."""
     from server.services.stats import database_counts
 
     database = migrated_database(settings)
     with database.transaction() as session:
-        has_ratings = database_counts(session)["ratings"] > 0
-    if not has_ratings:
-        with tempfile.TemporaryDirectory() as scratch:
-            path = Path(demo)
-            if demo == "synthetic":
-                path = Path(scratch) / "synthetic"
-                write_dataset(SyntheticSpec(users=600, movies=3000, ratings=60_000, seed=1), path)
-            summary = run_import(database, open_or_fail(path), quiet=True)
-            click.echo(f"demo data: {summary.added}")
+        ratings = database_counts(session)["ratings"]
+    if ratings:
+        _keep_existing_data(database, demo, ratings)
+    else:
+        _import_demo(database, demo)
     for algorithm in settings.retrain_intervals:
         click.echo(_train_here(settings, algorithm, force=False))
     _demo_admin(settings, database)
+
+
+def _import_demo(database: Database, demo: str) -> None:
+    """Import the synthetic demo data, or the dataset at the path ``demo``."""
+    from server.cli.data import run_import
+    from server.datasets.synthetic import SyntheticSpec, write_dataset
+
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(demo)
+        if demo == "synthetic":
+            path = Path(scratch) / "synthetic"
+            write_dataset(SyntheticSpec(users=600, movies=3000, ratings=60_000, seed=1), path)
+        summary = run_import(database, open_or_fail(path), quiet=True)
+        click.echo(f"demo data: {summary.added}")
+
+
+def _keep_existing_data(database: Database, demo: str, ratings: int) -> None:
+    """Say why nothing is imported into a database that has ratings; a CLI error when the demo
+    dataset is another catalogue than the one stored."""
+    from server.datasets import DatasetError
+    from server.datasets.importer import check_catalogue
+
+    if demo != "synthetic":
+        try:
+            check_catalogue(database, open_or_fail(Path(demo)))
+        except DatasetError as error:
+            raise click.ClickException(str(error)) from None
+    click.echo(
+        f"demo data: not loaded, the database already holds {ratings} ratings "
+        "(a fresh MOVIEREC_DATA_DIR starts empty)"
+    )
 
 
 def _demo_admin(settings: Settings, database: Database) -> None:

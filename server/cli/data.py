@@ -9,9 +9,11 @@ from typing import TYPE_CHECKING
 import click
 from sqlalchemy.exc import SQLAlchemyError
 
-from server.cli.common import migrated_database, open_or_fail
+from server.cli.common import load_settings, migrated_database, open_or_fail
+from server.config import Settings
 from server.datasets import FORMATS, DatasetError, DatasetReader, Problems
 from server.db import Database
+from server.errors import MovieRecError
 
 if TYPE_CHECKING:
     from server.datasets.importer import ImportSummary
@@ -28,11 +30,19 @@ MAX_PROBLEMS_SHOWN = 20
     help="The dataset's layout, when a directory holds several (detected otherwise).",
 )
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def import_command(path: Path, format_name: str | None, quiet: bool) -> None:
+@click.option(
+    "--replace",
+    is_flag=True,
+    help="Delete the existing catalogue, its ratings, trained models and cached lists first "
+    "(stop the server first).",
+)
+def import_command(path: Path, format_name: str | None, quiet: bool, replace: bool) -> None:
     """Load a dataset (MovieLens 100K/1M/10M/20M/25M/latest, Kaggle, Netflix) into the database.
 
     The whole dataset is read before the first write: a file that cannot be read changes
     nothing. An import stopped part-way (a full disk, the database gone) resumes when run again.
+    A dataset whose movie ids name other movies in the database is refused (two catalogues would
+    merge): --replace deletes the existing one first.
     """
     shown: list[str] = []
 
@@ -43,7 +53,8 @@ def import_command(path: Path, format_name: str | None, quiet: bool) -> None:
 
     problems = Problems(on_problem=on_problem)
     reader = open_or_fail(path, problems, format_name)
-    summary = run_import(migrated_database(), reader, quiet)
+    settings = load_settings()
+    summary = run_import(migrated_database(settings), reader, quiet, settings if replace else None)
     if problems.count > MAX_PROBLEMS_SHOWN:
         click.echo(f"warning: {problems.count - MAX_PROBLEMS_SHOWN} more problems", err=True)
     added = ", ".join(f"{count} {name}" for name, count in summary.added.items())
@@ -53,23 +64,39 @@ def import_command(path: Path, format_name: str | None, quiet: bool) -> None:
     )
 
 
-def run_import(database: Database, reader: DatasetReader, quiet: bool) -> ImportSummary:
+def run_import(
+    database: Database, reader: DatasetReader, quiet: bool, replacing: Settings | None = None
+) -> ImportSummary:
     """Check, then write, under one progress bar (every rating is read twice: half the bar
-    each); any failure is a one-line CLI error."""
+    each); any failure is a one-line CLI error. With ``replacing`` (the settings, for Redis),
+    the existing catalogue is deleted once the dataset is known to be readable."""
     from server.datasets.importer import describe_failure, import_dataset
 
     total = 2 * sum(_count_lines(p) for p in reader.ratings_files())
     label = f"{reader.format_name}: checking, then importing ratings"
+    replace = None if replacing is None else (lambda: _replace(database, replacing))
     try:
         with click.progressbar(length=total, label=label, hidden=quiet) as bar:
-            return import_dataset(database, reader, progress=bar.update, checking=bar.update)
-    except DatasetError as error:
+            return import_dataset(
+                database, reader, progress=bar.update, checking=bar.update, replace=replace
+            )
+    except (DatasetError, MovieRecError) as error:
         raise click.ClickException(str(error)) from None
     except (SQLAlchemyError, OSError) as error:
         raise click.ClickException(
             f"the import stopped: {describe_failure(error)}; what it wrote is kept, and the same "
             "import run again resumes where it stopped"
         ) from None
+
+
+def _replace(database: Database, settings: Settings) -> None:
+    """Delete the existing catalogue (database, cached lists, artifacts) and say what went."""
+    from server.cache.connection import connect
+    from server.services.imports import replace_catalogue
+
+    deleted = replace_catalogue(database, connect(settings))
+    shown = ", ".join(f"{count} {name}" for name, count in deleted.items())
+    click.echo(f"replaced the catalogue: deleted {shown}", err=True)
 
 
 def _count_lines(path: Path) -> int:

@@ -12,25 +12,51 @@ rather than one transaction keep the site taking ratings meanwhile (SQLite has o
 the database's undo log small; so what stops the writing itself (the database gone, a full disk,
 a killed process) leaves whole chunks behind, and the same import run again resumes exactly:
 being idempotent, it writes only what is missing.
+
+Never two catalogues in one: before anything is read in full, the dataset's movie ids are
+compared with the stored ones (``check_catalogue``); when many of them name other titles the import
+stops (``CatalogueConflict``) and says how to replace the catalogue instead (``clear_catalogue``,
+run by ``movierec import --replace``).
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from itertools import islice
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import CursorResult, Table, delete, exists, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from server.datasets.bulk import bulk_insert
-from server.datasets.records import DatasetReader, MovieRecord, RatingRecord, TagRecord
+from server.datasets.records import (
+    DatasetError,
+    DatasetReader,
+    MovieRecord,
+    RatingRecord,
+    TagRecord,
+)
 from server.db import Database, now
-from server.models import Genre, Movie, MovieGenre, MovieTag, Rating, RatingEvent, User
+from server.models import (
+    TRAINED_STATUSES,
+    Account,
+    ChampionSet,
+    Genre,
+    ModelStatus,
+    ModelVersion,
+    Movie,
+    MovieGenre,
+    MovieTag,
+    Rating,
+    RatingEvent,
+    User,
+    UserGenre,
+)
 from server.services.stats import database_counts
 
 T = TypeVar("T")
@@ -59,13 +85,23 @@ def import_dataset(
     reader: DatasetReader,
     progress: Callable[[int], None] | None = None,
     checking: Callable[[int], None] | None = None,
+    replace: Callable[[], object] | None = None,
 ) -> ImportSummary:
     """Check the whole dataset (``DatasetError`` before any write when a file cannot be read),
     then load its movies, tags and ratings. ``checking`` and ``progress`` are told the size of
-    each chunk of ratings read by the check and written by the load."""
+    each chunk of ratings read by the check and written by the load.
+
+    Without ``replace``, a dataset whose movie ids name other movies in the database is refused
+    (``CatalogueConflict``) before anything is read in full; with it, ``replace()`` runs once the
+    dataset is known to be readable, before the first write (it empties the catalogue).
+    """
     started = time.perf_counter()
+    if replace is None:
+        check_catalogue(database, reader.reopened())
     check_dataset(reader, checking)
     writing = reader.reopened()  # its problems were reported by the check
+    if replace is not None:
+        replace()
     with database.transaction() as session:
         before = database_counts(session)
     loader = _Loader(database, progress or (lambda _n: None))
@@ -94,6 +130,113 @@ def check_dataset(reader: DatasetReader, progress: Callable[[int], None] | None 
         if progress is not None:
             progress(len(chunk))
     return count
+
+
+# A re-import of the same dataset may differ in a few titles (a later release corrects some);
+# two different catalogues differ in most. Above this share of the shared ids, it is a merge.
+MERGE_TOLERANCE = 0.05
+CONFLICT_EXAMPLES = 2
+
+
+class CatalogueConflict(DatasetError):
+    """The dataset's movie ids belong to other movies in the database: importing would merge two
+    catalogues."""
+
+
+def check_catalogue(database: Database, reader: DatasetReader) -> None:
+    """``CatalogueConflict`` when more than ``MERGE_TOLERANCE`` of the movie ids the dataset
+    shares with the database have another title there (titles compared normalised; a movie
+    known by id alone has none and never conflicts). Reads only the dataset's catalogue."""
+    incoming = {
+        movie.external_id: title
+        for movie in reader.movies()
+        if (title := _text(movie.title, TITLE_LENGTH))
+    }
+    shared, differing = 0, list[tuple[str, str, str]]()
+    with database.transaction() as session:
+        for chunk in batched(incoming, IN_LIST_CHUNK):
+            rows = session.execute(
+                select(Movie.external_id, Movie.title).where(
+                    Movie.external_id.in_(chunk), Movie.title.is_not(None), Movie.title != ""
+                )
+            )
+            for external, stored in rows:
+                shared += 1
+                if normalised_title(stored or "") != normalised_title(incoming[external]):
+                    differing.append((external, stored or "", incoming[external]))
+    if differing and len(differing) > MERGE_TOLERANCE * shared:
+        raise CatalogueConflict(_conflict_message(reader, shared, differing))
+
+
+def _conflict_message(
+    reader: DatasetReader, shared: int, differing: list[tuple[str, str, str]]
+) -> str:
+    examples = "; ".join(
+        f"id {external} is {stored!r} there, {title!r} here"
+        for external, stored, title in sorted(differing, key=_id_order)[:CONFLICT_EXAMPLES]
+    )
+    return (
+        f"{reader.path}: {len(differing)} of the {shared} movie ids it shares with the database "
+        f"belong to other movies ({examples}): importing would merge two catalogues. Run "
+        f"'movierec import {reader.path} --replace' to delete the existing catalogue, its "
+        "ratings, trained models and cached lists first, or point MOVIEREC_DATA_DIR at a fresh "
+        "directory"
+    )
+
+
+def _id_order(row: tuple[str, str, str]) -> tuple[int, str]:
+    """Numeric ids in numeric order (examples read 1, 2, 10), others after them."""
+    return (int(row[0]), "") if row[0].isdigit() else (1 << 62, row[0])
+
+
+def normalised_title(title: str) -> str:
+    """A title as compared between imports: case, punctuation, spacing, a trailing year and the
+    "Matrix, The" form of articles do not count."""
+    folded = re.sub(r"\s*\(\d{4}\)\s*$", "", title).casefold()
+    folded = re.sub(r", (the|a|an)$", "", folded)
+    folded = re.sub(r"^(the|a|an) ", "", folded)
+    return re.sub(r"[\W_]+", "", folded)
+
+
+def clear_catalogue(session: Session) -> dict[str, int]:
+    """Delete the catalogue and everything that depends on its ids, in ``session``'s
+    transaction: ratings and their events, movies with their genres and tags, the people known
+    only from a dataset (people with an account stay, without ratings), and genres nobody picked.
+
+    Trained versions are retired and lose their artifact: they map the old internal ids. Their
+    rows stay, so version numbers keep growing (a web process holds a model by its number), and
+    their data version becomes -1, which no data has, so the next retrain trains. Champion sets
+    are retired: until a new model is promoted, popularity serves. Returns what was deleted."""
+    counts = {
+        "ratings": _delete(session, delete(Rating)),
+        "events": _delete(session, delete(RatingEvent)),
+    }
+    _delete(session, delete(MovieTag))
+    _delete(session, delete(MovieGenre))
+    counts["movies"] = _delete(session, delete(Movie))
+    has_account = exists().where(Account.user_id == User.id)
+    counts["users"] = _delete(session, delete(User).where(~has_account))
+    picked = exists().where(UserGenre.genre_id == Genre.id)
+    _delete(session, delete(Genre).where(~picked))
+    counts["model versions"] = _delete(
+        session,
+        update(ModelVersion)
+        .where(ModelVersion.status.in_(TRAINED_STATUSES))
+        .values(
+            status=ModelStatus.RETIRED,
+            artifact=None,
+            data_version=-1,
+            error="retired by an import with --replace: trained on the catalogue it replaced",
+        ),
+    )
+    session.execute(update(ChampionSet).values(status="retired"))
+    return counts
+
+
+def _delete(session: Session, statement: Any) -> int:
+    """Run a DELETE or UPDATE; the number of rows it changed."""
+    result = cast("CursorResult[Any]", session.execute(statement))
+    return int(result.rowcount or 0)
 
 
 def describe_failure(error: BaseException) -> str:

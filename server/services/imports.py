@@ -1,14 +1,32 @@
 """Dataset imports asked for while the server runs: the path is checked here, the import itself
 runs in a worker (a big dataset takes minutes). Only paths inside the configured import
-directory are read: the admin form must not become a way to probe the server's files."""
+directory are read: the admin form must not become a way to probe the server's files.
+
+Also the replacement of the whole catalogue before an import (``movierec import --replace``):
+the database, the cached lists in Redis and the model artifacts together."""
 
 from __future__ import annotations
 
+import shutil
+import time
 from pathlib import Path
 
+import redis
+from sqlalchemy import select
+
+from server.cache import keys
+from server.cache.connection import CACHE_ERRORS
+from server.cache.coordination import Coordination
 from server.datasets import DatasetError, open_dataset
-from server.errors import Unavailable
+from server.datasets.importer import clear_catalogue
+from server.db import Database
+from server.errors import Conflict, Unavailable
+from server.models import ModelVersion
 from server.tasks import IMPORT_DATASET, TRAINING_QUEUE, TaskQueue
+
+# Every cached thing computed from the catalogue's ids: per-person and per-movie lists, the
+# published active versions (and champion set), popular lists.
+CATALOGUE_KEYS = ("recs:*", "similar:*", "active:*", "popular:*")
 
 
 def importable_path(import_dir: Path, path: str) -> Path:
@@ -45,3 +63,69 @@ def queue_import(tasks: TaskQueue, path: str, import_dir: Path) -> None:
         raise Unavailable(
             "The task broker is not reachable; try again shortly.", code="broker_down"
         )
+
+
+def replace_catalogue(database: Database, client: redis.Redis) -> dict[str, int]:
+    """Delete the catalogue, its ratings, trained models and cached lists (``clear_catalogue``,
+    in one transaction); what was deleted.
+
+    Refused (``Conflict``) while a worker runs on this Redis (its heartbeat is fresh): a running
+    server keeps titles and models by internal id, which the new catalogue reuses. Redis must
+    answer first (``Unavailable`` otherwise, nothing changed): lists left there would describe
+    the old catalogue.
+    """
+    try:
+        heartbeat = Coordination(client).last_heartbeat()
+    except CACHE_ERRORS as error:
+        raise Unavailable(
+            f"cannot reach Redis to drop the cached lists ({type(error).__name__}); "
+            "nothing was changed"
+        ) from None
+    if heartbeat is not None:
+        age = max(0, int(time.time()) - heartbeat)
+        raise Conflict(
+            f"a worker ran {age} s ago on this database: stop 'movierec serve' (and any "
+            f"worker) first; a stopped worker's mark fades within {keys.HEARTBEAT_TTL_SECONDS} s",
+            code="workers_running",
+        )
+    with database.transaction() as session:
+        artifacts = [
+            path
+            for path in session.scalars(select(ModelVersion.artifact))
+            if path  # a version that failed has none
+        ]
+        deleted = clear_catalogue(session)
+    try:
+        deleted["cached lists"] = _drop_cached_lists(client)
+    except CACHE_ERRORS as error:
+        raise Unavailable(
+            f"the catalogue was deleted, but Redis stopped answering ({type(error).__name__}) "
+            "before its cached lists were: run the same import with --replace again"
+        ) from None
+    for artifact in artifacts:  # no version names them any more
+        _remove(Path(artifact))
+    return deleted
+
+
+def _remove(path: Path) -> None:
+    """Delete a model artifact, a directory or a file; one already gone is fine."""
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _drop_cached_lists(client: redis.Redis) -> int:
+    """Delete every key computed from the catalogue; how many. Web processes drop their near
+    copies on the invalidation messages these deletions send."""
+    dropped = 0
+    for pattern in CATALOGUE_KEYS:
+        batch: list[bytes] = []
+        for key in client.scan_iter(match=keys.PREFIX + pattern, count=1000):
+            batch.append(key)
+            if len(batch) >= 1000:
+                dropped += int(client.unlink(*batch))
+                batch = []
+        if batch:
+            dropped += int(client.unlink(*batch))
+    return dropped

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from server.datasets.synthetic import SyntheticSpec, write_dataset
 from server.db import Database
 from tests.conftest import FIXTURES
 from tests.server.test_importer import failing_user  # noqa: F401 (a fixture)
@@ -160,3 +163,38 @@ def test_import_stopped_by_the_database_says_so_without_a_traceback(
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
     assert "Error: the import stopped: " in result.stderr and "disk full" in result.stderr
     assert "run again resumes where it stopped" in result.stderr
+
+
+def test_import_of_another_catalogue_stops_until_replace_is_asked(
+    env: dict[str, str], tmp_path: Path, settings: dict[str, Any]
+) -> None:
+    env = env | {"MOVIEREC_REDIS_URL": settings["redis_url"]}
+    other = tmp_path / "synthetic"
+    write_dataset(SyntheticSpec(users=20, movies=40, ratings=300, seed=2), other)
+    assert movierec("import", "--quiet", str(other), env=env).returncode == 0
+    before = stats(env)
+    refused = movierec("import", "--quiet", str(FIXTURES / "ml-latest"), env=env)
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert refused.stderr.count("\n") == 1, refused.stderr  # one line
+    assert "3 of the 3 movie ids it shares with the database belong to other movies" in (
+        refused.stderr
+    )
+    assert "--replace" in refused.stderr and "MOVIEREC_DATA_DIR" in refused.stderr
+    assert stats(env) == before
+    # serve --demo=PATH into a database holding another catalogue stops before serving
+    port = str(free_port())
+    demo = movierec("serve", "--port", port, f"--demo={FIXTURES / 'ml-latest'}", env=env)
+    assert demo.returncode == 1 and "Traceback" not in demo.stderr
+    assert "would merge two catalogues" in demo.stderr and "listening" not in demo.stdout
+    replaced = movierec("import", "--quiet", "--replace", str(FIXTURES / "ml-latest"), env=env)
+    assert replaced.returncode == 0, replaced.stderr
+    assert "replaced the catalogue: deleted 300 ratings" in replaced.stderr
+    assert stats(env) | {"users": 3, "movies": 4, "ratings": 5, "events": 5} == stats(env)
+    again = movierec("import", "--quiet", str(FIXTURES / "ml-latest"), env=env)
+    assert again.returncode == 0 and "added 0 users, 0 movies" in again.stdout
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

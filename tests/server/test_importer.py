@@ -3,18 +3,41 @@
 from __future__ import annotations
 
 import csv
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import redis
 from sqlalchemy import select, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from server.cache.coordination import Coordination
 from server.datasets import DatasetError, Problems, open_dataset
-from server.datasets.importer import RATINGS_CHUNK, import_dataset
+from server.datasets.importer import (
+    RATINGS_CHUNK,
+    CatalogueConflict,
+    clear_catalogue,
+    import_dataset,
+    normalised_title,
+)
 from server.datasets.synthetic import SyntheticSpec, write_dataset
 from server.db import Database
-from server.models import Genre, Movie, MovieTag, Rating, RatingEvent, User
+from server.errors import Conflict
+from server.models import (
+    ChampionSet,
+    Genre,
+    ModelStatus,
+    ModelVersion,
+    Movie,
+    MovieTag,
+    Rating,
+    RatingEvent,
+    User,
+)
+from server.services.accounts import create_account
+from server.services.imports import replace_catalogue
 from server.services.stats import database_counts
 from tests.conftest import FIXTURES
 from tests.server.test_datasets import GOOD_RATINGS, LAYOUTS, dataset_with
@@ -232,3 +255,121 @@ def test_an_import_stopped_by_the_database_resumes_exactly(
     assert (done["users"], done["movies"], done["ratings"]) == (300, 600, len(rows))
     assert done["events"] == len(rows)  # one per rating: nothing doubled by the resumed run
     assert stored_ratings(database) == expected
+
+
+def synthetic(tmp_path: Path, movies: int = 40) -> Path:
+    """A small synthetic dataset: its movie ids 1..N name other movies than the fixtures'."""
+    path = tmp_path / "synthetic"
+    write_dataset(SyntheticSpec(users=20, movies=movies, ratings=300, seed=2), path)
+    return path
+
+
+def test_another_catalogue_on_the_same_ids_is_refused_and_changes_nothing(
+    database: Database, tmp_path: Path
+) -> None:
+    import_dataset(database, open_dataset(synthetic(tmp_path), Problems()))
+    before = counts(database)
+    with pytest.raises(CatalogueConflict) as refused:
+        import_dataset(database, open_dataset(FIXTURES / "ml-latest", Problems()))
+    message = str(refused.value)
+    assert "3 of the 3 movie ids it shares with the database belong to other movies" in message
+    assert "id 1 is 'The " in message and "'Toy Story' here" in message
+    assert "--replace" in message and "MOVIEREC_DATA_DIR" in message
+    assert "\n" not in message
+    assert counts(database) == before
+
+
+def test_a_reimport_with_a_few_retitled_movies_still_loads(
+    database: Database, tmp_path: Path
+) -> None:
+    path = synthetic(tmp_path)
+    import_dataset(database, open_dataset(path, Problems()))
+    movies = (path / "movies.csv").read_text().splitlines()
+    movies[1] = movies[1].replace("The ", "A corrected title, The ", 1)  # one of 40 retitled
+    movies[2] = movies[2].upper()  # case and a trailing year do not count
+    (path / "movies.csv").write_text("\n".join(movies) + "\n")
+    (path / "ratings.csv").write_text("userId,movieId,rating,timestamp\n1,1,4.0,100\n")
+    summary = import_dataset(database, open_dataset(path, Problems()))
+    assert summary.added["movies"] == 0
+
+
+def test_normalised_titles() -> None:
+    assert normalised_title("American President, The (1995)") == normalised_title(
+        "the american president"
+    )
+    assert normalised_title("Heat") != normalised_title("Alien")
+
+
+def test_clearing_the_catalogue_keeps_accounts_and_retires_models(
+    database: Database, tmp_path: Path
+) -> None:
+    import_dataset(database, open_dataset(synthetic(tmp_path), Problems()))
+    with database.transaction() as session:
+        create_account(session, "ada", "a long enough password")
+        session.add(
+            ModelVersion(
+                algorithm="als",
+                number=3,
+                plugin_version="1",
+                params={},
+                data_version=300,
+                rating_count=300,
+                metrics={},
+                status=ModelStatus.ACTIVE,
+                artifact=str(tmp_path / "models" / "als" / "3"),
+                created_at=1,
+            )
+        )
+        session.add(ChampionSet(choice={}, cause="test", status="active", chosen_at=1))
+    with database.transaction() as session:
+        deleted = clear_catalogue(session)
+    assert deleted["movies"] == 40 and deleted["users"] == 20 and deleted["model versions"] == 1
+    after = counts(database)
+    assert (after["users"], after["movies"], after["ratings"], after["events"]) == (1, 0, 0, 0)
+    with database.transaction() as session:
+        version = session.scalars(select(ModelVersion)).one()
+        assert (version.status, version.artifact, version.data_version) == ("retired", None, -1)
+        assert session.scalars(select(ChampionSet.status)).all() == ["retired"]
+        assert session.scalars(select(User.external_id)).all() == ["ada"]
+    import_dataset(database, open_dataset(FIXTURES / "ml-latest", Problems()))
+    assert counts(database)["movies"] == 4
+
+
+def test_replacing_drops_cached_lists_and_artifacts_and_waits_for_workers(
+    database: Database, tmp_path: Path, redis_client: redis.Redis, settings: dict[str, Any]
+) -> None:
+    import_dataset(database, open_dataset(synthetic(tmp_path), Problems()))
+    artifact = tmp_path / "models" / "als" / "1"
+    artifact.mkdir(parents=True)
+    (artifact / "model.npz").write_bytes(b"x")
+    with database.transaction() as session:
+        session.add(
+            ModelVersion(
+                algorithm="als",
+                number=1,
+                plugin_version="1",
+                params={},
+                data_version=1,
+                rating_count=1,
+                metrics={},
+                status=ModelStatus.ACTIVE,
+                artifact=str(artifact),
+                created_at=1,
+            )
+        )
+    cached = ["movierec:recs:als:1", "movierec:similar:als:1", "movierec:active:als"]
+    for key in [*cached, "movierec:popular:0:"]:
+        redis_client.set(key, b"old")
+    Coordination(redis_client).beat_heartbeat(int(time.time()))
+    with pytest.raises(Conflict, match="stop 'movierec serve'"):
+        replace_catalogue(database, redis_client)
+    assert counts(database)["movies"] == 40  # nothing changed
+    redis_client.delete("movierec:heartbeat:worker")  # the worker stopped
+    redis_client.set("movierec:lock:train:ease", b"kept")
+    deleted = replace_catalogue(database, redis_client)
+    assert deleted["cached lists"] == 4 and deleted["movies"] == 40
+    assert [key for key in cached if redis_client.exists(key)] == []
+    assert redis_client.exists("movierec:lock:train:ease")
+    assert not artifact.exists()
+    summary = import_dataset(database, open_dataset(FIXTURES / "ml-latest", Problems()))
+    assert summary.added["movies"] == 4
