@@ -16,6 +16,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from server.presentation import POSTER_FIELDS, template_fields
+
 ENV_PREFIX = "MOVIEREC_"
 
 
@@ -90,12 +92,29 @@ class Settings:
     # The one directory the admin page may import datasets from (empty: the data directory's
     # ``imports`` folder); paths outside it are refused.
     import_dir: Path | None = None
+    # Where posters are: a URL with {poster_path}, {tmdb_id}, {imdb_id} or {movie_id}, e.g.
+    # https://image.tmdb.org/t/p/w342{poster_path}. A movie lacking a field it names (and every
+    # movie when empty) gets a poster drawn by movierec itself.
+    poster_url_template: str = ""
 
     def __post_init__(self) -> None:
+        self._check_poster_url_template()
         if not 0.0 <= self.rerank_calibration < 1.0:
             raise SettingsError(f"{ENV_PREFIX}RERANK_CALIBRATION must be at least 0 and below 1")
         if self.rerank_popularity < 0.0:
             raise SettingsError(f"{ENV_PREFIX}RERANK_POPULARITY must be at least 0")
+
+    def _check_poster_url_template(self) -> None:
+        template = self.poster_url_template
+        try:
+            unknown = template_fields(template) - POSTER_FIELDS
+        except ValueError:
+            unknown = {"?"}
+        if unknown or (template and not template.startswith(("https://", "http://", "/"))):
+            raise SettingsError(
+                f"{ENV_PREFIX}POSTER_URL_TEMPLATE must be a URL (https://, http:// or /) using "
+                "only " + ", ".join(f"{{{name}}}" for name in sorted(POSTER_FIELDS))
+            )
 
     @classmethod
     def load(

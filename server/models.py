@@ -121,6 +121,9 @@ class Movie(Base):
     overview: Mapped[str | None] = mapped_column(Text)
     imdb_id: Mapped[str | None] = mapped_column(String(16))
     tmdb_id: Mapped[int | None] = mapped_column(Integer)
+    # A poster image: TMDb's ``poster_path`` ("/abc.jpg", joined to the poster URL template) or
+    # a full URL; None draws one (``/movies/<id>/poster.svg``).
+    poster_path: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[int] = mapped_column(BigInteger)
 
     genres: Mapped[list[Genre]] = relationship(

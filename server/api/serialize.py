@@ -5,8 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from flask import url_for
+
 from server.cache.lists import Reasons, Why
+from server.context import get_settings
 from server.models import ChampionSet, ModelVersion, Movie, Rating, User
+from server.presentation import display_title, poster_url
 from server.services.champions import Candidate, champion_of, champion_reason
 from server.services.recommendations import RankedAnswer
 from server.serving.movie_directory import MovieDirectory, MovieRow
@@ -65,17 +69,32 @@ def user_json(user: User) -> dict[str, Any]:
 
 
 def movie_json(movie: Movie) -> dict[str, Any]:
-    """A movie with its metadata."""
+    """A movie with its metadata; ``title`` as the dataset gave it, ``display_title`` as people
+    write it."""
     return {
         "id": movie.external_id,
         "title": movie.title,
+        "display_title": display_title(movie.title) or movie.external_id,
         "year": movie.year,
         "genres": [genre.name for genre in movie.genres],
         "tags": [tag.tag for tag in movie.tags],
         "overview": movie.overview,
         "imdb_id": movie.imdb_id,
         "tmdb_id": movie.tmdb_id,
+        "poster_url": poster_of(movie),
     }
+
+
+def poster_of(movie: Movie | MovieRow) -> str:
+    """The poster image of a movie: from the poster URL template, else the one movierec draws."""
+    found = poster_url(
+        get_settings().poster_url_template,
+        movie_id=movie.external_id,
+        poster_path=movie.poster_path,
+        tmdb_id=movie.tmdb_id,
+        imdb_id=movie.imdb_id,
+    )
+    return found or url_for("web.poster", movie_id=movie.external_id)
 
 
 def rating_json(rating: Rating, user_id: str, movie_id: str) -> dict[str, Any]:
@@ -155,6 +174,10 @@ def ranked_json(movies: MovieDirectory, answer: RankedAnswer) -> dict[str, Any]:
         {
             "movie_id": rows[movie].external_id,
             "title": rows[movie].title,
+            "display_title": rows[movie].display_title,
+            "year": rows[movie].year,
+            "genres": sorted(rows[movie].genres),
+            "poster_url": poster_of(rows[movie]),
             "score": round(score, 4),
             **_why(movies, rows, reasons, place.get(movie), movie, answer.source),
         }

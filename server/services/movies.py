@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -13,6 +14,10 @@ from server.db import now
 from server.errors import Conflict, NotFound, ValidationError
 from server.models import Genre, Movie, MovieGenre, MovieTag, Rating
 from server.services.lookup import key_by_external_id, row_by_external_id
+
+# Articles a title may start with as people write it ("The Matrix") but that MovieLens moves to
+# the end ("Matrix, The"); "L'" is written joined ("L'Atalante") and is left to the substring.
+LEADING_ARTICLES = frozenset({"the", "a", "an", "les", "la", "le", "il", "das", "der", "die", "el"})
 
 # The largest integer either database takes (a larger one failed in the driver, a 500).
 INT64_MAX = 2**63 - 1
@@ -95,7 +100,9 @@ def search_movies(
     limit: int = 50,
     offset: int = 0,
 ) -> tuple[list[Movie], int]:
-    """Movies whose title contains ``query`` (any case), of ``genre`` and ``year``, by title.
+    """Movies whose title contains ``query`` (any case, written either way: "The Matrix" finds
+    "Matrix, The"), of ``genre`` and ``year``: the best match first (the whole title, then
+    titles starting with it, shorter titles first), by title without a query.
 
     Returns one page and the total number of matches. An unknown genre is a ``NotFound``; a
     number beyond 64 bits a ``ValidationError``.
@@ -103,8 +110,29 @@ def search_movies(
     for field, value in (("year", year), ("limit", limit), ("offset", offset)):
         _check_int64(field, value)
     statement = select(Movie)
+    order: list[Any] = [Movie.title, Movie.id]
     if query:
-        statement = statement.where(Movie.title.icontains(query, autoescape=True))
+        article, core = _leading_article(query)
+        statement = statement.where(
+            or_(
+                Movie.title.icontains(query, autoescape=True),
+                Movie.title.icontains(core, autoescape=True),
+            )
+        )
+        title = func.lower(Movie.title)
+        whole = {query.lower(), core.lower(), f"{core}, {article}".lower()}
+        match = case(
+            (title.in_(whole), 0),
+            (
+                or_(
+                    Movie.title.istartswith(query, autoescape=True),
+                    Movie.title.istartswith(core, autoescape=True),
+                ),
+                1,
+            ),
+            else_=2,
+        )
+        order = [match, func.length(Movie.title), *order]
     if year is not None:
         statement = statement.where(Movie.year == year)
     if genre is not None:
@@ -114,8 +142,17 @@ def search_movies(
         linked = select(MovieGenre.movie_id).where(MovieGenre.genre_id == genre_id)
         statement = statement.where(Movie.id.in_(linked))
     total = session.scalar(select(func.count()).select_from(statement.subquery())) or 0
-    page = session.scalars(statement.order_by(Movie.title, Movie.id).limit(limit).offset(offset))
+    page = session.scalars(statement.order_by(*order).limit(limit).offset(offset))
     return list(page), total
+
+
+def _leading_article(query: str) -> tuple[str, str]:
+    """A query's leading article and the rest ("The Matrix" -> "The", "Matrix"); no article:
+    ("", the query)."""
+    first, _, rest = query.partition(" ")
+    if rest and first.lower() in LEADING_ARTICLES:
+        return first, rest.strip()
+    return "", query
 
 
 def _check_int64(field: str, value: int | None) -> None:

@@ -1,5 +1,5 @@
-"""What a list shows of each movie (its external id, title and genres), read from the database
-once per movie and kept: a cached answer then needs no database at all."""
+"""What a list shows of each movie (its external id, title, year, genres and poster), read from
+the database once per movie and kept: a cached answer then needs no database at all."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from server.db import Database
 from server.models import Genre, Movie, MovieGenre
+from server.presentation import display_title
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,15 @@ class MovieRow:
     external_id: str
     title: str | None
     genres: frozenset[str]
+    year: int | None = None
+    poster_path: str | None = None
+    tmdb_id: int | None = None
+    imdb_id: str | None = None
+
+    @property
+    def display_title(self) -> str:
+        """The title as people write it ("The Matrix"), or the id of a movie with no title."""
+        return display_title(self.title) or self.external_id
 
 
 class MovieDirectory:
@@ -70,7 +80,15 @@ class MovieDirectory:
 
     def _fetch(self, session: Session, ids: list[int]) -> None:
         found = session.execute(
-            select(Movie.id, Movie.external_id, Movie.title).where(Movie.id.in_(ids))
+            select(
+                Movie.id,
+                Movie.external_id,
+                Movie.title,
+                Movie.year,
+                Movie.poster_path,
+                Movie.tmdb_id,
+                Movie.imdb_id,
+            ).where(Movie.id.in_(ids))
         ).all()
         genres: dict[int, set[str]] = {}
         for movie, name in session.execute(
@@ -79,5 +97,13 @@ class MovieDirectory:
             .where(MovieGenre.movie_id.in_(ids))
         ):
             genres.setdefault(movie, set()).add(name)
-        for movie, external_id, title in found:
-            self._rows[movie] = MovieRow(external_id, title, frozenset(genres.get(movie, ())))
+        for movie, external_id, title, year, poster_path, tmdb_id, imdb_id in found:
+            self._rows[movie] = MovieRow(
+                external_id,
+                title,
+                frozenset(genres.get(movie, ())),
+                year,
+                poster_path,
+                tmdb_id,
+                imdb_id,
+            )

@@ -1,10 +1,26 @@
 // Progressive enhancement for the movierec pages: everything works without this script.
-// 1. Rating forms marked data-live save without a page reload.
-// 2. The "For you" list refreshes itself while the page is visible.
+// 1. Rating forms marked data-live save without a page reload, once per settled choice.
+// 2. The top row of "For you" refreshes itself while the page is visible.
 "use strict";
+
+// Arrowing through the stars changes the choice at every step; save only once it settles.
+const SETTLE_MS = 600;
+
+function starWords(stars) {
+  return stars + (stars === 1 ? " star" : " stars");
+}
+
+function showAverage(average) {
+  const line = document.querySelector("[data-average-line]");
+  if (!line || !average) return;
+  line.textContent = average.count
+    ? "★ " + average.mean.toFixed(1) + " average from " + average.count + (average.count === 1 ? " rating" : " ratings")
+    : "No ratings yet";
+}
 
 function liveRatingForms() {
   for (const form of document.querySelectorAll("form[data-live]")) {
+    form.classList.add("live");  // the stars save by themselves: the "Rate" button goes away
     const status = form.querySelector(".status");
     const send = async (button) => {
       const body = new FormData(form);
@@ -16,63 +32,54 @@ function liveRatingForms() {
       if (!status) return;
       if (!response.ok) {
         status.textContent = answer && answer.error ? answer.error.message : "Could not save.";
-      } else if (answer.rating === null) {
+        return;
+      }
+      showAverage(answer.average);
+      if (answer.rating === null) {
         status.textContent = "Rating removed.";
         for (const radio of form.querySelectorAll("input[type=radio]")) radio.checked = false;
       } else {
-        status.textContent = "Saved: " + answer.rating + " stars.";
+        status.textContent = "Saved: " + starWords(answer.rating) + ".";
       }
     };
-    // One save at a time, in order: arrowing through the stars must end on the last one.
+    // One save at a time, in order.
     let saving = Promise.resolve();
     const queue = (button) => { saving = saving.then(() => send(button)).catch(() => {}); };
-    form.addEventListener("submit", (event) => { event.preventDefault(); queue(event.submitter); });
+    let timer = null;
+    const settle = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => { timer = null; queue(null); }, SETTLE_MS);
+    };
+    const flush = () => { if (timer !== null) { clearTimeout(timer); timer = null; queue(null); } };
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      clearTimeout(timer);
+      timer = null;
+      queue(event.submitter);
+    });
     for (const radio of form.querySelectorAll("input[type=radio]")) {
-      radio.addEventListener("change", () => queue(null));
+      radio.addEventListener("change", settle);
     }
+    // Leaving the stars (Tab, a click elsewhere) or the page saves a pending choice at once.
+    form.addEventListener("focusout", (event) => { if (!form.contains(event.relatedTarget)) flush(); });
+    window.addEventListener("pagehide", flush);
   }
 }
 
-function refreshingForYou() {
+function refreshingTopPicks() {
   const box = document.getElementById("for-you");
   if (!box) return;
-  const render = (answer) => {
-    const source = box.querySelector(".source");
-    source.textContent = "";
-    source.append("Source: ");
-    const strong = document.createElement("strong");
-    strong.textContent = answer.source;
-    source.append(strong);
-    if (answer.model_version) source.append(", model version " + answer.model_version);
-    if (answer.cached) source.append(" (cached)");
-    const list = box.querySelector("ol.movies");
-    list.replaceChildren(...answer.items.map((item) => {
-      const li = document.createElement("li");
-      const a = document.createElement("a");
-      a.href = "/movies/" + encodeURIComponent(item.movie_id);
-      a.textContent = item.title || item.movie_id;
-      const score = document.createElement("span");
-      score.className = "score";
-      score.textContent = item.score.toFixed(2);
-      li.append(a, score);
-      if (item.why) {
-        const why = document.createElement("small");
-        why.className = "why";
-        why.textContent = item.why;
-        li.append(" ", why);
-      }
-      return li;
-    }));
-  };
-  let last = null;
   const poll = async () => {
     if (document.visibilityState === "visible") {
-      const response = await fetch(box.dataset.refresh, { headers: { "Accept": "application/json" } });
+      const response = await fetch(box.dataset.refresh, { headers: { "Accept": "text/html" } });
       if (response.ok) {
-        const answer = await response.json();
-        const key = JSON.stringify([answer.source, answer.model_version, answer.items.map((i) => i.movie_id)]);
-        if (key !== last) render(answer);
-        last = key;
+        const fresh = new DOMParser().parseFromString(await response.text(), "text/html").querySelector("section.row");
+        const shown = box.querySelector("#top-picks");
+        if (fresh && shown && fresh.dataset.key !== shown.dataset.key) {
+          shown.replaceWith(document.importNode(fresh, true));
+        } else if (fresh && !shown) {
+          box.prepend(document.importNode(fresh, true));
+        }
       }
     }
     setTimeout(poll, 1000);
@@ -80,4 +87,4 @@ function refreshingForYou() {
   poll();
 }
 
-document.addEventListener("DOMContentLoaded", () => { liveRatingForms(); refreshingForYou(); });
+document.addEventListener("DOMContentLoaded", () => { liveRatingForms(); refreshingTopPicks(); });

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Flask, Request, Response, request
+from flask import Flask, Request, Response, current_app, request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
 
 from server.api.openapi import API_PREFIX
 from server.config import Settings
+from server.presentation import poster_origin
 from server.web import accounts, admin, pages, profile
 from server.web.session import load_signed_in
 
@@ -41,6 +42,7 @@ def init_web(app: Flask) -> None:
         REMEMBER_COOKIE_SECURE=secure,
         REMEMBER_COOKIE_DURATION=REMEMBER_FOR,
     )
+    app.extensions["movierec.page_headers"] = page_headers(settings)
     app.after_request(security_headers)
     logins = LoginManager(app)
     logins.login_view = "web-accounts.login"
@@ -53,22 +55,26 @@ def init_web(app: Flask) -> None:
 # How long "keep me signed in" lasts, and the longest any web session lives.
 REMEMBER_FOR = timedelta(days=30)
 
-# The pages load only their own styles and script, and are never framed (clickjacking).
-PAGE_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
-        "form-action 'self'; frame-ancestors 'none'"
-    ),
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "same-origin",
-}
+
+def page_headers(settings: Settings) -> dict[str, str]:
+    """The pages load only their own styles and script (and posters from the host of the poster
+    URL template, when one is set), and are never framed (clickjacking)."""
+    images = " ".join(filter(None, ["'self' data:", poster_origin(settings.poster_url_template)]))
+    return {
+        "Content-Security-Policy": (
+            f"default-src 'self'; img-src {images}; object-src 'none'; base-uri 'none'; "
+            "form-action 'self'; frame-ancestors 'none'"
+        ),
+        "X-Frame-Options": "DENY",
+        "Referrer-Policy": "same-origin",
+    }
 
 
 def security_headers(response: Response) -> Response:
-    """Every answer: no content sniffing; every page: the headers above."""
+    """Every answer: no content sniffing; every page: ``page_headers``."""
     response.headers["X-Content-Type-Options"] = "nosniff"
     if not request.path.startswith(API_PREFIX + "/"):
-        response.headers.update(PAGE_HEADERS)
+        response.headers.update(current_app.extensions["movierec.page_headers"])
     return response
 
 

@@ -8,16 +8,23 @@ from flask import Blueprint, flash, jsonify, redirect, render_template, request,
 from flask import session as session_store
 from werkzeug.wrappers import Response
 
-from server.api.serialize import ranked_json
+from server.api.serialize import poster_of
 from server.context import get_db, get_queue, get_serving
 from server.errors import MovieRecError, ValidationError
 from server.models import Rating
-from server.services.movies import get_movie, list_genres, rating_summaries, search_movies
+from server.presentation import display_title, drawn_poster
+from server.services.movies import (
+    get_movie,
+    list_genres,
+    movie_key,
+    rating_summaries,
+    search_movies,
+)
 from server.services.onboarding import next_questions
 from server.services.popular import popular_movies
 from server.services.predictions import predict_rating
 from server.services.ratings import rate_movie, rate_movies, remove_rating, to_half_stars
-from server.services.recommendations import RankedAnswer, recommendations, similar_movies
+from server.services.recommendations import RankedAnswer, similar_movies
 from server.services.users import get_user, known_genres
 from server.web.forms import (
     ConfirmForm,
@@ -26,6 +33,14 @@ from server.web.forms import (
     beyond_last_page,
     page_count,
     page_number,
+)
+from server.web.rows import (
+    MIN_ROW,
+    cards,
+    for_you_rows,
+    movie_card,
+    top_picks,
+    trending_row,
 )
 from server.web.session import login_required, me, signed_in
 
@@ -39,6 +54,8 @@ ONBOARDING_MOVIES = 12
 # one is not asked again; the most recent this many.
 ASKED_KEY = "onboarding_asked"
 MAX_ASKED = 200
+# Drawn posters change only with a movie's title, year or genres.
+POSTER_MAX_AGE = 86_400
 
 
 @bp.get("/")
@@ -46,15 +63,18 @@ def home() -> str | Response:
     """Signed-in people go to their recommendations; visitors see what is popular."""
     if me() is not None:
         return redirect(url_for("web.for_you"))
+    serving = get_serving()
     with get_db().transaction() as session:
-        pairs, _ = popular_movies(get_serving().cache, session, FOR_YOU_LENGTH, [], None)
-    popular = ranked_json(get_serving().movies, _ranked(pairs, "popularity"))
-    return render_template("home.html", popular=popular)
+        pairs, cached = popular_movies(serving.cache, session, FOR_YOU_LENGTH, [], None)
+        popular = cards(serving, session, RankedAnswer(pairs, "popularity", None, cached))
+        trending = trending_row(serving, session, set())
+    shown = trending if len(trending.items) >= MIN_ROW else None
+    return render_template("home.html", popular=popular, trending=shown)
 
 
 @bp.get("/movies")
 def movies() -> tuple[str, int] | Response:
-    """Search by title, filter by genre and year, a page at a time."""
+    """Search by title (best match first), filter by genre and year, a page at a time."""
     query = request.args.get("q", "").strip() or None
     genre = request.args.get("genre") or None
     year = request.args.get("year", type=int)
@@ -74,13 +94,13 @@ def movies() -> tuple[str, int] | Response:
         except MovieRecError as problem:
             error, found, total = problem.message, [], 0
         summaries = rating_summaries(session, [movie.id for movie in found])
-        rows = [(movie, summaries[movie.id]) for movie in found]
+        items = [movie_card(movie, summaries[movie.id]) for movie in found]
     pages = page_count(total, PAGE_SIZE)
     if (last := beyond_last_page(page, pages)) is not None:
         return last
     return render_template(
         "movies.html",
-        rows=rows,
+        items=items,
         total=total,
         page=page,
         pages=pages,
@@ -94,7 +114,8 @@ def movies() -> tuple[str, int] | Response:
 
 @bp.get("/movies/<movie_id>")
 def movie(movie_id: str) -> str:
-    """A movie: details, your rating, the rating we predict for you, and similar movies."""
+    """A movie: poster and details, your rating, the rating we predict for you, and what the
+    people who liked it also liked."""
     person = me()
     serving = get_serving()
     with get_db().transaction() as session:
@@ -106,12 +127,12 @@ def movie(movie_id: str) -> str:
             rating = session.get(Rating, (person.user_id, found.id))
             form.rating.data = f"{rating.stars:g}" if rating else None
             prediction = predict_rating(serving, session, person.username, movie_id)
-    similar = with_why(
-        ranked_json(serving.movies, similar_movies(serving, movie_id, SIMILAR_LENGTH))
-    )
+        similar = cards(serving, session, similar_movies(serving, movie_id, SIMILAR_LENGTH))
     return render_template(
         "movie.html",
         movie=found,
+        title=display_title(found.title) or found.external_id,
+        poster_url=poster_of(found),
         summary=summary,
         form=form,
         prediction=prediction,
@@ -119,10 +140,27 @@ def movie(movie_id: str) -> str:
     )
 
 
+@bp.get("/movies/<movie_id>/poster.svg")
+def poster(movie_id: str) -> Response:
+    """A poster drawn for a movie without a poster image: its title, year and genre colours."""
+    with get_db().transaction() as session:
+        found = get_movie(session, movie_id)
+        drawn = drawn_poster(
+            display_title(found.title) or found.external_id,
+            found.year,
+            [genre.name for genre in found.genres],
+        )
+    response = Response(drawn, mimetype="image/svg+xml")
+    response.cache_control.public = True
+    response.cache_control.max_age = POSTER_MAX_AGE
+    return response
+
+
 @bp.post("/movies/<movie_id>/rating")
 @login_required
 def rate(movie_id: str) -> Response | tuple[Response, int]:
-    """Set or remove your rating. Answers JSON to the page's script, else goes back."""
+    """Set or remove your rating. Answers JSON to the page's script (with the movie's new
+    average and count), else goes back."""
     person = signed_in()
     form = RatingForm()  # its CSRF token was checked by CSRFProtect before this view
     wants_json = request.accept_mimetypes.best == "application/json"
@@ -140,62 +178,40 @@ def rate(movie_id: str) -> Response | tuple[Response, int]:
         flash(error.message, "error")
         return redirect(url_for("web.movie", movie_id=movie_id))
     if wants_json:
-        return jsonify({"movie_id": movie_id, "rating": stars})
-    flash("Rating removed." if stars is None else f"Rated {stars:g} stars.")
+        with get_db().transaction() as session:
+            summary = rating_summaries(session, [movie_key(session, movie_id)])
+        average = next(iter(summary.values()))
+        return jsonify(
+            {
+                "movie_id": movie_id,
+                "rating": stars,
+                "average": {"mean": average.mean, "count": average.count},
+            }
+        )
+    flash("Rating removed." if stars is None else f"Rated {star_words(stars)}.")
     return redirect(url_for("web.movie", movie_id=movie_id))
 
 
 @bp.get("/for-you")
 @login_required
 def for_you() -> str:
-    """Your recommendations, live: the page's script refreshes them as the workers update."""
-    return render_template("for_you.html", answer=_your_list())
-
-
-@bp.get("/for-you.json")
-@login_required
-def for_you_json() -> dict[str, Any]:
-    """The list of "For you" as JSON, for the page's refresh (the session authenticates it:
-    the API takes bearer credentials only)."""
-    return _your_list()
-
-
-def _your_list() -> dict[str, Any]:
+    """Your recommendations in rows; the page's script keeps the top row live as the workers
+    update it."""
     serving = get_serving()
-    return with_why(
-        ranked_json(serving.movies, recommendations(serving, signed_in().username, FOR_YOU_LENGTH))
-    )
+    with get_db().transaction() as session:
+        user = get_user(session, signed_in().username)
+        rows = for_you_rows(serving, session, user, FOR_YOU_LENGTH)
+    return render_template("for_you.html", rows=rows)
 
 
-def with_why(answer: dict[str, Any]) -> dict[str, Any]:
-    """A list with each item's reason in words (the page and its script show the same)."""
-    for item in answer["items"]:
-        item["why"] = why_text(item)
-    return answer
-
-
-def why_text(item: dict[str, Any]) -> str:
-    """An item's ``because`` and ``reason`` as a short sentence."""
-    reason = item.get("reason") or {}
-    kind = reason.get("kind")
-    if item.get("because"):
-        named = " and ".join(f"{m['title']} ({m['rating']:g}★)" for m in item["because"])
-        return f"Because you rated {named}"
-    if kind == "popular_in" and reason.get("genre"):
-        return f"Popular in {reason['genre']}"
-    if kind == "alike":
-        shared = ", ".join(reason.get("genres") or [])
-        both = reason.get("rated_both")
-        parts = [
-            f"Also {shared}" if shared else "",
-            f"rated by {both} of the same people" if both else "",
-        ]
-        return "; ".join(part for part in parts if part) or "Alike"
-    return {
-        "similar_people": "Liked by people with your taste",
-        "trending": "Trending now",
-        "new": "New: nobody has rated it yet",
-    }.get(str(kind), "Popular")
+@bp.get("/for-you/top-picks")
+@login_required
+def for_you_top_picks() -> str:
+    """The top row of "For you" alone, as HTML, for the page's refresh (the session
+    authenticates it: the API takes bearer credentials only)."""
+    with get_db().transaction() as session:
+        row = top_picks(get_serving(), session, signed_in().username, FOR_YOU_LENGTH)
+    return render_template("_top_picks.html", row=row)
 
 
 @bp.route("/welcome", methods=["GET", "POST"])
@@ -240,8 +256,8 @@ def onboarding_ratings() -> str | Response:
         user = get_user(session, person.username)
         genres = [genre.name for genre in user.favorite_genres]
         movies = next_questions(serving, session, user, asked, ONBOARDING_MOVIES)
-    session_store[ASKED_KEY] = sorted(asked | set(movies))[-MAX_ASKED:]
-    candidates = ranked_json(serving.movies, _ranked([(m, 0.0) for m in movies], "onboarding"))
+        session_store[ASKED_KEY] = sorted(asked | set(movies))[-MAX_ASKED:]
+        candidates = cards(serving, session, _ranked([(m, 0.0) for m in movies], "onboarding"))
     return render_template("welcome_rate.html", form=form, candidates=candidates, genres=genres)
 
 
@@ -256,6 +272,11 @@ def _star_fields(fields: Any) -> dict[str, int]:
 
 def _ranked(pairs: list[tuple[int, float]], source: str) -> RankedAnswer:
     return RankedAnswer(pairs, source, None, cached=False)
+
+
+def star_words(stars: float) -> str:
+    """ "1 star", "3.5 stars"."""
+    return f"{stars:g} star{'' if stars == 1 else 's'}"
 
 
 def half_stars_of(text: str | None) -> int:

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from server.datasets.synthetic import SyntheticSpec, write_dataset
 from server.db import Database
-from server.models import RatingEvent, User
+from server.models import Movie, RatingEvent, User
 from server.services.accounts import create_account
 from tests.e2e.conftest import LiveSystem
 
@@ -76,7 +76,22 @@ def wait_until_processed(database: Database, username: str) -> None:
 
 
 def for_you_titles(page: Page) -> list[str]:
-    return page.locator("#for-you ol.movies li a").all_inner_texts()
+    return page.locator("#top-picks .card-title a").all_inner_texts()
+
+
+def rating_events(database: Database, username: str, movie: str) -> int:
+    """How many rating events ``username`` wrote for ``movie``: one per save."""
+    with database.transaction() as session:
+        return (
+            session.scalar(
+                select(func.count())
+                .select_from(RatingEvent)
+                .join(User, User.id == RatingEvent.user_id)
+                .join(Movie, Movie.id == RatingEvent.movie_id)
+                .where(User.external_id == username, Movie.external_id == movie)
+            )
+            or 0
+        )
 
 
 def test_sign_up_onboard_rate_and_see_for_you_change(
@@ -102,34 +117,50 @@ def test_sign_up_onboard_rate_and_see_for_you_change(
     expect(page).to_have_url(re.compile(r"/welcome/rate$"))
     groups = page.locator("fieldset.stars")
     expect(groups.first).to_be_visible()
-    for index, stars in enumerate(["5", "4.5", "4", "2", "1"]):
-        groups.nth(index).get_by_text(stars, exact=True).click()
+    expect(page.locator("ul.onboarding img.poster").first).to_be_visible()
+    for index, stars in enumerate(["5 stars", "4.5 stars", "4 stars", "2 stars", "1 star"]):
+        groups.nth(index).get_by_title(stars, exact=True).click()
+    groups.nth(5).get_by_text("Haven't seen it").click()
+    expect(groups.nth(5).get_by_label("Haven't seen it")).to_be_checked()
     page.screenshot(path=screenshots / "onboarding-rate.png", full_page=True)
     page.get_by_role("button", name="See my recommendations").click()
 
     expect(page).to_have_url(re.compile(r"/for-you$"))
-    expect(page.locator("#for-you .source")).to_contain_text("Source:")
+    expect(page.locator("#top-picks .source")).to_contain_text("From ")
     before = for_you_titles(page)
     assert before, "no recommendations after onboarding"
+    headings = page.locator("section.row h2").all_inner_texts()
+    assert headings[0] == "Top picks for you"
+    assert any(heading.startswith("Because you rated") for heading in headings), headings
+    assert {"Top Drama for you", "Top Comedy for you"} <= set(headings), headings
+    # Every card has a poster that loaded (drawn by movierec: nothing from the internet).
+    posters = page.locator("#top-picks img.poster")
+    expect(posters.first).to_be_visible()
+    assert posters.first.evaluate("image => image.complete && image.naturalWidth > 0")
     page.screenshot(path=screenshots / "for-you.png", full_page=True)
 
     # Rate the top recommendation in another tab; this tab's list follows without a reload.
     movie_tab = page.context.new_page()
     movie_tab.goto(live_server + "/for-you")
-    movie_tab.locator("#for-you ol.movies li a").first.click()
+    movie_tab.locator("#top-picks .card-title a").first.click()
     expect(movie_tab.get_by_role("heading", level=1)).to_contain_text(before[0])
-    # With the keyboard: focus the first star, then arrow right from 0.5 to 3.
-    movie_tab.get_by_label("0.5", exact=True).focus()
+    movie_id = movie_tab.url.rstrip("/").rsplit("/", 1)[-1]
+    expect(movie_tab.get_by_role("button", name="Rate")).to_be_hidden()  # the stars save
+    # With the keyboard: focus the first star, then arrow right from 0.5 to 3: one save.
+    movie_tab.get_by_label("0.5 stars", exact=True).focus()
     for _ in range(5):
         movie_tab.keyboard.press("ArrowRight")
     expect(movie_tab.locator(".rating-form .status")).to_have_text("Saved: 3 stars.")
+    assert rating_events(live_system.database, "newcomer", movie_id) == 1
+    expect(movie_tab.locator("[data-average-line]")).to_contain_text("average from")
     movie_tab.screenshot(path=screenshots / "movie.png", full_page=True)
     movie_tab.reload()
     expect(movie_tab.locator(".rating-form .status")).to_have_text("You rated it 3 stars.")
+    expect(movie_tab.get_by_label("3 stars", exact=True)).to_be_checked()
     # What the system reports, not a fixed wait: the worker processes the rating's event, then
     # the page's own polling (every second) shows the refreshed list.
     wait_until_processed(live_system.database, "newcomer")
-    top = page.locator("#for-you ol.movies li a").first
+    top = page.locator("#top-picks .card-title a").first
     pending = f"the event was processed, but the page still shows {before[0]!r} first"
     expect(top, pending).not_to_have_text(before[0], timeout=SYSTEM_SECONDS * 1000)
     assert before[0] not in for_you_titles(page)  # a rated movie is not recommended again
@@ -155,6 +186,19 @@ def test_sign_up_onboard_rate_and_see_for_you_change(
     page.screenshot(path=screenshots / "movies.png", full_page=True)
     page.goto("/profile")
     page.screenshot(path=screenshots / "profile.png", full_page=True)
+    # The same pages at desktop width.
+    desktop = new_page(browser, live_server, errors, viewport={"width": 1280, "height": 900})
+    desktop.goto("/")
+    desktop.screenshot(path=screenshots / "home-1280.png", full_page=True)
+    log_in(desktop, "newcomer")
+    for name, path in [
+        ("for-you", "/for-you"),
+        ("movie", f"/movies/{movie_id}"),
+        ("movies", "/movies?q=the"),
+        ("onboarding-rate", "/welcome/rate"),
+    ]:
+        desktop.goto(path)
+        desktop.screenshot(path=screenshots / f"{name}-1280.png", full_page=True)
     assert not errors, errors
 
 

@@ -96,7 +96,7 @@ def test_the_catalogue_is_public(client: FlaskClient, path: str) -> None:
 
 def test_the_pages_session_opens_nothing_on_the_api(app: Flask, auth: dict[str, str]) -> None:
     """The API takes bearer credentials only: a cookie would need CSRF protection. (The "For
-    you" page reads its list through ``/for-you.json``.)"""
+    you" page reads its top row through ``/for-you/top-picks``.)"""
     client = app.test_client()
     client.post("/api/v1/movies", json={"id": "m1", "title": "Heat"}, headers=auth)
     sign_up(client, "ada")

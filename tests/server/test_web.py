@@ -136,7 +136,11 @@ def test_rating_from_a_movie_page(client: FlaskClient, movie: str, database: Dat
         data={"csrf_token": token, "rating": "4.5"},
         headers={"Accept": "application/json"},
     )
-    assert saved.get_json() == {"movie_id": movie, "rating": 4.5}
+    assert saved.get_json() == {
+        "movie_id": movie,
+        "rating": 4.5,
+        "average": {"mean": 4.5, "count": 1},  # the page shows the new average at once
+    }
     assert "You rated it 4.5 stars." in client.get(f"/movies/{movie}").get_data(as_text=True)
     client.post(f"/movies/{movie}/rating", data={"csrf_token": token, "rating": "1"})
     page = client.get(f"/movies/{movie}").get_data(as_text=True)

@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 from server.cache import keys
 from server.cache.lists import unpack
 from server.db import Database
-from server.web.pages import why_text
+from server.web.rows import why_text
 from tests.conftest import get_ok
 
 KINDS = {"because", "similar_people", "popular_in", "popular", "trending", "new"}

@@ -1,0 +1,167 @@
+"""What the pages show of a list: cards (poster, title as people write it, year, genres, average
+stars and the reason in words), and the rows of "For you", each naming where it came from."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from server.api.serialize import poster_of, ranked_json
+from server.models import Movie, Rating, User
+from server.presentation import display_title
+from server.services.movies import RatingSummary, rating_summaries
+from server.services.popular import popular_movies
+from server.services.recommendations import RankedAnswer, recommendations, similar_movies
+from server.serving.context import ServingContext
+
+ROW_LENGTH = 12
+# "Because you rated X" rows for this many of the person's newest ratings of 4 stars or more.
+BECAUSE_ROWS = 2
+LIKED_HALF_STARS = 8
+GENRE_ROWS = 3
+# "Trending now" counts the ratings of this many days.
+TRENDING_DAYS = 30
+# A row shows only with at least this many cards.
+MIN_ROW = 4
+
+
+@dataclass
+class Row:
+    """One row of cards: its heading, where the list came from, and the cards."""
+
+    key: str
+    title: str
+    source: str
+    items: list[dict[str, Any]] = field(default_factory=list)
+
+
+def cards(context: ServingContext, session: Session, answer: RankedAnswer) -> dict[str, Any]:
+    """``answer`` as the API gives it, each item with its average stars, count of ratings and
+    reason in words: what a card shows."""
+    listed = ranked_json(context.movies, answer)
+    ids = [movie for movie, _ in answer.items]
+    rows = context.movies.rows(ids)
+    summaries = rating_summaries(session, ids)
+    by_id = {rows[movie].external_id: summaries[movie] for movie in ids if movie in rows}
+    for item in listed["items"]:
+        summary = by_id.get(item["movie_id"])
+        item["mean"] = None if summary is None else summary.mean
+        item["count"] = 0 if summary is None else summary.count
+        item["why"] = why_text(item)
+    return listed
+
+
+def movie_card(movie: Movie, summary: RatingSummary) -> dict[str, Any]:
+    """What a card shows of a movie of the catalogue (no reason: it is not a recommendation)."""
+    return {
+        "movie_id": movie.external_id,
+        "display_title": display_name(movie.title, movie.external_id),
+        "year": movie.year,
+        "genres": [genre.name for genre in movie.genres],
+        "poster_url": poster_of(movie),
+        "mean": summary.mean,
+        "count": summary.count,
+    }
+
+
+def source_text(answer: dict[str, Any]) -> str:
+    """Where a list came from, in words."""
+    source = str(answer["source"])
+    version = f", model version {answer['model_version']}" if answer.get("model_version") else ""
+    return f"From {source}{version}{' (cached)' if answer.get('cached') else ''}"
+
+
+def top_picks(context: ServingContext, session: Session, username: str, n: int) -> Row:
+    """The person's served list: what the champion of their segment picks (live)."""
+    listed = cards(context, session, recommendations(context, username, n))
+    return Row("top-picks", "Top picks for you", source_text(listed), listed["items"])
+
+
+def for_you_rows(context: ServingContext, session: Session, user: User, n: int) -> list[Row]:
+    """Every row of "For you": top picks, "Because you rated X" for recent high ratings, the
+    top of each favourite genre, and what is trending now. A movie shows in one row only (the
+    first); a row left with fewer than ``MIN_ROW`` cards is left out."""
+    rated = set(session.scalars(select(Rating.movie_id).where(Rating.user_id == user.id)))
+    rows = [top_picks(context, session, user.external_id, n)]
+    rows += _because_you_rated(context, session, user, rated)
+    for genre in [genre.name for genre in user.favorite_genres][:GENRE_ROWS]:
+        answer = recommendations(context, user.external_id, ROW_LENGTH + n, genre=genre)
+        listed = cards(context, session, answer)
+        title = f"Top {genre} for you"
+        rows.append(Row(f"genre-{genre}", title, source_text(listed), listed["items"]))
+    rows.append(trending_row(context, session, rated))
+    shown: set[str] = set()
+    for row in rows[1:]:
+        shown |= {item["movie_id"] for item in rows[0].items}
+        row.items = [item for item in row.items if item["movie_id"] not in shown][:ROW_LENGTH]
+        shown |= {item["movie_id"] for item in row.items}
+    return [rows[0], *(row for row in rows[1:] if len(row.items) >= MIN_ROW)]
+
+
+def _because_you_rated(
+    context: ServingContext, session: Session, user: User, rated: set[int]
+) -> list[Row]:
+    liked = session.execute(
+        select(Movie.external_id, Movie.title, Rating.half_stars)
+        .join(Movie, Movie.id == Rating.movie_id)
+        .where(Rating.user_id == user.id, Rating.half_stars >= LIKED_HALF_STARS)
+        .order_by(Rating.updated_at.desc(), Rating.movie_id)
+        .limit(BECAUSE_ROWS)
+    ).all()
+    rows = []
+    for external_id, title, half_stars in liked:
+        answer = similar_movies(context, external_id, 2 * ROW_LENGTH + len(rated))
+        unrated = [(movie, score) for movie, score in answer.items if movie not in rated]
+        listed = cards(context, session, dataclasses.replace(answer, items=unrated))
+        heading = f"Because you rated {display_name(title, external_id)} {half_stars / 2:g}★"
+        rows.append(Row(f"because-{external_id}", heading, source_text(listed), listed["items"]))
+    return rows
+
+
+def trending_row(context: ServingContext, session: Session, rated: set[int]) -> Row:
+    """The most popular movies of the last ``TRENDING_DAYS`` days that the person has not
+    rated."""
+    pairs, cached = popular_movies(
+        context.cache, session, 2 * ROW_LENGTH + len(rated), [], TRENDING_DAYS
+    )
+    pairs = [(movie, score) for movie, score in pairs if movie not in rated]
+    listed = cards(context, session, RankedAnswer(pairs, "popularity", None, cached))
+    for item in listed["items"]:
+        item["why"] = "Trending now"
+    title = f"Trending now: the last {TRENDING_DAYS} days"
+    return Row("trending", title, "From everyone's ratings", listed["items"])
+
+
+def display_name(title: str | None, external_id: str) -> str:
+    """A movie's title as people write it (its id when it has no title)."""
+    return display_title(title) or external_id
+
+
+def why_text(item: dict[str, Any]) -> str:
+    """An item's ``because`` and ``reason`` as a short sentence."""
+    reason = item.get("reason") or {}
+    kind = reason.get("kind")
+    if item.get("because"):
+        named = " and ".join(
+            f"{display_name(m['title'], m['movie_id'])} ({m['rating']:g}★)" for m in item["because"]
+        )
+        return f"Because you rated {named}"
+    if kind == "popular_in" and reason.get("genre"):
+        return f"Popular in {reason['genre']}"
+    if kind == "alike":
+        shared = ", ".join(reason.get("genres") or [])
+        both = reason.get("rated_both")
+        parts = [
+            f"Also {shared}" if shared else "",
+            f"rated by {both} of the same people" if both else "",
+        ]
+        return "; ".join(part for part in parts if part) or "Alike"
+    return {
+        "similar_people": "Liked by people with your taste",
+        "trending": "Trending now",
+        "new": "New: nobody has rated it yet",
+    }.get(str(kind), "Popular")
