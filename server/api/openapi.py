@@ -28,6 +28,26 @@ with `limit` and `offset`; ranked lists say where they came from (`source`, `mod
 `cached`), and each item why it is there (`because`, `reason`).
 """
 
+# Each blueprint's operations under one tag (a section of the reference page), in this order.
+TAGS = {
+    "users": ("Users", "People, by the client's own ids, and their ratings."),
+    "ratings": (
+        "Ratings",
+        "One person's rating of one movie. A change reaches their recommendations within moments.",
+    ),
+    "movies": ("Movies", "The catalogue: movies, their ratings, the genres."),
+    "recommendations": (
+        "Recommendations",
+        "Live lists and predictions. Every list says where it came from (`source`,"
+        " `model_version`, `cached`), and every item why it is there (`because`, `reason`).",
+    ),
+    "algorithms": (
+        "Algorithms",
+        "The recommender plugins, their active model versions, retraining, and the champions"
+        " that serve each segment of people when a request names no algorithm.",
+    ),
+    "openapi": ("Document", "This OpenAPI document."),
+}
 
 _BEARER = {
     "type": "http",
@@ -54,9 +74,14 @@ def build_openapi(app: Flask) -> dict[str, Any]:
             paths.setdefault(path, {})[method.lower()] = _operation(
                 path, rule.endpoint, view, schemas
             )
+    used = {tag for methods in paths.values() for op in methods.values() for tag in op["tags"]}
+    described = [{"name": name, "description": text} for name, text in TAGS.values()]
+    tags = [tag for tag in described if tag["name"] in used]
+    tags += [{"name": name} for name in sorted(used - {tag["name"] for tag in described})]
     return {
         "openapi": "3.1.0",
         "info": {"title": "movierec", "version": "1", "description": _DESCRIPTION},
+        "tags": tags,
         "paths": paths,
         "components": {
             "schemas": {name: _markdown_descriptions(schema) for name, schema in schemas.items()},
@@ -71,6 +96,7 @@ def _operation(path: str, endpoint: str, view: Any, schemas: dict[str, Any]) -> 
     error = {"description": "Error", "content": _json_ref("Error")}
     operation: dict[str, Any] = {
         "operationId": endpoint,
+        "tags": [_tag(endpoint)],
         "summary": summary,
         "parameters": _path_parameters(path) + _query_parameters(spec.query),
         "responses": {str(code): _success(code, RESPONSES[endpoint]) for code in spec.success}
@@ -85,6 +111,12 @@ def _operation(path: str, endpoint: str, view: Any, schemas: dict[str, Any]) -> 
     if getattr(view, "requires_auth", False):
         operation["security"] = [{"apiKey": []}]
     return operation
+
+
+def _tag(endpoint: str) -> str:
+    """The tag of a view: its blueprint's."""
+    blueprint = endpoint.split(".")[0]
+    return TAGS[blueprint][0] if blueprint in TAGS else blueprint.capitalize()
 
 
 def _success(status: int, schema: str | None) -> dict[str, Any]:
@@ -104,15 +136,15 @@ _LITERAL = re.compile(r"``(.+?)``")
 
 
 def describe(docstring: str) -> tuple[str, str]:
-    """A view's summary (its first sentence, plain text) and description (the whole docstring,
-    paragraphs unwrapped, in Markdown)."""
+    """A view's summary (its first sentence or clause, plain text) and description (the whole
+    docstring, paragraphs unwrapped, in Markdown)."""
     paragraphs = [
         " ".join(line.strip() for line in block.splitlines())
         for block in re.split(r"\n\s*\n", inspect.cleandoc(docstring))
         if block.strip()
     ]
     first = paragraphs[0] if paragraphs else docstring.strip()
-    sentence = re.split(r"(?<=[.;:])\s", first, maxsplit=1)[0].rstrip(".;:")
+    sentence = re.split(r"(?<=[.;])\s", first, maxsplit=1)[0].rstrip(".;")
     return _LITERAL.sub(r"\1", sentence), "\n\n".join(markdown(p) for p in paragraphs)
 
 
@@ -153,9 +185,18 @@ def _query_parameters(model: type[pydantic.BaseModel] | None) -> list[dict[str, 
     document = _schema(model)
     required = set(document.get("required", []))
     return [
-        {"name": name, "in": "query", "required": name in required, "schema": _present(schema)}
+        _query_parameter(name, name in required, _present(schema))
         for name, schema in document.get("properties", {}).items()
     ]
+
+
+def _query_parameter(name: str, required: bool, schema: dict[str, Any]) -> dict[str, Any]:
+    """A query parameter; its field's description is the parameter's, not its schema's."""
+    parameter: dict[str, Any] = {"name": name, "in": "query", "required": required}
+    if "description" in schema:
+        parameter["description"] = markdown(schema["description"])
+    parameter["schema"] = {key: value for key, value in schema.items() if key != "description"}
+    return parameter
 
 
 def _present(schema: dict[str, Any]) -> dict[str, Any]:

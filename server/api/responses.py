@@ -59,9 +59,7 @@ def page(description: str, item: str, item_example: Any) -> Schema:
     )
 
 
-ERROR_EXAMPLE = {
-    "error": {"code": "not_found", "message": "No user with id 'alice'.", "field": None}
-}
+ERROR_EXAMPLE = {"error": {"code": "user_not_found", "message": "no user 'alice'", "field": None}}
 USER_EXAMPLE = {
     "id": "alice",
     "name": "Alice",

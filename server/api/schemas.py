@@ -65,6 +65,14 @@ class Query(BaseModel):
 
 Genres = Annotated[list[GenreName], Field(max_length=30)]
 
+# What the OpenAPI document says of the parameters shared by several lists.
+HOW_MANY = "How many movies"
+IN_GENRE = "Only movies of this genre"
+RANKER = (
+    "An installed algorithm that ranks (``/algorithms``); left out, ``MOVIEREC_DEFAULT_ALGORITHM``"
+    " (``auto``: the champion of the user's segment, ``/champions``)"
+)
+
 
 class UserIn(Body):
     """A new user; ``favorite_genres`` narrow their lists until they have rated enough."""
@@ -112,16 +120,20 @@ class RatingIn(Body):
 class Page(Query):
     """Pagination of a list."""
 
-    limit: Annotated[int, Field(ge=1, le=1000)] = 50
-    offset: Annotated[int, Field(ge=0, le=INT64_MAX)] = 0
+    limit: Annotated[int, Field(ge=1, le=1000)] = Field(50, description="Items on the page")
+    offset: Annotated[int, Field(ge=0, le=INT64_MAX)] = Field(
+        0, description="Items of the list before the page"
+    )
 
 
 class MovieSearch(Page):
     """Filters of the movie list."""
 
-    q: Annotated[str, StringConstraints(max_length=200, pattern=NO_NUL)] | None = None
-    genre: GenreName | None = None
-    year: Year | None = None
+    q: Annotated[str, StringConstraints(max_length=200, pattern=NO_NUL)] | None = Field(
+        None, description="Part of the title, in any case"
+    )
+    genre: GenreName | None = Field(None, description=IN_GENRE)
+    year: Year | None = Field(None, description="Only movies of this year")
 
 
 AlgorithmName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
@@ -131,32 +143,40 @@ ListLength = Annotated[int, Field(ge=1, le=1000)]
 class RecommendationQuery(Query):
     """Options of a user's recommendations."""
 
-    n: ListLength = 10
-    algorithm: AlgorithmName | None = None
-    genre: GenreName | None = None
-    exclude_rated: bool = True
+    n: ListLength = Field(10, description=HOW_MANY)
+    algorithm: AlgorithmName | None = Field(None, description=RANKER)
+    genre: GenreName | None = Field(None, description=IN_GENRE)
+    exclude_rated: bool = Field(True, description="Leave out the movies the user rated")
 
 
 class SimilarQuery(Query):
     """Options of a similar-movies list."""
 
-    n: ListLength = 10
-    algorithm: AlgorithmName | None = None
+    n: ListLength = Field(10, description=HOW_MANY)
+    algorithm: AlgorithmName | None = Field(
+        None, description="An installed algorithm that finds similar movies (``/algorithms``)"
+    )
 
 
 class PredictionQuery(Query):
     """Which movie to predict, and by which algorithm."""
 
-    movie_id: ExternalId
-    algorithm: AlgorithmName | None = None
+    movie_id: ExternalId = Field(description="The movie whose rating to predict")
+    algorithm: AlgorithmName | None = Field(
+        None,
+        description="An installed algorithm that predicts ratings; left out,"
+        " ``MOVIEREC_PREDICT_ALGORITHM``",
+    )
 
 
 class PopularQuery(Query):
     """Options of the popular list: ``window`` is ``all`` or a number of days like ``30d``."""
 
-    n: ListLength = 10
-    genre: GenreName | None = None
-    window: Annotated[str, StringConstraints(pattern=r"^(all|[1-9][0-9]{0,4}d)$")] = "all"
+    n: ListLength = Field(10, description=HOW_MANY)
+    genre: GenreName | None = Field(None, description=IN_GENRE)
+    window: Annotated[str, StringConstraints(pattern=r"^(all|[1-9][0-9]{0,4}d)$")] = Field(
+        "all", description="``all``, or ratings of the last days only, like ``30d``"
+    )
 
     @property
     def window_days(self) -> int | None:

@@ -45,6 +45,10 @@ def test_the_docs_page_renders_every_operation(
     expect(page).to_have_title("API reference · movierec")
     blocks = page.locator(".opblock")
     expect(blocks).to_have_count(len(operations), timeout=20_000)
+    tags = [tag["name"] for tag in document["tags"]]
+    expect(page.locator(".opblock-tag-section")).to_have_count(len(tags))
+    for tag in tags:
+        expect(page.locator(f'.opblock-tag[data-tag="{tag}"]')).to_be_visible()
     for method, path in operations:
         block = page.locator(f".opblock-{method}").filter(
             has=page.locator(f'.opblock-summary-path[data-path="{path}"]')
@@ -59,7 +63,20 @@ def test_the_docs_page_renders_every_operation(
     expect(page.locator("a.docs-brand")).to_have_attribute("href", "/")
     page.screenshot(path=screenshots / "api_docs.png")
 
-    # An operation opens on its answer's example, and "Try it out" calls this server.
+    # An operation opens on its answer's example and schema.
+    recommendations = page.locator(".opblock-get").filter(
+        has=page.locator(
+            '.opblock-summary-path[data-path="/api/v1/users/{user_id}/recommendations"]'
+        )
+    )
+    recommendations.locator(".opblock-summary").click()
+    answer = recommendations.locator(".responses-wrapper")
+    expect(answer).to_contain_text('"because"')
+    expect(answer).to_contain_text('"reason"')
+    answer.screenshot(path=screenshots / "api_docs-recommendations.png")
+    recommendations.locator(".opblock-summary").click()
+
+    # "Try it out" calls this server.
     genres = page.locator(".opblock-get").filter(
         has=page.locator('.opblock-summary-path[data-path="/api/v1/genres"]')
     )

@@ -198,15 +198,40 @@ def test_summaries_are_plain_text_and_descriptions_markdown(client: FlaskClient)
     assert "`favorite_genres`" in document["components"]["schemas"]["UserIn"]["description"]
 
 
+def test_every_query_parameter_says_what_it_does(client: FlaskClient) -> None:
+    document = client.get("/api/v1/openapi.json").get_json()
+    for name, operation in operations(document):
+        for parameter in operation["parameters"]:
+            if parameter["in"] == "query":
+                assert parameter.get("description"), (name, parameter["name"])
+                assert "description" not in parameter["schema"], (name, parameter["name"])
+    popular = parameters(document, "/movies/popular")
+    assert popular["window"]["description"].startswith("`all`, or ")
+
+
+def test_every_operation_is_under_one_described_tag(client: FlaskClient) -> None:
+    document = client.get("/api/v1/openapi.json").get_json()
+    tags = [tag["name"] for tag in document["tags"]]
+    assert tags == ["Users", "Ratings", "Movies", "Recommendations", "Algorithms", "Document"]
+    assert all(tag["description"] for tag in document["tags"])
+    for name, operation in operations(document):
+        assert len(operation["tags"]) == 1 and operation["tags"][0] in tags, name
+    assert {op["tags"][0] for _, op in operations(document)} == set(tags)  # none is empty
+    similar = document["paths"]["/api/v1/movies/{movie_id}/similar"]["get"]
+    assert similar["tags"] == ["Recommendations"]
+
+
 def test_describe_splits_a_docstring() -> None:
     summary, description = describe(
-        """The user's top ``n`` movies: live.
+        """The user's top ``n`` movies: live; or not.
 
         Second ``paragraph``
         on two lines."""
     )
-    assert summary == "The user's top n movies"
-    assert description == "The user's top `n` movies: live.\n\nSecond `paragraph` on two lines."
+    assert summary == "The user's top n movies: live"
+    assert description == (
+        "The user's top `n` movies: live; or not.\n\nSecond `paragraph` on two lines."
+    )
 
 
 @pytest.fixture
