@@ -125,7 +125,7 @@ def run_server(settings: Settings, host: str, port: int, workers: int) -> None:
         click.echo(f"API key file: {api_key_path(settings)} (or run 'movierec api-key')")
     click.echo(f"database: {settings.resolved_database_url.split('@')[-1]}")
     click.echo(
-        f"movierec listening on http://{host}:{port}/ (API: /api/v1, docs: /api/v1/openapi.json)"
+        f"movierec listening on http://{host}:{port}/ (API: /api/v1, docs: /api/v1/docs)"
     )
     app = create_app({"redis_url": settings.redis_url})
     serve(app, gunicorn_options(host, port, workers))
