@@ -23,6 +23,13 @@ _TRAILING_ARTICLE = re.compile(rf"^(?P<body>.+?), (?P<article>{_ARTICLES})(?P<re
 _PARENTHESES = re.compile(r"\(([^()]*)\)")
 
 POSTER_FIELDS = frozenset({"poster_path", "tmdb_id", "imdb_id", "movie_id"})
+# The longest poster path the ``movies.poster_path`` column holds.
+POSTER_PATH_LENGTH = 300
+# What a poster path may be: TMDb's "/abc.jpg" (joined to the template) or a full http(s) URL.
+# Anything else in a dataset or an answer from TMDb is dropped: it ends up in an <img src>.
+# The API's schema checks the same pattern.
+POSTER_PATH_PATTERN = r"^(/[A-Za-z0-9._~%/-]+|https?://[^\s<>\x00-\x1f\x7f" + "\"'" + "]+)$"
+_POSTER_PATH = re.compile(POSTER_PATH_PATTERN)
 
 
 def display_title(title: str | None) -> str | None:
@@ -37,6 +44,15 @@ def display_title(title: str | None) -> str | None:
     # Alternative titles in parentheses get the same turn: "(Boat, The)" -> "(The Boat)".
     rest = _PARENTHESES.sub(lambda inner: f"({display_title(inner[1])})", found["rest"] or "")
     return f"{article}{joiner}{found['body']}{rest}"
+
+
+def clean_poster_path(value: str | None) -> str | None:
+    """A poster path as stored: TMDb's "/abc.jpg" or a full http(s) URL of at most
+    ``POSTER_PATH_LENGTH`` characters; None for anything else (empty, TMDb's null, garbage)."""
+    text = (value or "").strip()
+    if len(text) > POSTER_PATH_LENGTH or not _POSTER_PATH.fullmatch(text):
+        return None
+    return text
 
 
 def template_fields(template: str) -> set[str]:
@@ -68,7 +84,7 @@ def poster_url(
         "imdb_id": imdb_id,
         "movie_id": movie_id,
     }
-    if any(values[name] is None for name in template_fields(template)):
+    if any(values[name] in (None, "") for name in template_fields(template)):
         return None
     return template.format(**values)
 

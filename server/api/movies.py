@@ -38,6 +38,7 @@ def post_movie(body: MovieIn) -> tuple[dict[str, Any], int, dict[str, str]]:
         overview=body.overview,
         imdb_id=body.imdb_id,
         tmdb_id=body.tmdb_id,
+        poster_path=body.poster_path,
     )
     with get_db().transaction() as session:
         movie = create_movie(session, new)

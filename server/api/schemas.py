@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from server.models import EXTERNAL_ID_LENGTH
+from server.presentation import POSTER_PATH_LENGTH, POSTER_PATH_PATTERN
 from server.services.movies import INT64_MAX
 
 # Text holds no NUL character (PostgreSQL stores none; ``server.http_errors.reject_nul``).
@@ -100,6 +101,12 @@ class MovieIn(Body):
     overview: Annotated[str, StringConstraints(max_length=20_000, pattern=NO_NUL)] | None = None
     imdb_id: Annotated[str, StringConstraints(pattern=r"^(tt)?[0-9]{1,10}$")] | None = None
     tmdb_id: Annotated[int, Field(ge=1, le=2**31 - 1), BeforeValidator(_integral)] | None = None
+    poster_path: (
+        Annotated[
+            str, StringConstraints(max_length=POSTER_PATH_LENGTH, pattern=POSTER_PATH_PATTERN)
+        ]
+        | None
+    ) = None
 
 
 class RatingIn(Body):

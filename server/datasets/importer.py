@@ -57,6 +57,7 @@ from server.models import (
     User,
     UserGenre,
 )
+from server.presentation import clean_poster_path
 from server.services.stats import database_counts
 
 T = TypeVar("T")
@@ -445,6 +446,7 @@ def _storable(movie: MovieRecord) -> MovieRecord:
         overview=_text(movie.overview),
         genres=tuple(dict.fromkeys(name for name in genres if name)),
         imdb_id=imdb_id if imdb_id and len(imdb_id) <= IMDB_ID_LENGTH else None,
+        poster_path=clean_poster_path(movie.poster_path),
     )
 
 
@@ -456,5 +458,6 @@ def _movie_row(movie: MovieRecord, stamp: int) -> dict[str, Any]:
         "overview": movie.overview,
         "imdb_id": movie.imdb_id,
         "tmdb_id": movie.tmdb_id,
+        "poster_path": movie.poster_path,
         "created_at": stamp,
     }

@@ -24,6 +24,7 @@ from server.datasets.records import (
     TagRecord,
     integer,
 )
+from server.presentation import clean_poster_path
 
 # Overviews can be long and a few rows of the real file are broken across many lines.
 csv.field_size_limit(10 * 1024 * 1024)
@@ -93,7 +94,14 @@ class KaggleMovies(DatasetReader):
                 yield MovieRecord(movie_id, imdb_id=imdb_id, tmdb_id=tmdb_id)
             else:
                 yield MovieRecord(
-                    movie_id, meta.title, meta.year, meta.genres, meta.overview, imdb_id, tmdb_id
+                    movie_id,
+                    meta.title,
+                    meta.year,
+                    meta.genres,
+                    meta.overview,
+                    imdb_id,
+                    tmdb_id,
+                    meta.poster_path,
                 )
 
     def _metadata_by_tmdb_id(self) -> dict[int, MovieRecord]:
@@ -131,4 +139,11 @@ def _parse_metadata(row: dict[str, str]) -> MovieRecord:
     title = (row.get("title") or "").strip()[:500] or None
     overview = (row.get("overview") or "").strip() or None
     genres = _names(row["genres"] or "", "genres")
-    return MovieRecord(str(tmdb_id), title, _year(row.get("release_date") or ""), genres, overview)
+    return MovieRecord(
+        str(tmdb_id),
+        title,
+        _year(row.get("release_date") or ""),
+        genres,
+        overview,
+        poster_path=clean_poster_path(row.get("poster_path")),
+    )

@@ -37,6 +37,8 @@ class MovieRecord:
     overview: str | None = None
     imdb_id: str | None = None
     tmdb_id: int | None = None
+    # TMDb's poster path ("/abc.jpg"; Kaggle's ``poster_path``), or a full image URL.
+    poster_path: str | None = None
 
 
 class RatingRecord(NamedTuple):

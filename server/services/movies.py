@@ -35,6 +35,8 @@ class NewMovie:
     overview: str | None = None
     imdb_id: str | None = None
     tmdb_id: int | None = None
+    # TMDb's "/abc.jpg" or a full image URL (``server.presentation.clean_poster_path``'s shape).
+    poster_path: str | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,7 @@ def create_movie(session: Session, new: NewMovie) -> Movie:
         overview=new.overview,
         imdb_id=new.imdb_id,
         tmdb_id=new.tmdb_id,
+        poster_path=new.poster_path,
         created_at=now(),
     )
     try:

@@ -80,6 +80,16 @@ def test_create_and_read_movie_with_metadata(client: FlaskClient, auth: dict[str
     assert movie["rating"] == {"mean": None, "count": 0}
 
 
+def test_a_movie_created_with_a_poster_url_shows_it(
+    client: FlaskClient, auth: dict[str, str]
+) -> None:
+    make_movie(client, auth, "m8", title="Ran", poster_path="https://img.example/ran.jpg")
+    make_movie(client, auth, "m9", title="Ikiru", poster_path="/ikiru.jpg")
+    assert client.get("/api/v1/movies/m8").get_json()["poster_url"] == "https://img.example/ran.jpg"
+    # A TMDb path without a poster URL template to join it to: the poster movierec draws.
+    assert client.get("/api/v1/movies/m9").get_json()["poster_url"].endswith("/m9/poster.svg")
+
+
 @pytest.mark.parametrize(
     ("body", "code", "field"),
     [
@@ -89,6 +99,7 @@ def test_create_and_read_movie_with_metadata(client: FlaskClient, auth: dict[str
         ({"id": "m1", "title": "T", "genres": "Drama"}, "invalid_genres", "genres"),
         ({"id": "m1", "title": "T", "genres": [""]}, "invalid_genres", "genres.0"),
         ({"id": "m1", "title": "T", "imdb_id": "nope"}, "invalid_imdb_id", "imdb_id"),
+        ({"id": "m1", "title": "T", "poster_path": "x.jpg"}, "invalid_poster_path", "poster_path"),
     ],
 )
 def test_bad_movie_input_is_400(

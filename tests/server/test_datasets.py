@@ -79,6 +79,7 @@ def test_kaggle_metadata_joined_through_links() -> None:
     )
     assert dangerous.genres == ("Drama",) and "second line" in (dangerous.overview or "")
     assert movies[2].title is None  # a link without metadata: known by id
+    assert [m.poster_path for m in movies] == ["/x.jpg", "/y.jpg", None]
     assert len(ratings) == 3 and [t.tag for t in tags] == ["teacher"]
     assert problems == [
         f"{FIXTURES}/kaggle/movies_metadata.csv:5: TMDb id '1997-08-20' is not a whole number"
@@ -258,6 +259,26 @@ def test_an_unmatched_quote_in_movies_csv_is_reported_with_its_line(
     message = str(raised.value)
     assert message.startswith(f"{tmp_path / 'movies.csv'}:3: ")
     assert f"line {ends}" in message and "unmatched '\"'" in message
+
+
+def test_kaggle_poster_paths_are_kept_only_when_they_are_paths_or_urls(tmp_path: Path) -> None:
+    posters = ["/a.jpg", "", "javascript:alert(1)", "https://img.example/b.png", "/" + "c" * 300]
+    (tmp_path / "links_small.csv").write_text(
+        "movieId,imdbId,tmdbId\n" + "".join(f"{n},,{100 + n}\n" for n in range(len(posters)))
+    )
+    (tmp_path / "movies_metadata.csv").write_text(
+        "id,title,genres,poster_path\n"
+        + "".join(f"{100 + n},Movie {n},[],{poster}\n" for n, poster in enumerate(posters))
+    )
+    (tmp_path / "ratings_small.csv").write_text("userId,movieId,rating,timestamp\n1,0,4.0,100\n")
+    movies = list(open_dataset(tmp_path).movies())
+    assert [m.poster_path for m in movies] == [
+        "/a.jpg",
+        None,
+        None,
+        "https://img.example/b.png",
+        None,  # longer than the column
+    ]
 
 
 def test_overviews_of_kaggle_metadata_may_span_lines() -> None:

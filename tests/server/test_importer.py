@@ -91,6 +91,13 @@ def test_import_keeps_metadata_genres_and_tags(database: Database) -> None:
         assert [(t.tag, t.count) for t in toy.tags] == [("pixar", 2)]
 
 
+def test_kaggle_import_keeps_poster_paths(database: Database) -> None:
+    import_dataset(database, open_dataset(FIXTURES / "kaggle", Problems()))
+    with database.transaction() as session:
+        posters = dict(session.execute(select(Movie.external_id, Movie.poster_path)).tuples().all())
+    assert posters == {"31": "/x.jpg", "1029": "/y.jpg", "1030": None}
+
+
 def test_changed_rating_is_updated_with_an_event(database: Database, tmp_path: Path) -> None:
     source = tmp_path / "ratings.csv"
     source.write_text("userId,movieId,rating,timestamp\n1,1,4.0,100\n1,2,3.0,100\n")
