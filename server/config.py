@@ -85,6 +85,9 @@ class Settings:
     near_cache_entries: int = 50_000
     # A training lock outlives a killed worker by at most this long.
     training_lock_seconds: int = 60
+    # Where ``movierec download`` and ``serve --demo=NAME`` fetch MovieLens archives (and their
+    # ``.md5`` files) from.
+    datasets_url: str = "https://files.grouplens.org/datasets/movielens"
     # The relay re-sends events still unprocessed after this many seconds.
     relay_after_seconds: int = 5
     # Cookies only over HTTPS: turn on behind a TLS-terminating proxy (off for plain-HTTP use).

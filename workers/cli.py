@@ -122,8 +122,9 @@ def _train_here(settings: Settings, algorithm: str, force: bool) -> str:
     is_flag=False,
     flag_value="synthetic",
     default=None,
-    help="Load demo data into an empty database (synthetic, or --demo=PATH for a dataset) "
-    "and train once before serving.",
+    help="Load demo data into an empty database (synthetic; --demo=PATH for a dataset; "
+    "--demo=ml-latest-small or another MovieLens name downloads it first) and train once "
+    "before serving.",
 )
 @click.option("--no-worker", is_flag=True, help="Do not start a worker and beat alongside.")
 def serve(host: str, port: int, workers: int, demo: str | None, no_worker: bool) -> None:
@@ -162,6 +163,7 @@ def _load_demo(settings: Settings, demo: str) -> None:
     from server.services.stats import database_counts
 
     database = migrated_database(settings)
+    demo = _demo_source(settings, demo)
     with database.transaction() as session:
         ratings = database_counts(session)["ratings"]
     if ratings:
@@ -171,6 +173,17 @@ def _load_demo(settings: Settings, demo: str) -> None:
     for algorithm in settings.retrain_intervals:
         click.echo(_train_here(settings, algorithm, force=False))
     _demo_admin(settings, database)
+
+
+def _demo_source(settings: Settings, demo: str) -> str:
+    """``demo`` itself, or for the name of a MovieLens dataset that is not a path here, where
+    it was downloaded to (fetched once, into the data directory's datasets folder)."""
+    from server.cli.data import fetch_dataset
+    from server.datasets.download import KNOWN_DATASETS
+
+    if demo in KNOWN_DATASETS and not Path(demo).exists():
+        return str(fetch_dataset(settings, demo))
+    return demo
 
 
 def _import_demo(database: Database, demo: str) -> None:

@@ -1,8 +1,10 @@
-"""``movierec import | generate | stats``: datasets in and out of the database."""
+"""``movierec download | import | generate | stats``: datasets in and out of the database."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,10 +14,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from server.cli.common import load_settings, migrated_database, open_or_fail
 from server.config import Settings
 from server.datasets import FORMATS, DatasetError, DatasetReader, Problems
+from server.datasets.download import KNOWN_DATASETS
 from server.db import Database
 from server.errors import MovieRecError
 
 if TYPE_CHECKING:
+    from click._termui_impl import ProgressBar
+
     from server.datasets.importer import ImportSummary
 
 MAX_PROBLEMS_SHOWN = 20
@@ -105,6 +110,52 @@ def _count_lines(path: Path) -> int:
         while block := handle.read(1 << 20):
             count += block.count(b"\n")
     return count
+
+
+@click.command("download")
+@click.argument("name", type=click.Choice(KNOWN_DATASETS))
+@click.option(
+    "--to",
+    "root",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="The directory to put it in (default: the data directory's datasets folder).",
+)
+def download_command(name: str, root: Path | None) -> None:
+    """Download the MovieLens dataset NAME from GroupLens, check its MD5 and unpack it.
+
+    A finished download is not fetched again. Import it with 'movierec import PATH'.
+    """
+    path = fetch_dataset(load_settings(), name, root)
+    click.echo(f"import it with: movierec import {path}")
+
+
+def fetch_dataset(settings: Settings, name: str, root: Path | None = None) -> Path:
+    """Download ``name`` (once) into ``root`` or the data directory's datasets folder, with a
+    progress bar on stderr; its path. Any failure is a one-line CLI error."""
+    from server.datasets.download import DownloadError, download
+
+    root = root or settings.resolved_data_dir / "datasets"
+    with contextlib.ExitStack() as stack:
+        bars: list[ProgressBar[int]] = []
+
+        def progress(done: int, total: int | None) -> None:
+            if total is None:  # the server did not say how long: no bar to fill
+                return
+            if not bars:  # shown once the archive arrives: not before an error about the network
+                label = f"downloading {name}.zip"
+                bar = click.progressbar(length=total, label=label, file=sys.stderr)
+                bars.append(stack.enter_context(bar))
+            bars[0].update(done - bars[0].pos)
+
+        try:
+            downloaded = download(name, root, settings.datasets_url, progress)
+        except DownloadError as error:
+            raise click.ClickException(str(error)) from None
+    if downloaded.fetched:
+        click.echo(f"downloaded {name} to {downloaded.path} (MD5 {downloaded.md5} verified)")
+    else:
+        click.echo(f"{name} is already downloaded and verified in {downloaded.path}")
+    return downloaded.path
 
 
 @click.command("generate")
