@@ -12,7 +12,7 @@ import dataclasses
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +99,12 @@ class Settings:
     # https://image.tmdb.org/t/p/w342{poster_path}. A movie lacking a field it names (and every
     # movie when empty) gets a poster drawn by movierec itself.
     poster_url_template: str = ""
+    # ``movierec enrich``: TMDb's API (a stand-in in tests), the operator's key (a v3 API key or
+    # an API read access token; never logged, left out of repr) and the pace of its requests,
+    # well under TMDb's limit of about 50 a second.
+    tmdb_api_url: str = "https://api.themoviedb.org"
+    tmdb_api_key: str = field(default="", repr=False)
+    tmdb_requests_per_second: float = 10.0
 
     def __post_init__(self) -> None:
         self._check_poster_url_template()
@@ -106,6 +112,12 @@ class Settings:
             raise SettingsError(f"{ENV_PREFIX}RERANK_CALIBRATION must be at least 0 and below 1")
         if self.rerank_popularity < 0.0:
             raise SettingsError(f"{ENV_PREFIX}RERANK_POPULARITY must be at least 0")
+        if not 0.0 < self.tmdb_requests_per_second <= 1000.0:
+            raise SettingsError(
+                f"{ENV_PREFIX}TMDB_REQUESTS_PER_SECOND must be above 0, at most 1000"
+            )
+        if not self.tmdb_api_url.startswith(("https://", "http://")):
+            raise SettingsError(f"{ENV_PREFIX}TMDB_API_URL must be an https:// or http:// URL")
 
     def _check_poster_url_template(self) -> None:
         template = self.poster_url_template

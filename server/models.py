@@ -124,6 +124,9 @@ class Movie(Base):
     # A poster image: TMDb's ``poster_path`` ("/abc.jpg", joined to the poster URL template) or
     # a full URL; None draws one (``/movies/<id>/poster.svg``).
     poster_path: Mapped[str | None] = mapped_column(String(300))
+    # When ``movierec enrich`` asked TMDb for this movie's poster and overview (UTC Unix seconds),
+    # whatever the answer, a 404 included: a later run asks only the movies never asked.
+    details_checked_at: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[int] = mapped_column(BigInteger)
 
     genres: Mapped[list[Genre]] = relationship(

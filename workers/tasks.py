@@ -1,12 +1,15 @@
 """The workers' tasks: thin wrappers around the plain functions of ``workers.events``,
-``workers.training``, ``workers.precompute`` and ``workers.imports``."""
+``workers.training``, ``workers.precompute`` and ``workers.imports``, and of
+``server.services.enrich``."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
+from server.services import enrich
 from server.tasks import (
+    ENRICH_MOVIES,
     IMPORT_DATASET,
     PRECOMPUTE,
     PROCESS_EVENTS,
@@ -22,6 +25,8 @@ log = logging.getLogger(__name__)
 
 # A retrain that finds the algorithm locked tries again this many times.
 BUSY_RETRIES = 3
+# A running enrich task logs how far it is every this many movies.
+ENRICH_LOG_EVERY = 500
 
 
 @celery.task(name=PROCESS_EVENTS, bind=True, max_retries=None, default_retry_delay=2)
@@ -67,6 +72,31 @@ def retrain_task(self: Any, algorithm: str, force: bool = False) -> str:
 def import_task(path: str) -> str:
     """Import a dataset asked for from the admin page."""
     return str(imports.run_import(process_context(), path)["status"])
+
+
+@celery.task(name=ENRICH_MOVIES)
+def enrich_task(limit: int | None = None) -> dict[str, Any]:
+    """Fill posters and overviews from TMDb (``movierec enrich --queue``); the report is logged
+    (never the key). A run that cannot start or stops early says why in its report."""
+    context = process_context()
+    try:
+        client = enrich.client_from_settings(context.settings)
+    except enrich.EnrichError as error:
+        log.warning("enrich: %s", error)
+        return enrich.EnrichReport(stopped=str(error)).as_dict()
+    report = enrich.enrich_movies(context.db, client, limit, _log_enrich_progress)
+    if report.stopped:
+        log.warning("enrich stopped: %s (%s)", report.stopped, report.summary())
+    else:
+        log.info("enrich: %s", report.summary())
+    return report.as_dict()
+
+
+def _log_enrich_progress(report: enrich.EnrichReport) -> None:
+    """A log line every ``ENRICH_LOG_EVERY`` movies of a running enrich task."""
+    done = report.asked + report.failed
+    if done % ENRICH_LOG_EVERY == 0:
+        log.info("enrich: %d/%d movies asked (%d failed)", done, report.to_ask, report.failed)
 
 
 @celery.task(name=PRECOMPUTE)
