@@ -1,8 +1,15 @@
 """What a list shows of each movie (its external id, title, year, genres and poster), read from
-the database once per movie and kept: a cached answer then needs no database at all."""
+the database once per movie and kept for ``ROW_LIFETIME_SECONDS``: a cached answer then needs no
+database at all, and a movie changed since (a poster from ``movierec enrich``, a catalogue
+replaced by ``movierec import --replace``) shows as it is now within minutes."""
 
 from __future__ import annotations
 
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -11,6 +18,12 @@ from sqlalchemy.orm import Session
 from server.db import Database
 from server.models import Genre, Movie, MovieGenre
 from server.presentation import display_title
+
+# How long a movie's row is used before it is read again. Rows change after the web processes
+# read them (``movierec enrich`` fills posters and overviews, ``import --replace`` gives the ids
+# other movies) and nothing tells the web processes; five minutes bounds how long a page shows the
+# old row, while a busy process still reads each movie at most once in that time.
+ROW_LIFETIME_SECONDS = 300.0
 
 
 @dataclass(frozen=True)
@@ -32,23 +45,47 @@ class MovieRow:
 
 
 class MovieDirectory:
-    """Movie rows by internal id, fetched once and kept (a movie's title and genres don't
-    change once imported)."""
+    """Movie rows by internal id, read again once older than ``ROW_LIFETIME_SECONDS``.
 
-    def __init__(self, database: Database) -> None:
+    The fast path stays a dictionary lookup per movie: fetch times are kept per batch read, in
+    order, and only when the oldest batch is due (one comparison per call) are its movies marked
+    stale, to be read again on their next use. A stale row is kept until then: a thread that
+    found it fresh a moment before still gets it.
+    """
+
+    def __init__(self, database: Database, clock: Callable[[], float] = time.monotonic) -> None:
         self.database = database
+        self.clock = clock
         self._rows: dict[int, MovieRow] = {}
         self._genre_ids: dict[str, int] = {}
         self._genre_names: dict[int, str] = {}
+        self._batches: deque[tuple[float, list[int]]] = deque()  # (read at, movies), oldest first
+        self._stale: set[int] = set()
+        self._next_due = math.inf  # when the oldest batch becomes stale
+        self._lock = threading.Lock()  # taken on the slow paths only
 
     def rows(self, ids: list[int]) -> dict[int, MovieRow]:
         """The rows of ``ids`` (unknown ids are left out); the database is read only for movies
-        not seen before."""
-        missing = [movie for movie in ids if movie not in self._rows]
+        not seen before or seen more than ``ROW_LIFETIME_SECONDS`` ago."""
+        if self.clock() >= self._next_due:
+            self._mark_stale()
+        stale = self._stale
+        missing = [movie for movie in ids if movie not in self._rows or movie in stale]
         if missing:
             with self.database.transaction() as session:
                 self._fetch(session, missing)
-        return {movie: self._rows[movie] for movie in ids if movie in self._rows}
+        found = ((movie, self._rows.get(movie)) for movie in ids)
+        return {movie: row for movie, row in found if row is not None}
+
+    def _mark_stale(self) -> None:
+        """Mark the movies of every batch read ``ROW_LIFETIME_SECONDS`` ago or more as stale."""
+        with self._lock:
+            due = self.clock() - ROW_LIFETIME_SECONDS
+            while self._batches and self._batches[0][0] <= due:
+                self._stale.update(self._batches.popleft()[1])
+            self._next_due = (
+                self._batches[0][0] + ROW_LIFETIME_SECONDS if self._batches else math.inf
+            )
 
     def every_genre(self) -> dict[int, frozenset[str]]:
         """Every movie's genres, in one query (for re-ranking's traits; not kept)."""
@@ -79,6 +116,7 @@ class MovieDirectory:
         self._genre_names = {genre: name for genre, name in rows}
 
     def _fetch(self, session: Session, ids: list[int]) -> None:
+        read_at = self.clock()
         found = session.execute(
             select(
                 Movie.id,
@@ -107,3 +145,9 @@ class MovieDirectory:
                 tmdb_id,
                 imdb_id,
             )
+        with self._lock:
+            for movie in set(ids) - {row[0] for row in found}:  # gone from the database
+                self._rows.pop(movie, None)
+            self._stale.difference_update(ids)
+            self._batches.append((read_at, [row[0] for row in found]))
+            self._next_due = min(self._next_due, read_at + ROW_LIFETIME_SECONDS)
