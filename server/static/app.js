@@ -1,6 +1,7 @@
 // Progressive enhancement for the movierec pages: everything works without this script.
 // 1. Rating forms marked data-live save without a page reload, once per settled choice.
 // 2. The top row of "For you" refreshes itself while the page is visible.
+// 3. A copy button copies a new token.
 "use strict";
 
 // Arrowing through the stars changes the choice at every step; save only once it settles.
@@ -57,12 +58,28 @@ function liveRatingForms() {
       timer = null;
       queue(event.submitter);
     });
-    for (const radio of form.querySelectorAll("input[type=radio]")) {
-      radio.addEventListener("change", settle);
+    for (const choice of form.querySelectorAll("input[type=radio], select")) {
+      choice.addEventListener("change", settle);
     }
     // Leaving the stars (Tab, a click elsewhere) or the page saves a pending choice at once.
     form.addEventListener("focusout", (event) => { if (!form.contains(event.relatedTarget)) flush(); });
     window.addEventListener("pagehide", flush);
+  }
+}
+
+function copyButtons() {
+  for (const button of document.querySelectorAll("button[data-copy]")) {
+    const field = document.getElementById(button.dataset.copy);
+    const status = document.querySelector(`[data-copy-status="${button.dataset.copy}"]`);
+    button.addEventListener("click", async () => {
+      field.select();
+      try {
+        await navigator.clipboard.writeText(field.value);
+        if (status) status.textContent = "Copied.";
+      } catch {
+        if (status) status.textContent = "Selected: press Ctrl+C (⌘C) to copy.";
+      }
+    });
   }
 }
 
@@ -87,4 +104,4 @@ function refreshingTopPicks() {
   poll();
 }
 
-document.addEventListener("DOMContentLoaded", () => { liveRatingForms(); refreshingTopPicks(); });
+document.addEventListener("DOMContentLoaded", () => { liveRatingForms(); copyButtons(); refreshingTopPicks(); });

@@ -17,7 +17,7 @@ from flask_wtf.csrf import CSRFProtect
 
 from server.api.openapi import API_PREFIX
 from server.config import Settings
-from server.presentation import poster_origin
+from server.presentation import display_title, poster_origin
 from server.web import accounts, admin, pages, profile
 from server.web.session import load_signed_in
 
@@ -43,6 +43,7 @@ def init_web(app: Flask) -> None:
         REMEMBER_COOKIE_DURATION=REMEMBER_FOR,
     )
     app.extensions["movierec.page_headers"] = page_headers(settings)
+    app.jinja_env.filters["display_title"] = display_title
     app.after_request(security_headers)
     logins = LoginManager(app)
     logins.login_view = "web-accounts.login"

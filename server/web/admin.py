@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
-from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
@@ -51,6 +50,11 @@ class AlgorithmRow:
 @admin_required
 def dashboard() -> str:
     """Algorithms, versions, backlog, cache, workers and imports."""
+    return _dashboard(ImportForm())
+
+
+def _dashboard(import_form: ImportForm) -> str:
+    """The admin page, with ``import_form`` as given (a refused import keeps its input)."""
     serving = get_serving()
     last_import = get_coordination().last_import()
     with get_db().transaction() as session:
@@ -79,20 +83,25 @@ def dashboard() -> str:
         import_dir=get_settings().resolved_import_dir,
         import_dir_exists=get_settings().resolved_import_dir.is_dir(),
         form=ConfirmForm(),
-        import_form=ImportForm(),
+        import_form=import_form,
     )
 
 
 @bp.post("/admin/import")
 @admin_required
-def import_dataset() -> Response:
-    """Queue the import of a dataset from the import directory (a worker runs it)."""
+def import_dataset() -> Response | tuple[str, int]:
+    """Queue the import of a dataset from the import directory (a worker runs it); a refused
+    path is shown by its field, the input kept."""
     form = ImportForm()
-
-    def run() -> None:
-        queue_import(get_queue(), form.path.data, get_settings().resolved_import_dir)
-
-    return _act(run, "Import queued: this page shows its outcome when it is done.", form)
+    if form.validate_on_submit():
+        try:
+            queue_import(get_queue(), form.path.data, get_settings().resolved_import_dir)
+        except (MovieRecError, DatasetError, OSError) as error:  # OSError: an unreadable path
+            form.path.errors = [*form.path.errors, str(error)]
+        else:
+            flash("Import queued: this page shows its outcome when it is done.")
+            return redirect(url_for("web-admin.dashboard"))
+    return _dashboard(form), 400
 
 
 @bp.post("/admin/algorithms/<name>/retrain")
@@ -140,10 +149,9 @@ def rollback_champions() -> Response:
     return _act(run, "The previous champions serve again (until the next promotion).")
 
 
-def _act(action: Callable[[], None], done: str, form: FlaskForm | None = None) -> Response:
-    """Run an admin action from a posted form; its outcome is flashed on the admin page."""
-    form = form or ConfirmForm()
-    if not form.validate_on_submit():
+def _act(action: Callable[[], None], done: str) -> Response:
+    """Run an admin action from a posted button; its outcome is flashed on the admin page."""
+    if not ConfirmForm().validate_on_submit():
         flash("Fill in the form.", "error")
         return redirect(url_for("web-admin.dashboard"))
     try:

@@ -71,7 +71,7 @@ def new_token() -> Response:
     with get_db().transaction() as session:
         token, secret = create_token(session, person.user_id, form.name.data)
         name = token.name
-    flash(f"Token {name!r} created. Copy it now: it is not shown again.")
+    flash(f"Token {name!r} created.")
     page = make_response(render_template("token_created.html", name=name, secret=secret))
     page.headers["Cache-Control"] = "no-store"  # the token must not outlive this page
     return page

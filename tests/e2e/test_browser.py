@@ -13,7 +13,6 @@ from typing import Any
 from playwright.sync_api import Page, expect
 from sqlalchemy import func, select
 
-from server.datasets.synthetic import SyntheticSpec, write_dataset
 from server.db import Database
 from server.models import Movie, RatingEvent, User
 from server.services.accounts import create_account
@@ -185,7 +184,16 @@ def test_sign_up_onboard_rate_and_see_for_you_change(
     page.goto("/movies?q=the")
     page.screenshot(path=screenshots / "movies.png", full_page=True)
     page.goto("/profile")
+    expect(page.get_by_role("button", name="Save")).to_have_count(0)  # a choice saves itself
     page.screenshot(path=screenshots / "profile.png", full_page=True)
+    # A new token is copied with one click.
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.get_by_label("Token name").fill("laptop")
+    page.get_by_role("button", name="Create token").click()
+    page.get_by_role("button", name="Copy").click()
+    expect(page.get_by_role("status").last).to_have_text("Copied.")
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert copied == page.get_by_label("Your token").input_value() and copied.startswith("mr_")
     # The same pages at desktop width.
     desktop = new_page(browser, live_server, errors, viewport={"width": 1280, "height": 900})
     desktop.goto("/")
@@ -222,8 +230,16 @@ def test_an_admin_retrains_and_imports_from_the_admin_page(
         "als version 2 to be trained and active (see the worker's log below)",
     )
 
-    more = tmp_path / "data" / "imports" / "more-movies"  # the import directory of the settings
-    write_dataset(SyntheticSpec(users=5, movies=60, ratings=120, seed=9), more)
+    # New movies (ids the catalogue does not have: an import never merges two catalogues) in
+    # the import directory of the settings.
+    more = tmp_path / "data" / "imports" / "more-movies"
+    more.mkdir(parents=True)
+    (more / "movies.csv").write_text(
+        "movieId,title,genres\n9001,Heat (1995),Action|Crime\n9002,Alien (1979),Horror|Sci-Fi\n"
+    )
+    (more / "ratings.csv").write_text(
+        "userId,movieId,rating,timestamp\n1,9001,4.5,1000000000\n2,9002,4.0,1000000001\n"
+    )
     page.get_by_label(re.compile("Dataset path")).fill(str(more))
     page.get_by_role("button", name="Import").click()
     expect(page.get_by_text("Import queued")).to_be_visible()

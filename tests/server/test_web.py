@@ -170,6 +170,7 @@ def test_personal_tokens_act_only_for_their_user(
     )
     secret = re.search(r'value="(mr_[^"]+)"', created.get_data(as_text=True))
     assert secret
+    assert created.get_data(as_text=True).count("Copy it now") == 1  # said once, not twice
     bearer = {"Authorization": f"Bearer {secret.group(1)}"}
     mine = client.put(f"/api/v1/users/ada/ratings/{movie}", json={"rating": 3}, headers=bearer)
     assert mine.status_code == 201
@@ -204,9 +205,11 @@ def test_the_admin_page_is_for_admins(client: FlaskClient, app: Flask, database:
     wrong = client.post(
         "/admin/import",
         data={"csrf_token": csrf_token(client, "/admin"), "path": "/no/such/dataset"},
-        follow_redirects=True,
     )
-    assert "/no/such/dataset" in wrong.get_data(as_text=True)  # said at once, nothing queued
+    html = wrong.get_data(as_text=True)
+    assert wrong.status_code == 400  # said at once, by the field, nothing queued
+    assert 'id="path-error"' in html and "/no/such/dataset" in html.split('id="path-error"')[1]
+    assert 'value="/no/such/dataset"' in html  # the input kept
 
 
 def test_an_unknown_page_is_an_html_404(client: FlaskClient) -> None:
