@@ -111,6 +111,8 @@ class TmdbClient:
         self.sleep = sleep
         self.clock = clock
         self._next_at = 0.0
+        # Whether TMDb answered at all yet: a first request that times out means unreachable.
+        self._answered = False
 
     def __repr__(self) -> str:  # the key stays out of any traceback or log line
         return f"TmdbClient({self.base_url!r})"
@@ -149,6 +151,7 @@ class TmdbClient:
                 with urllib.request.urlopen(request, timeout=self.timeout) as answer:  # noqa: S310
                     body = answer.read()
             except urllib.error.HTTPError as error:
+                self._answered = True
                 status = error.code
                 retry_after = error.headers.get("Retry-After") if error.headers else None
                 body = _read_quietly(error)
@@ -168,13 +171,19 @@ class TmdbClient:
                 raise _Failed(f"HTTP {status}") from None
             except urllib.error.URLError as error:
                 reason = error.reason
-                if isinstance(reason, TimeoutError):
+                if isinstance(reason, TimeoutError) and self._answered:  # a slow moment
                     raise _Failed("timed out") from None
                 raise EnrichError(
                     f"cannot reach TMDb at {self.base_url} ({_reason(reason)})"
                 ) from None
             except (OSError, http.client.HTTPException) as error:  # timed out or cut mid-answer
+                if isinstance(error, TimeoutError) and not self._answered:
+                    raise EnrichError(
+                        f"cannot reach TMDb at {self.base_url} (no answer within "
+                        f"{self.timeout:g} s)"
+                    ) from None
                 raise _Failed(type(error).__name__) from None
+            self._answered = True
             return _details(body)
         raise EnrichError(
             f"TMDb kept answering 429 Too Many Requests ({MAX_RATE_LIMITED} times for one movie): "

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -46,6 +47,7 @@ class StandIn:
     def __init__(self) -> None:
         self.requests: Counter[int] = Counter()
         self.limited = {102}
+        self.failing: set[int] = set()  # answered 500 once each
         self.keys_seen: list[str] = []
         owner = self
 
@@ -59,6 +61,9 @@ class StandIn:
                 owner.requests[tmdb_id] += 1
                 if (key or bearer) not in (API_KEY, READ_TOKEN):
                     return self._answer(401, {"status_code": 7, "status_message": "no"})
+                if tmdb_id in owner.failing:
+                    owner.failing.discard(tmdb_id)
+                    return self._answer(500, {"status_code": 11})
                 if tmdb_id in owner.limited:
                     owner.limited.discard(tmdb_id)
                     return self._answer(429, {"status_code": 25}, {"Retry-After": "0"})
@@ -203,6 +208,29 @@ def test_an_unreachable_api_is_one_line_and_exit_1(
     ]
     assert API_KEY not in result.stdout + result.stderr
     assert not any(asked for _, _, asked in details(catalogue).values())
+
+
+def test_an_api_that_never_answers_stops_the_run_at_the_first_movie(
+    catalogue: Database,
+) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # listens, never answers
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        client = TmdbClient(url, API_KEY, 500, timeout=0.2)
+        report = enrich_movies(catalogue, client)
+    assert report.stopped == f"cannot reach TMDb at {url} (no answer within 0.2 s)"
+    assert report.asked == 0 and report.remaining == 5
+
+
+def test_a_failed_lookup_is_asked_again_next_run(catalogue: Database, tmdb: StandIn) -> None:
+    tmdb.failing = {104}
+    client = TmdbClient(tmdb.url, API_KEY, 500)
+    first = enrich_movies(catalogue, client)
+    assert (first.asked, first.failed, first.remaining, first.stopped) == (4, 1, 1, None)
+    assert details(catalogue)["m4"] == (None, "Kept.", False)
+    second = enrich_movies(catalogue, client)
+    assert (second.asked, second.failed, second.remaining) == (1, 0, 0)
+    assert details(catalogue)["m4"] == ("/p104.jpg", "Kept.", True)
+    assert tmdb.requests[104] == 2
 
 
 def test_a_refused_key_stops_the_run_and_marks_nothing(
