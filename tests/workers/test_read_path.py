@@ -53,7 +53,10 @@ def test_lists_name_their_source_version_and_cache_state(
     body = get_ok(api, "/api/v1/users/5/recommendations", n=5)
     assert body["source"] == "als" and body["model_version"] == 1 and body["cached"]
     assert len(body["items"]) == 5
-    assert set(body["items"][0]) == {"movie_id", "title", "score", "because", "reason"}
+    assert set(body["items"][0]) == {
+        *("movie_id", "title", "display_title", "year", "genres", "poster_url"),
+        *("score", "because", "reason"),
+    }
     live = get_ok(api, "/api/v1/users/5/recommendations", n=5, exclude_rated="false")
     assert not live["cached"] and live["source"] == "als"
     comedy = get_ok(api, "/api/v1/users/5/recommendations", n=3, genre="Comedy")
