@@ -34,26 +34,37 @@ def get_json(url: str, headers: dict[str, str] | None = None) -> Any:
         return json.loads(response.read())
 
 
-def test_serve_demo_runs_a_live_system_with_an_admin(tmp_path: Path) -> None:
-    dataset = tmp_path / "demo"
-    write_dataset(SyntheticSpec(users=40, movies=200, ratings=2500, seed=5), dataset)
-    port = free_port()
+def start_serve(
+    tmp_path: Path, port: int, demo: str, schedule: str, **settings: str
+) -> subprocess.Popen[bytes]:
+    """``movierec serve`` on ``port`` with its data in ``tmp_path/data``, its output in
+    ``tmp_path/serve.log``, in a process group of its own (as a terminal gives it)."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith("MOVIEREC_")}
     environ |= {
         "MOVIEREC_DATA_DIR": str(tmp_path / "data"),
-        "MOVIEREC_TRAIN_SCHEDULE": "popularity=3600,als=3600,content=3600",
+        "MOVIEREC_TRAIN_SCHEDULE": schedule,
         "PYTHONPATH": str(ROOT),
+        **settings,
     }
-    log = tmp_path / "serve.log"
     argv = [sys.executable, "-m", "workers", "serve", "--port", str(port), "--workers", "1"]
-    with log.open("wb") as output:
-        server = subprocess.Popen(
-            [*argv, f"--demo={dataset}"],
+    with (tmp_path / "serve.log").open("wb") as output:
+        return subprocess.Popen(
+            [*argv, demo],
             env=environ,
             stdout=output,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+
+def test_serve_demo_runs_a_live_system_with_an_admin(tmp_path: Path) -> None:
+    dataset = tmp_path / "demo"
+    write_dataset(SyntheticSpec(users=40, movies=200, ratings=2500, seed=5), dataset)
+    port = free_port()
+    log = tmp_path / "serve.log"
+    server = start_serve(
+        tmp_path, port, f"--demo={dataset}", "popularity=3600,als=3600,content=3600"
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         wait_for(lambda: _answers(base + "/healthz"), timeout=120, every=0.5)
@@ -109,23 +120,14 @@ def test_serve_shows_what_to_do_then_stops_everything_it_started(
     mirror = Mirror(tmp_path / "grouplens")
     mirror.publish("ml-latest-small", source=dataset)
     port = free_port()
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("MOVIEREC_")}
-    environ |= {
-        "MOVIEREC_DATA_DIR": str(tmp_path / "data"),
-        "MOVIEREC_DATASETS_URL": mirror.url,
-        "MOVIEREC_TRAIN_SCHEDULE": "popularity=3600",
-        "PYTHONPATH": str(ROOT),
-    }
     log = tmp_path / "serve.log"
-    argv = [sys.executable, "-m", "workers", "serve", "--port", str(port), "--workers", "1"]
-    with log.open("wb") as output:
-        server = subprocess.Popen(
-            [*argv, "--demo=ml-latest-small"],
-            env=environ,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group, as a terminal gives it
-        )
+    server = start_serve(
+        tmp_path,
+        port,
+        "--demo=ml-latest-small",
+        "popularity=3600",
+        MOVIEREC_DATASETS_URL=mirror.url,
+    )
     try:
         wait_for(lambda: "movierec is ready" in log.read_text(), timeout=180, every=0.2)
         printed = log.read_text()
