@@ -67,7 +67,7 @@ def home() -> str | Response:
     with get_db().transaction() as session:
         pairs, cached = popular_movies(serving.cache, session, FOR_YOU_LENGTH, [], None)
         popular = cards(serving, session, RankedAnswer(pairs, "popularity", None, cached))
-        trending = trending_row(serving, session, set())
+        trending = trending_row(serving, session)
     shown = trending if len(trending.items) >= MIN_ROW else None
     return render_template("home.html", popular=popular, trending=shown)
 

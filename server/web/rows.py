@@ -14,7 +14,7 @@ from server.api.serialize import poster_of, ranked_json
 from server.models import Movie, Rating, User
 from server.presentation import display_title
 from server.services.movies import RatingSummary, rating_summaries
-from server.services.popular import popular_movies
+from server.services.popular import CACHED_LENGTH, popular_movies
 from server.services.recommendations import RankedAnswer, recommendations, similar_movies
 from server.serving.context import ServingContext
 
@@ -39,13 +39,19 @@ class Row:
     items: list[dict[str, Any]] = field(default_factory=list)
 
 
-def cards(context: ServingContext, session: Session, answer: RankedAnswer) -> dict[str, Any]:
+def cards(
+    context: ServingContext,
+    session: Session,
+    answer: RankedAnswer,
+    summaries: dict[int, RatingSummary] | None = None,
+) -> dict[str, Any]:
     """``answer`` as the API gives it, each item with its average stars, count of ratings and
-    reason in words: what a card shows."""
+    reason in words: what a card shows (``summaries``: the averages, when already read)."""
     listed = ranked_json(context.movies, answer)
     ids = [movie for movie, _ in answer.items]
     rows = context.movies.rows(ids)
-    summaries = rating_summaries(session, ids)
+    if summaries is None:
+        summaries = rating_summaries(session, ids)
     by_id = {rows[movie].external_id: summaries[movie] for movie in ids if movie in rows}
     for item in listed["items"]:
         summary = by_id.get(item["movie_id"])
@@ -81,30 +87,78 @@ def top_picks(context: ServingContext, session: Session, username: str, n: int) 
     return Row("top-picks", "Top picks for you", source_text(listed), listed["items"])
 
 
+@dataclass
+class _Planned:
+    """A row before it is shown: its heading and the ranked answer it shows."""
+
+    key: str
+    title: str
+    answer: RankedAnswer
+    source: str | None = None  # None: from the answer
+    why: str | None = None  # the same reason for every card (None: each item's own)
+
+
 def for_you_rows(context: ServingContext, session: Session, user: User, n: int) -> list[Row]:
-    """Every row of "For you": top picks, "Because you rated X" for recent high ratings, the
-    top of each favourite genre, and what is trending now. A movie shows in one row only (the
-    first); a row left with fewer than ``MIN_ROW`` cards is left out."""
+    """Every row of "For you": the top ``n`` picks, "Because you rated X" for recent high
+    ratings, the top of each favourite genre, and what is trending now. A movie shows in one
+    row only (the first); a row left with fewer than ``MIN_ROW`` cards is left out.
+
+    The picks and the genre rows come from the person's one cached list when it holds enough
+    of the genre (a Redis read, no ranking), so the page costs a few lookups."""
     rated = set(session.scalars(select(Rating.movie_id).where(Rating.user_id == user.id)))
-    rows = [top_picks(context, session, user.external_id, n)]
-    rows += _because_you_rated(context, session, user, rated)
+    served = recommendations(context, user.external_id, context.cache.list_length)
+    planned = [_Planned("top-picks", "Top picks for you", _cut(served, served.items[:n]))]
+    planned += _because_you_rated(context, session, user, rated)
     for genre in [genre.name for genre in user.favorite_genres][:GENRE_ROWS]:
-        answer = recommendations(context, user.external_id, ROW_LENGTH + n, genre=genre)
-        listed = cards(context, session, answer)
-        title = f"Top {genre} for you"
-        rows.append(Row(f"genre-{genre}", title, source_text(listed), listed["items"]))
-    rows.append(trending_row(context, session, rated))
-    shown: set[str] = set()
-    for row in rows[1:]:
-        shown |= {item["movie_id"] for item in rows[0].items}
-        row.items = [item for item in row.items if item["movie_id"] not in shown][:ROW_LENGTH]
-        shown |= {item["movie_id"] for item in row.items}
-    return [rows[0], *(row for row in rows[1:] if len(row.items) >= MIN_ROW)]
+        answer = _within_genre(context, user, served, genre, n)
+        planned.append(_Planned(f"genre-{genre}", f"Top {genre} for you", answer))
+    planned.append(_trending(context, session, rated))
+    shown: set[int] = set()
+    for index, row in enumerate(planned):
+        fresh = [(movie, score) for movie, score in row.answer.items if movie not in shown]
+        row.answer = _cut(row.answer, fresh if index == 0 else fresh[:ROW_LENGTH])
+        shown |= {movie for movie, _ in row.answer.items}
+    kept = [planned[0], *(row for row in planned[1:] if len(row.answer.items) >= MIN_ROW)]
+    summaries = rating_summaries(session, [m for row in kept for m, _ in row.answer.items])
+    rows = []
+    for row in kept:
+        rows.append(_shown(context, session, row, summaries))
+    return rows
+
+
+def _shown(
+    context: ServingContext,
+    session: Session,
+    row: _Planned,
+    summaries: dict[int, RatingSummary] | None = None,
+) -> Row:
+    listed = cards(context, session, row.answer, summaries)
+    for item in listed["items"]:
+        item["why"] = row.why or item["why"]
+    return Row(row.key, row.title, row.source or source_text(listed), listed["items"])
+
+
+def _cut(answer: RankedAnswer, items: list[tuple[int, float]]) -> RankedAnswer:
+    """``answer`` with other items (its source, version and reasons kept)."""
+    return dataclasses.replace(answer, items=items)
+
+
+def _within_genre(
+    context: ServingContext, user: User, served: RankedAnswer, genre: str, n: int
+) -> RankedAnswer:
+    """The served list's movies of ``genre`` after its top ``n``; ranked within the genre by
+    the same policy when the list holds too few of them."""
+    later = served.items[n:]
+    rows = context.movies.rows([movie for movie, _ in later])
+    found = [(m, score) for m, score in later if m in rows and genre in rows[m].genres]
+    if len(found) >= ROW_LENGTH:
+        return _cut(served, found)
+    return recommendations(context, user.external_id, ROW_LENGTH + n, genre=genre)
 
 
 def _because_you_rated(
     context: ServingContext, session: Session, user: User, rated: set[int]
-) -> list[Row]:
+) -> list[_Planned]:
     liked = session.execute(
         select(Movie.external_id, Movie.title, Rating.half_stars)
         .join(Movie, Movie.id == Rating.movie_id)
@@ -112,28 +166,28 @@ def _because_you_rated(
         .order_by(Rating.updated_at.desc(), Rating.movie_id)
         .limit(BECAUSE_ROWS)
     ).all()
-    rows = []
+    planned = []
     for external_id, title, half_stars in liked:
-        answer = similar_movies(context, external_id, 2 * ROW_LENGTH + len(rated))
+        answer = similar_movies(context, external_id, context.cache.list_length)
         unrated = [(movie, score) for movie, score in answer.items if movie not in rated]
-        listed = cards(context, session, dataclasses.replace(answer, items=unrated))
         heading = f"Because you rated {display_name(title, external_id)} {half_stars / 2:g}★"
-        rows.append(Row(f"because-{external_id}", heading, source_text(listed), listed["items"]))
-    return rows
+        planned.append(_Planned(f"because-{external_id}", heading, _cut(answer, unrated)))
+    return planned
 
 
-def trending_row(context: ServingContext, session: Session, rated: set[int]) -> Row:
-    """The most popular movies of the last ``TRENDING_DAYS`` days that the person has not
-    rated."""
-    pairs, cached = popular_movies(
-        context.cache, session, 2 * ROW_LENGTH + len(rated), [], TRENDING_DAYS
-    )
-    pairs = [(movie, score) for movie, score in pairs if movie not in rated]
-    listed = cards(context, session, RankedAnswer(pairs, "popularity", None, cached))
-    for item in listed["items"]:
-        item["why"] = "Trending now"
+def _trending(context: ServingContext, session: Session, rated: set[int]) -> _Planned:
+    pairs, cached = popular_movies(context.cache, session, CACHED_LENGTH, [], TRENDING_DAYS)
+    unrated = [(movie, score) for movie, score in pairs if movie not in rated]
+    answer = RankedAnswer(unrated, "popularity", None, cached)
     title = f"Trending now: the last {TRENDING_DAYS} days"
-    return Row("trending", title, "From everyone's ratings", listed["items"])
+    return _Planned("trending", title, answer, "From everyone's ratings", "Trending now")
+
+
+def trending_row(context: ServingContext, session: Session) -> Row:
+    """The most popular movies of the last ``TRENDING_DAYS`` days (the home page's row)."""
+    row = _trending(context, session, set())
+    row.answer = _cut(row.answer, row.answer.items[:ROW_LENGTH])
+    return _shown(context, session, row)
 
 
 def display_name(title: str | None, external_id: str) -> str:
