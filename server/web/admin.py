@@ -13,7 +13,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
-from server.api.serialize import champions_json
+from server.api.serialize import champions_json, iso
 from server.cache.connection import CACHE_ERRORS
 from server.context import get_coordination, get_db, get_queue, get_serving, get_settings
 from server.datasets import DatasetError
@@ -66,7 +66,7 @@ def _dashboard(import_form: ImportForm) -> str:
         backlog = session.scalar(select(func.count()).where(RatingEvent.processed_at.is_(None)))
         serving_now = champions_json(champions.current(session), champions.leaderboard(active))
         champion_history = [
-            (row.id, row.chosen_at, row.cause) for row in champions.history(session)
+            (row.id, iso(row.chosen_at), row.cause) for row in champions.history(session)
         ]
     return render_template(
         "admin.html",

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from server import create_app
 from server.db import Database
-from server.models import Rating, RatingEvent
+from server.models import ChampionSet, Rating, RatingEvent
 from server.services.accounts import set_password
 
 PASSWORD = "correct horse battery"
@@ -198,9 +198,16 @@ def test_the_admin_page_is_for_admins(client: FlaskClient, app: Flask, database:
         set_password(session, "ada", PASSWORD, role="admin")
     assert client.get("/admin").status_code == 302  # a new password ends every session
     assert log_in(client, "ada").status_code == 302
+    with database.transaction() as session:  # champions chosen twice: the page lists them
+        for number in (1, 2):
+            status = "retired" if number == 1 else "active"
+            session.add(
+                ChampionSet(choice={}, cause=f"choice {number}", status=status, chosen_at=0)
+            )
     page = client.get("/admin")
     assert page.status_code == 200
     assert "Event backlog" in page.get_data(as_text=True)
+    assert "(1970-01-01T00:00:00Z): choice 1" in page.get_data(as_text=True)
     assert "Train als" in page.get_data(as_text=True)
     wrong = client.post(
         "/admin/import",
