@@ -99,6 +99,9 @@ class Settings:
     # https://image.tmdb.org/t/p/w342{poster_path}. A movie lacking a field it names (and every
     # movie when empty) gets a poster drawn by movierec itself.
     poster_url_template: str = ""
+    # One line per request on serve's terminal (off: the first screen stays in view; a proxy in
+    # front usually logs requests).
+    access_log: bool = False
     # ``movierec enrich``: TMDb's API (a stand-in in tests), the operator's key (a v3 API key or
     # an API read access token; never logged, left out of repr) and the pace of its requests,
     # well under TMDb's limit of about 50 a second.

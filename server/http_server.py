@@ -86,7 +86,7 @@ def json_error_response(gunicorn_response: bytes) -> bytes:
 THREADS_PER_WORKER = 4
 
 
-def gunicorn_options(host: str, port: int, workers: int) -> dict[str, Any]:
+def gunicorn_options(host: str, port: int, workers: int, access_log: bool) -> dict[str, Any]:
     """How gunicorn serves the app."""
     return {
         "bind": f"{host}:{port}",
@@ -94,8 +94,11 @@ def gunicorn_options(host: str, port: int, workers: int) -> dict[str, Any]:
         # Threads keep an idle keep-alive client from holding a whole worker (no proxy in front).
         "worker_class": JsonErrorsWorker,
         "threads": THREADS_PER_WORKER,
-        "accesslog": "-",
+        "accesslog": "-" if access_log else None,
         "timeout": 60,
+        # gunicorn's control socket (by default one path in the home directory for every
+        # server on the machine) is not used: serve stops by its signals.
+        "control_socket_disable": True,
     }
 
 
@@ -136,7 +139,7 @@ def run_server(
     url = site_url(host, port)
     screen = first_screen(settings, url, sign_in, keys[0] if created else None)
     _print_when_ready(settings, url, screen, with_worker)
-    serve(app, gunicorn_options(host, port, workers))
+    serve(app, gunicorn_options(host, port, workers, settings.access_log))
 
 
 def site_url(host: str, port: int) -> str:

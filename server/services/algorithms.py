@@ -7,14 +7,26 @@ from server.cache.coordination import Coordination
 from server.errors import NotFound, Unavailable
 from server.tasks import RETRAIN, TRAINING_QUEUE, TaskQueue
 
+# What each capability lets an algorithm do, as an error message says it.
+CAN = {
+    "rank": "rank movies for a person",
+    "similar": "find similar movies",
+    "predict": "predict a rating",
+}
+
 
 def require_algorithm(registry: Registry, name: str, capability: str | None = None) -> None:
-    """``NotFound`` unless an installed algorithm ``name`` exists (and has ``capability``)."""
+    """``NotFound`` unless an installed algorithm ``name`` exists (and has ``capability``); an
+    installed one that cannot load (a missing optional dependency) says why."""
     if name not in registry.names():
-        raise NotFound(f"no algorithm {name!r}", code="algorithm_not_found", field="algorithm")
+        why = next((s.reason for s in registry.skipped if s.name == name), None)
+        message = f"no algorithm {name!r}" if why is None else f"algorithm {name!r}: {why}"
+        raise NotFound(message, code="algorithm_not_found", field="algorithm")
     if capability is not None and capability not in registry.get(name).capabilities:
         raise NotFound(
-            f"algorithm {name!r} cannot {capability}", code="capability_missing", field="algorithm"
+            f"algorithm {name!r} cannot {CAN.get(capability, capability)}",
+            code="capability_missing",
+            field="algorithm",
         )
 
 

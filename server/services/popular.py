@@ -16,6 +16,9 @@ from server.db import now
 from server.models import Genre, MovieGenre, Rating
 
 MIN_VOTES_QUANTILE = 0.9
+# Within a window, a movie counts as popular only once this many people rated it there: one
+# person's ratings of last week are not a trend.
+MIN_WINDOW_VOTES = 2
 SECONDS_PER_DAY = 86_400
 CACHED_LENGTH = 500
 
@@ -24,8 +27,9 @@ def popular_movies(
     cache: Cache, session: Session, n: int, genres: list[str], window_days: int | None
 ) -> tuple[list[tuple[int, float]], bool]:
     """The ``n`` most popular movies (internal id, weighted rating), optionally only of
-    ``genres`` (any of them) and only counting ratings of the last ``window_days``; and whether
-    the list came from the cache."""
+    ``genres`` (any of them) and only counting ratings of the last ``window_days`` (then only
+    movies rated there by ``MIN_WINDOW_VOTES`` people or more); and whether the list came from
+    the cache."""
     window = window_days or 0
     genre_key = "|".join(sorted(genres))
     pairs = cache.popular(window, genre_key) if n <= CACHED_LENGTH else None
@@ -43,7 +47,9 @@ def _weighted_ratings(
         Rating.movie_id, func.count().label("votes"), func.avg(Rating.half_stars).label("mean")
     ).group_by(Rating.movie_id)
     if window_days:
-        query = query.where(Rating.updated_at >= now() - window_days * SECONDS_PER_DAY)
+        query = query.where(Rating.updated_at >= now() - window_days * SECONDS_PER_DAY).having(
+            func.count() >= MIN_WINDOW_VOTES
+        )
     if genres:
         in_genres = (
             select(MovieGenre.movie_id)

@@ -14,9 +14,15 @@ function starWords(stars) {
 function showAverage(average) {
   const line = document.querySelector("[data-average-line]");
   if (!line || !average) return;
-  line.textContent = average.count
-    ? "★ " + average.mean.toFixed(1) + " average from " + average.count + (average.count === 1 ? " rating" : " ratings")
-    : "No ratings yet";
+  if (!average.count) {
+    line.textContent = "No ratings yet";
+    return;
+  }
+  const star = document.createElement("span");
+  star.setAttribute("aria-hidden", "true");
+  star.textContent = "★";
+  const words = " " + average.mean.toFixed(1) + " average from " + average.count + (average.count === 1 ? " rating" : " ratings");
+  line.replaceChildren(star, words);
 }
 
 function liveRatingForms() {
@@ -36,6 +42,8 @@ function liveRatingForms() {
         return;
       }
       showAverage(answer.average);
+      const remove = form.querySelector("[name=remove]");
+      if (remove) remove.hidden = answer.rating === null;  // only a rating can be removed
       if (answer.rating === null) {
         status.textContent = "Rating removed.";
         for (const radio of form.querySelectorAll("input[type=radio]")) radio.checked = false;

@@ -6,12 +6,13 @@ from typing import Any
 
 from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
 from flask import session as session_store
+from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from server.api.serialize import poster_of
 from server.context import get_db, get_queue, get_serving
 from server.errors import MovieRecError, ValidationError
-from server.models import Rating
+from server.models import Rating, User
 from server.presentation import display_title, drawn_poster
 from server.services.movies import (
     get_movie,
@@ -26,6 +27,7 @@ from server.services.predictions import predict_rating
 from server.services.ratings import rate_movie, rate_movies, remove_rating, to_half_stars
 from server.services.recommendations import RankedAnswer, similar_movies
 from server.services.users import get_user, known_genres
+from server.serving.context import ServingContext
 from server.web.forms import (
     ConfirmForm,
     GenresForm,
@@ -54,6 +56,7 @@ ONBOARDING_MOVIES = 12
 # one is not asked again; the most recent this many.
 ASKED_KEY = "onboarding_asked"
 MAX_ASKED = 200
+SHOWN_KEY = "onboarding_shown"
 # Drawn posters change only with a movie's title, year or genres.
 POSTER_MAX_AGE = 86_400
 
@@ -225,6 +228,7 @@ def onboarding() -> str | Response:
         user = get_user(session, person.username)
         if form.validate_on_submit():
             user.favorite_genres = known_genres(session, form.genres.data or [])
+            session_store.pop(SHOWN_KEY, None)  # ask again, from these genres
             return redirect(url_for("web.onboarding_ratings"))
         if request.method == "GET":
             form.genres.data = [genre.name for genre in user.favorite_genres]
@@ -239,26 +243,37 @@ def onboarding_ratings() -> str | Response:
     person = signed_in()
     form = ConfirmForm()
     serving = get_serving()
-    asked = set(session_store.get(ASKED_KEY, []))
     if form.validate_on_submit():
+        session_store.pop(SHOWN_KEY, None)  # answered: the next page asks new movies
         try:
             saved = rate_movies(get_db(), get_queue(), person.username, _star_fields(request.form))
         except MovieRecError as error:
             flash(error.message, "error")
             return redirect(url_for("web.onboarding_ratings"))
+        thanks = f"Thanks: {saved} rating{'' if saved == 1 else 's'} saved." if saved else ""
         if request.form.get("more"):
-            flash(f"Thanks: {saved} ratings saved. A few more, chosen from your answers:")
+            more = "A few more, chosen from your answers:" if saved else "A few other movies:"
+            flash(f"{thanks} {more}".strip())
             return redirect(url_for("web.onboarding_ratings"))
         session_store.pop(ASKED_KEY, None)
-        flash(f"Thanks: {saved} ratings saved. Here is what we think you will like.")
+        flash(f"{thanks} Here is what we think you will like.".strip())
         return redirect(url_for("web.for_you"))
     with get_db().transaction() as session:
         user = get_user(session, person.username)
         genres = [genre.name for genre in user.favorite_genres]
-        movies = next_questions(serving, session, user, asked, ONBOARDING_MOVIES)
-        session_store[ASKED_KEY] = sorted(asked | set(movies))[-MAX_ASKED:]
+        # A reload shows the same movies until they are answered.
+        movies = session_store.get(SHOWN_KEY) or _new_questions(serving, session, user)
         candidates = cards(serving, session, _ranked([(m, 0.0) for m in movies], "onboarding"))
     return render_template("welcome_rate.html", form=form, candidates=candidates, genres=genres)
+
+
+def _new_questions(serving: ServingContext, session: Session, user: User) -> list[int]:
+    """The next movies to ask, remembered as asked and as shown."""
+    asked = set(session_store.get(ASKED_KEY, []))
+    movies = next_questions(serving, session, user, asked, ONBOARDING_MOVIES)
+    session_store[ASKED_KEY] = sorted(asked | set(movies))[-MAX_ASKED:]
+    session_store[SHOWN_KEY] = movies
+    return movies
 
 
 def _star_fields(fields: Any) -> dict[str, int]:

@@ -10,6 +10,7 @@ from server.context import get_db
 from server.errors import MovieRecError
 from server.services.accounts import create_token, revoke_token, user_tokens
 from server.services.ratings import RATED_ORDERS, rated_movies
+from server.services.users import get_user
 from server.web.forms import (
     STAR_VALUES,
     ConfirmForm,
@@ -29,7 +30,7 @@ PAGE_SIZE = 50
 @bp.get("/profile")
 @login_required
 def profile() -> str | Response:
-    """Your ratings and your tokens."""
+    """Your ratings, favourite genres and tokens."""
     person = signed_in()
     order = request.args.get("sort", "recent")
     order = order if order in RATED_ORDERS else "recent"
@@ -39,6 +40,7 @@ def profile() -> str | Response:
             session, person.user_id, order, PAGE_SIZE, (page - 1) * PAGE_SIZE
         )
         tokens = user_tokens(session, person.user_id)
+        genres = [genre.name for genre in get_user(session, person.username).favorite_genres]
     pages = page_count(total, PAGE_SIZE)
     if (last := beyond_last_page(page, pages)) is not None:
         return last
@@ -51,6 +53,7 @@ def profile() -> str | Response:
         page=page,
         pages=pages,
         tokens=tokens,
+        favourite_genres=genres,
         token_form=TokenForm(),
         confirm=ConfirmForm(),
         rating_form=RatingForm(),

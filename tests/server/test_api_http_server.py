@@ -25,7 +25,7 @@ import json, sys
 from server.app import create_app
 from server.http_server import gunicorn_options, serve
 app = create_app(json.loads(sys.argv[1]))
-serve(app, gunicorn_options("127.0.0.1", int(sys.argv[2]), 1) | {"accesslog": None})
+serve(app, gunicorn_options("127.0.0.1", int(sys.argv[2]), 1, access_log=False))
 """
 BODY_LIMIT = 1024
 

@@ -9,6 +9,11 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from plugins.algorithms.factorization import SVD
+from plugins.registry import Registry, Skipped
+from server.errors import NotFound
+from server.services.algorithms import require_algorithm
+
 
 def assert_error(response: Any, status: int, code: str, field: str | None = None) -> None:
     """The response is a JSON error of that status, code and field, in the one shape."""
@@ -165,3 +170,15 @@ def test_a_nul_character_anywhere_is_a_400(
 def test_a_nul_character_on_a_page_is_a_400_page(client: FlaskClient, path: str) -> None:
     response = client.get(path)
     assert response.status_code == 400 and response.mimetype == "text/html"
+
+
+def test_an_algorithm_request_says_what_is_missing_in_words() -> None:
+    registry = Registry(
+        {"svd": SVD}, [Skipped("gbm", "gbm needs xgboost: pip install 'movierec[gbm]'")]
+    )
+    with pytest.raises(NotFound, match=r"^algorithm 'svd' cannot find similar movies$"):
+        require_algorithm(registry, "svd", "similar")
+    with pytest.raises(NotFound, match=r"^algorithm 'gbm': gbm needs xgboost: pip install"):
+        require_algorithm(registry, "gbm", "predict")
+    with pytest.raises(NotFound, match=r"^no algorithm 'nope'$"):
+        require_algorithm(registry, "nope")

@@ -11,6 +11,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from server import create_app
+from server.cache import keys
 from server.config import Settings, SettingsError
 from server.presentation import display_title, poster_url
 from tests.conftest import get_ok
@@ -169,3 +170,46 @@ def test_onboarding_offers_haven_t_seen_it_and_saves_only_stars(client: FlaskCli
     client.post("/welcome/rate", data={"csrf_token": token, **answers})
     ratings = get_ok(client, "/api/v1/users/ada/ratings")
     assert [r["movie_id"] for r in ratings["items"]] == [asked[0]]
+
+
+@pytest.mark.usefixtures("catalogue")
+def test_onboarding_asks_the_same_movies_until_they_are_answered(client: FlaskClient) -> None:
+    sign_up(client, "ada")
+    first = re.findall(
+        r'name="rating-([^"]+)" value=""', client.get("/welcome/rate").get_data(as_text=True)
+    )
+    again = re.findall(
+        r'name="rating-([^"]+)" value=""', client.get("/welcome/rate").get_data(as_text=True)
+    )
+    assert again == first  # a reload does not lose them
+    token = csrf_token(client, "/welcome/rate")
+    answered = client.post(
+        "/welcome/rate",
+        data={"csrf_token": token, f"rating-{first[0]}": "4", "more": "1"},
+        follow_redirects=True,
+    ).get_data(as_text=True)
+    assert "Thanks: 1 rating saved. A few more, chosen from your answers:" in answered
+    after = re.findall(r'name="rating-([^"]+)" value=""', answered)
+    assert after and not set(after) & set(first)  # new ones once answered
+    token = csrf_token(client, "/welcome/rate")
+    nothing = client.post(
+        "/welcome/rate", data={"csrf_token": token, "more": "1"}, follow_redirects=True
+    ).get_data(as_text=True)
+    assert "A few other movies:" in nothing and "0 ratings" not in nothing
+
+
+def test_trending_needs_two_people_in_the_window(client: FlaskClient, auth: dict[str, str]) -> None:
+    for movie in FILLERS[:8]:
+        client.post("/api/v1/movies", json=movie, headers=auth)
+    for person in ("p1", "p2"):
+        client.post("/api/v1/users", json={"id": person}, headers=auth)
+    for movie in FILLERS[:8]:  # one person's ratings of today are not a trend
+        client.put(f"/api/v1/users/p1/ratings/{movie['id']}", json={"rating": 4}, headers=auth)
+    assert "Trending now" not in client.get("/").get_data(as_text=True)
+    assert get_ok(client, "/api/v1/movies/popular", window="30d")["items"] == []
+    for movie in FILLERS[:5]:
+        client.put(f"/api/v1/users/p2/ratings/{movie['id']}", json={"rating": 5}, headers=auth)
+    client.application.extensions["movierec.redis"].delete(keys.popular(30, ""))  # cached 5 s
+    trending = get_ok(client, "/api/v1/movies/popular", window="30d")["items"]
+    assert {item["movie_id"] for item in trending} == {movie["id"] for movie in FILLERS[:5]}
+    assert "Trending now: the last 30 days" in client.get("/").get_data(as_text=True)

@@ -130,6 +130,7 @@ def test_rating_from_a_movie_page(client: FlaskClient, movie: str, database: Dat
     sign_up(client, "ada")
     page = client.get(f"/movies/{movie}").get_data(as_text=True)
     assert "Alien" in page and "Not rated yet." in page
+    assert re.search(r'<input[^>]*hidden[^>]*name="remove"', page)  # nothing to remove yet
     token = csrf_token(client, f"/movies/{movie}")
     saved = client.post(
         f"/movies/{movie}/rating",
@@ -179,6 +180,8 @@ def test_personal_tokens_act_only_for_their_user(
     assert client.post("/api/v1/users", json={"id": "x"}, headers=bearer).status_code == 403
     profile = client.get("/profile").get_data(as_text=True)
     assert "laptop" in profile and secret.group(1) not in profile  # shown once only
+    assert 'autocomplete="None"' not in profile
+    assert "/api/v1/users/ada/ratings/MOVIE_ID" in created.get_data(as_text=True)  # whose id
     token_id = re.search(r"/profile/tokens/(\d+)/revoke", profile)
     assert token_id
     client.post(

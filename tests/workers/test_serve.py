@@ -84,6 +84,7 @@ def test_serve_demo_runs_a_live_system_with_an_admin(tmp_path: Path) -> None:
         printed = log.read_text()
         assert "Sending due task relay-events" not in printed
         assert "Task movierec.events.relay[" not in printed
+        assert '"GET /healthz' not in printed  # no access log unless MOVIEREC_ACCESS_LOG
         worker = re.search(r"worker and beat started \(pid (\d+)\)", printed)
         assert worker, printed
         # The worker yields the CPU to the web processes (MOVIEREC_WORKER_NICE, 5 by default).
