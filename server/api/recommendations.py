@@ -67,7 +67,7 @@ def get_popular(query: PopularQuery) -> dict[str, Any]:
     """Popular movies by weighted rating, optionally in a genre or a recent window."""
     serving = get_serving()
     with get_db().transaction() as session:
-        genres = [query.genre] if query.genre else []
+        genres = [serving.movies.known_genre(query.genre)] if query.genre else []
         pairs, cached = popular_movies(serving.cache, session, query.n, genres, query.window_days)
     answer = RankedAnswer(pairs, "popularity", None, cached)
     return ranked_json(serving.movies, answer) | {"window": query.window}

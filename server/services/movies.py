@@ -105,7 +105,8 @@ def search_movies(
 ) -> tuple[list[Movie], int]:
     """Movies whose title contains ``query`` (any case, written either way: "The Matrix" finds
     "Matrix, The"), of ``genre`` and ``year``: the best match first (the whole title, then
-    titles starting with it, shorter titles first), by title without a query.
+    titles starting with it as a word, then starting with it, shorter titles first), by title
+    without a query.
 
     Returns one page and the total number of matches. An unknown genre is a ``NotFound``; a
     number beyond 64 bits a ``ValidationError``.
@@ -124,17 +125,14 @@ def search_movies(
         )
         title = func.lower(Movie.title)
         whole = {query.lower(), core.lower(), f"{core}, {article}".lower()}
-        match = case(
-            (title.in_(whole), 0),
-            (
-                or_(
-                    Movie.title.istartswith(query, autoescape=True),
-                    Movie.title.istartswith(core, autoescape=True),
-                ),
-                1,
-            ),
-            else_=2,
-        )
+        starts = [Movie.title.istartswith(text, autoescape=True) for text in (query, core)]
+        # "toy" is a whole word of "Toy Story" but only the start of "Toys".
+        words = [
+            Movie.title.istartswith(text + after, autoescape=True)
+            for text in (query, core)
+            for after in (" ", ":", ",")
+        ]
+        match = case((title.in_(whole), 0), (or_(*words), 1), (or_(*starts), 2), else_=3)
         order = [match, func.length(Movie.title), *order]
     if year is not None:
         statement = statement.where(Movie.year == year)

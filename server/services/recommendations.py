@@ -52,12 +52,14 @@ def recommendations(
     genre: str | None = None,
     exclude_rated: bool = True,
 ) -> RankedAnswer:
-    """A user's top ``n``, optionally within a genre: from the cache when it holds a current
-    list (no database work at all), else computed in one transaction. The algorithm ``auto``
+    """A user's top ``n``, optionally within a genre (``NotFound`` for an unknown one): from the
+    cache when it holds a current list (no database work at all), else computed in one
+    transaction. The algorithm ``auto``
     (the default) serves each person by their segment's champion."""
     name = algorithm or context.settings.default_algorithm
     if name != champions.AUTO:
         require_algorithm(context.registry, name, "rank")
+    genre = None if genre is None else context.movies.known_genre(genre)
     cacheable = exclude_rated and n <= context.cache.list_length
     if cacheable:
         _, hit = context.cache.user_list(name, user_external_id)

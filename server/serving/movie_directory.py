@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.db import Database
+from server.errors import NotFound
 from server.models import Genre, Movie, MovieGenre
 from server.presentation import display_title
 
@@ -102,6 +103,18 @@ class MovieDirectory:
         if not self._genre_ids:
             self._read_genres()
         return dict(self._genre_ids)
+
+    def known_genre(self, name: str) -> str:
+        """The genre called ``name`` (any case), as the catalogue writes it; ``NotFound``
+        when there is none."""
+        by_lower = {genre.lower(): genre for genre in self.genre_ids()}
+        if name.lower() not in by_lower:
+            self._read_genres()  # a genre imported since
+            by_lower = {genre.lower(): genre for genre in self._genre_ids}
+        try:
+            return by_lower[name.lower()]
+        except KeyError:
+            raise NotFound(f"no genre {name!r}", code="genre_not_found", field="genre") from None
 
     def genre_name(self, genre_id: int) -> str | None:
         """The name of a genre id (None for an id that does not exist)."""

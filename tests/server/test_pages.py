@@ -213,3 +213,17 @@ def test_trending_needs_two_people_in_the_window(client: FlaskClient, auth: dict
     trending = get_ok(client, "/api/v1/movies/popular", window="30d")["items"]
     assert {item["movie_id"] for item in trending} == {movie["id"] for movie in FILLERS[:5]}
     assert "Trending now: the last 30 days" in client.get("/").get_data(as_text=True)
+
+
+def test_search_puts_a_whole_word_before_a_longer_one(
+    client: FlaskClient, auth: dict[str, str]
+) -> None:
+    for number, title in enumerate(["Toys", "Toy Story", "Toy Story 2", "Story of a Toy"]):
+        client.post("/api/v1/movies", json={"id": f"t{number}", "title": title}, headers=auth)
+    found = get_ok(client, "/api/v1/movies", q="toy")["items"]
+    assert [movie["title"] for movie in found] == [
+        "Toy Story",
+        "Toy Story 2",
+        "Toys",
+        "Story of a Toy",
+    ]

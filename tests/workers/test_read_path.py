@@ -59,7 +59,7 @@ def test_lists_name_their_source_version_and_cache_state(
     }
     live = get_ok(api, "/api/v1/users/5/recommendations", n=5, exclude_rated="false")
     assert not live["cached"] and live["source"] == "als"
-    comedy = get_ok(api, "/api/v1/users/5/recommendations", n=3, genre="Comedy")
+    comedy = get_ok(api, "/api/v1/users/5/recommendations", n=3, genre="comedy")  # any case
     assert comedy["items"] and comedy["source"] == "als"
     similar = get_ok(api, "/api/v1/movies/10/similar", n=4)
     assert similar["source"] == "knn-item" and similar["cached"] and len(similar["items"]) == 4
@@ -122,6 +122,8 @@ def test_a_new_movie_appears_in_content_based_lists(
         ("/api/v1/movies/1/similar?algorithm=svd", 404, "capability_missing"),
         ("/api/v1/users/1/predictions", 400, "missing_parameter"),
         ("/api/v1/movies/popular?window=week", 400, "invalid_window"),
+        ("/api/v1/movies/popular?genre=Nope", 404, "genre_not_found"),  # as /movies says
+        ("/api/v1/users/1/recommendations?genre=Nope", 404, "genre_not_found"),
     ],
 )
 def test_bad_requests_get_one_json_error_shape(
