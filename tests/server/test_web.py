@@ -5,6 +5,7 @@ the same pages in chromium with a real worker.)"""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -227,3 +228,13 @@ def test_an_unknown_page_is_an_html_404(client: FlaskClient) -> None:
     assert response.status_code == 404 and response.mimetype == "text/html"
     assert "There is no such page." in response.get_data(as_text=True)
     assert client.get("/movies/not-a-movie").status_code == 404
+
+
+def test_the_stylesheet_closes_every_block_it_opens() -> None:
+    """A stray or missing brace silently drops the rules after it in every browser."""
+    depth = 0
+    stylesheet = (Path(__file__).parents[2] / "server" / "static" / "style.css").read_text()
+    for number, line in enumerate(stylesheet.splitlines(), 1):
+        depth += line.count("{") - line.count("}")
+        assert depth >= 0, f"style.css line {number} closes a block never opened"
+    assert depth == 0, "style.css leaves a block open"
