@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 from sqlalchemy import func, select
 
 from server.db import Database
@@ -76,6 +76,13 @@ def wait_until_processed(database: Database, username: str) -> None:
 
 def for_you_titles(page: Page) -> list[str]:
     return page.locator("#top-picks .card-title a").all_inner_texts()
+
+
+def same_row(first: Locator, second: Locator) -> bool:
+    """Whether two elements sit on one line (their tops within a few pixels)."""
+    top, other = first.bounding_box(), second.bounding_box()
+    assert top and other
+    return abs(top["y"] - other["y"]) < 8
 
 
 def rating_events(database: Database, username: str, movie: str) -> int:
@@ -145,6 +152,8 @@ def test_sign_up_onboard_rate_and_see_for_you_change(
     expect(movie_tab.get_by_role("heading", level=1)).to_contain_text(before[0])
     movie_id = movie_tab.url.rstrip("/").rsplit("/", 1)[-1]
     expect(movie_tab.get_by_role("button", name="Rate")).to_be_hidden()  # the stars save
+    halves = movie_tab.locator(".rating-form label.half")
+    assert same_row(halves.first, halves.last)  # five stars on one row at 390 px
     # With the keyboard: focus the first star, then arrow right from 0.5 to 3: one save.
     movie_tab.get_by_label("0.5 stars", exact=True).focus()
     for _ in range(5):
@@ -185,6 +194,8 @@ def test_sign_up_onboard_rate_and_see_for_you_change(
     page.screenshot(path=screenshots / "movies.png", full_page=True)
     page.goto("/profile")
     expect(page.get_by_role("button", name="Save")).to_have_count(0)  # a choice saves itself
+    first = page.locator("form.rating-form.compact").first  # at 390 px, side by side
+    assert same_row(first.locator("select"), first.get_by_role("button", name="Remove"))
     page.screenshot(path=screenshots / "profile.png", full_page=True)
     # A new token is copied with one click.
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])
