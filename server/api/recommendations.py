@@ -11,13 +11,25 @@ from typing import Any
 from flask import Blueprint, Response, current_app, request
 
 from server.api.operation import operation
-from server.api.schemas import PopularQuery, PredictionQuery, RecommendationQuery, SimilarQuery
+from server.api.schemas import (
+    PopularQuery,
+    PredictionQuery,
+    RankedListQuery,
+    RecommendationQuery,
+    SimilarQuery,
+)
 from server.api.serialize import ranked_json
 from server.auth import require_credentials
 from server.context import get_db, get_rendered_bodies, get_serving
 from server.services.popular import popular_movies
 from server.services.predictions import predict_rating
-from server.services.recommendations import RankedAnswer, recommendations, similar_movies
+from server.services.recommendations import (
+    ListRules,
+    RankedAnswer,
+    list_rules,
+    recommendations,
+    similar_movies,
+)
 from server.serving.context import ServingContext
 
 bp = Blueprint("recommendations", __name__)
@@ -27,10 +39,23 @@ bp = Blueprint("recommendations", __name__)
 @require_credentials
 @operation(query=RecommendationQuery)
 def get_recommendations(user_id: str, query: RecommendationQuery) -> Response:
-    """The user's top ``n`` movies, live from the cache, the model or the fallback chain."""
+    """The user's top ``n`` movies, live from the cache, the model or the fallback chain.
+
+    Rules (``exclude``, ``genres``, ``year_min``, ``year_max``, ``min_rating_count``) apply to the
+    whole list before a page of it is cut at ``offset``, or where ``cursor`` (the previous page's
+    ``next_cursor``) says: the list is read deeper than the cache holds when a page needs it, and
+    pages of the same list never repeat a movie."""
     serving = get_serving()
     answer = recommendations(
-        serving, user_id, query.n, query.algorithm, query.genre, query.exclude_rated
+        serving,
+        user_id,
+        query.n,
+        query.algorithm,
+        query.genre,
+        query.exclude_rated,
+        _rules(serving, query),
+        query.offset,
+        query.cursor,
     )
     return answer_response(serving, answer)
 
@@ -38,9 +63,33 @@ def get_recommendations(user_id: str, query: RecommendationQuery) -> Response:
 @bp.get("/movies/<movie_id>/similar")
 @operation(query=SimilarQuery)
 def get_similar(movie_id: str, query: SimilarQuery) -> Response:
-    """The movies most similar to this one."""
+    """The movies most similar to this one.
+
+    Filtered and paged as recommendations are (``exclude``, ``genres``, ``year_min``,
+    ``year_max``, ``min_rating_count``, ``offset``, ``cursor``)."""
     serving = get_serving()
-    return answer_response(serving, similar_movies(serving, movie_id, query.n, query.algorithm))
+    answer = similar_movies(
+        serving,
+        movie_id,
+        query.n,
+        query.algorithm,
+        _rules(serving, query),
+        query.offset,
+        query.cursor,
+    )
+    return answer_response(serving, answer)
+
+
+def _rules(serving: ServingContext, query: RankedListQuery) -> ListRules:
+    """The rules a list's query string asks for."""
+    return list_rules(
+        serving,
+        query.excluded,
+        query.genre_names,
+        query.year_min,
+        query.year_max,
+        query.min_rating_count,
+    )
 
 
 @bp.get("/users/<user_id>/predictions")

@@ -217,6 +217,21 @@ def ranked_list(
     )
 
 
+# Where a page of a ranked list is, and how to ask for the next one.
+PAGED: dict[str, Schema] = {
+    "offset": {
+        "type": "integer",
+        "minimum": 0,
+        "description": "Movies of the filtered list before this page",
+    },
+    "next_cursor": nullable(STRING)
+    | {
+        "description": "Pass as `cursor` for the next page of the same list (null: no more);"
+        " a 409 `list_changed` if the list changed meanwhile"
+    },
+}
+
+
 MODEL_VERSION: Schema = obj(
     "A trained model version and its holdout figures.",
     {
@@ -372,14 +387,30 @@ RESPONSE_SCHEMAS: dict[str, Schema] = {
         "A listed movie, its score and why it is there.", RANKED_ITEM_EXAMPLE
     ),
     "Recommendations": ranked_list(
-        "A person's top movies, and where the list came from.",
+        "A page of a person's top movies, and where the list came from.",
         "RankedItem",
-        {"items": [RANKED_ITEM_EXAMPLE], "source": "ease", "model_version": 6, "cached": True},
+        {
+            "items": [RANKED_ITEM_EXAMPLE],
+            "source": "ease",
+            "model_version": 6,
+            "cached": True,
+            "offset": 0,
+            "next_cursor": "10.3f9a0c1e",
+        },
+        PAGED,
     ),
     "SimilarMovies": ranked_list(
-        "The movies most like one movie (reason `alike`), and where the list came from.",
+        "A page of the movies most like one movie (reason `alike`), and where the list came from.",
         "RankedItem",
-        {"items": [SIMILAR_ITEM_EXAMPLE], "source": "als", "model_version": 6, "cached": True},
+        {
+            "items": [SIMILAR_ITEM_EXAMPLE],
+            "source": "als",
+            "model_version": 6,
+            "cached": True,
+            "offset": 0,
+            "next_cursor": None,
+        },
+        PAGED,
     ),
     "PopularMovies": ranked_list(
         "Popular movies by weighted rating (the score), in a genre or window if asked.",

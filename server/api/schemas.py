@@ -147,16 +147,78 @@ AlgorithmName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,64}
 ListLength = Annotated[int, Field(ge=1, le=1000)]
 
 
-class RecommendationQuery(Query):
+# A comma-separated list of external ids, and of genre names (each with a character that is not
+# whitespace, as ``NOT_BLANK``; a comma is no part of a name).
+_ID = r"[A-Za-z0-9._:@-]+"
+ID_LIST = rf"^{_ID}(,{_ID})*$"
+_GENRE = r"[^,\x00]*[^\s\x1c-\x1f,\x00][^,\x00]*"
+GENRE_LIST = rf"^{_GENRE}(,{_GENRE})*$"
+# How deep a page may start in a ranked list.
+MAX_LIST_OFFSET = 10_000
+
+
+def _items(text: str | None) -> list[str]:
+    """The items of a comma-separated parameter, stripped, in order, without repeats."""
+    return [] if text is None else list(dict.fromkeys(part.strip() for part in text.split(",")))
+
+
+class RankedListQuery(Query):
+    """Rules and paging of a ranked list (recommendations, similar movies): the rules apply to
+    the list before it is paged, so every page is full while the list has movies that keep to
+    them, and pages of the same list never repeat a movie."""
+
+    exclude: Annotated[str, StringConstraints(max_length=8000, pattern=ID_LIST)] | None = Field(
+        None, description="Movie ids to leave out, separated by commas (unknown ids are ignored)"
+    )
+    genres: Annotated[str, StringConstraints(max_length=2000, pattern=GENRE_LIST)] | None = Field(
+        None,
+        description="Only movies of any of these genres, separated by commas (an unknown one"
+        " is a 404 ``genre_not_found``)",
+    )
+    year_min: Year | None = Field(
+        None, description="Only movies of this year or later (a movie of no year is left out)"
+    )
+    year_max: Year | None = Field(
+        None, description="Only movies of this year or earlier (a movie of no year is left out)"
+    )
+    min_rating_count: Annotated[int, Field(ge=0, le=2**31 - 1)] = Field(
+        0,
+        description="Only movies rated by at least this many people (counted at most five"
+        " minutes ago)",
+    )
+    offset: Annotated[int, Field(ge=0, le=MAX_LIST_OFFSET)] = Field(
+        0, description="Movies of the filtered list before the page"
+    )
+    cursor: Annotated[str, StringConstraints(pattern=r"^[0-9]{1,9}\.[0-9a-f]{8}$")] | None = Field(
+        None,
+        description="The ``next_cursor`` of the previous page: the next page of the same"
+        " list, in place of ``offset``; a 409 ``list_changed`` when the list changed since"
+        " (a new model version, or new ratings): start again from the first page",
+    )
+
+    @property
+    def excluded(self) -> list[str]:
+        """The ids of ``exclude``."""
+        return _items(self.exclude)
+
+    @property
+    def genre_names(self) -> list[str]:
+        """The names of ``genres``."""
+        return _items(self.genres)
+
+
+class RecommendationQuery(RankedListQuery):
     """Options of a user's recommendations."""
 
     n: ListLength = Field(10, description=HOW_MANY)
     algorithm: AlgorithmName | None = Field(None, description=RANKER)
-    genre: GenreName | None = Field(None, description=IN_GENRE)
+    genre: GenreName | None = Field(
+        None, description=IN_GENRE + " (with ``genres``: of any of them)"
+    )
     exclude_rated: bool = Field(True, description="Leave out the movies the user rated")
 
 
-class SimilarQuery(Query):
+class SimilarQuery(RankedListQuery):
     """Options of a similar-movies list."""
 
     n: ListLength = Field(10, description=HOW_MANY)

@@ -184,9 +184,12 @@ def ranked_json(movies: MovieDirectory, answer: RankedAnswer) -> dict[str, Any]:
         for movie, score in answer.items
         if movie in rows
     ]
-    return {
+    body: dict[str, Any] = {
         "items": items,
         "source": answer.source,
         "model_version": answer.model_version,
         "cached": answer.cached,
     }
+    if answer.page is not None:  # a paged list
+        body |= {"offset": answer.page.offset, "next_cursor": answer.page.next_cursor}
+    return body

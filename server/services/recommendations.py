@@ -2,19 +2,31 @@
 
 Every answer is a ``RankedAnswer`` naming where it came from (``source``: the algorithm, a blend,
 or ``fallback:...``), the model version, and whether it came from the cache.
+
+Request-time rules (``ListRules``: movies to leave out, genres, years, a least number of ratings)
+apply to the list served, cached or not, by one function (``_filtered``). A page is cut from the
+filtered list at an offset; when the cached list holds too few candidates for a full page, the
+list is read deeper from the model, the cached movies first, so pages of the same list never
+repeat a movie. A ``cursor`` pins the list: it carries the next page's offset and a stamp of the
+list and rules it was cut from, and the next read answers ``409 list_changed`` if the list changed
+since (a new model version, or new ratings folded in) rather than a page that could repeat or skip
+movies.
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
+import zlib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from sqlalchemy.orm import Session
 
 from server.cache.connection import CACHE_ERRORS
 from server.cache.lists import CachedList
+from server.errors import Conflict, ValidationError
 from server.models import User
 from server.services import champions
 from server.services.algorithms import require_algorithm
@@ -26,22 +38,159 @@ from server.services.users import get_user
 from server.serving.context import ServingContext
 from server.serving.explain import explain, explain_popular
 from server.serving.lists import compute_user_list, served_version, similar_list
+from server.serving.movie_directory import MovieRow
 from server.serving.policy import CONTENT, RatedMovies, ranked_list, segment_of, user_state
 
-# With a genre filter, this many candidates are ranked before filtering.
+# With rules to apply, or a page deeper than the cached list, this many candidates are ranked
+# first; four times as many again while a page is not full, up to ``MAX_CANDIDATES``.
 GENRE_CANDIDATES = 3000
+MAX_CANDIDATES = 30_000
+# A cursor: the next page's offset and the stamp of the list it pages (8 hex digits).
+CURSOR = re.compile(r"^([0-9]{1,9})\.([0-9a-f]{8})$")
+
+Pairs = list[tuple[int, float]]
+
+
+@dataclass(frozen=True)
+class ListRules:
+    """Rules a request applies to a ranked list: movies to leave out (external ids), genres (a
+    movie of any of them is kept), the years (a movie of no known year is left out when either
+    bound is given) and the least number of ratings a movie has."""
+
+    exclude: frozenset[str] = frozenset()
+    genres: frozenset[str] = frozenset()
+    year_min: int | None = None
+    year_max: int | None = None
+    min_rating_count: int = 0
+
+    @property
+    def active(self) -> bool:
+        """Whether any rule leaves a movie out."""
+        return bool(
+            self.exclude
+            or self.genres
+            or self.year_min is not None
+            or self.year_max is not None
+            or self.min_rating_count > 0
+        )
+
+    def admits(self, row: MovieRow, rating_count: int) -> bool:
+        """Whether the movie of ``row``, rated ``rating_count`` times, keeps to every rule."""
+        if row.external_id in self.exclude:
+            return False
+        if self.genres and self.genres.isdisjoint(row.genres):
+            return False
+        if self.year_min is not None or self.year_max is not None:
+            if row.year is None:
+                return False
+            if self.year_min is not None and row.year < self.year_min:
+                return False
+            if self.year_max is not None and row.year > self.year_max:
+                return False
+        return rating_count >= self.min_rating_count
+
+    def key(self) -> str:
+        """The rules as canonical text (part of a cursor's stamp)."""
+        return "|".join(
+            [
+                ",".join(sorted(self.exclude)),
+                ",".join(sorted(self.genres)),
+                str(self.year_min),
+                str(self.year_max),
+                str(self.min_rating_count),
+            ]
+        )
+
+
+def list_rules(
+    context: ServingContext,
+    exclude: Iterable[str] = (),
+    genres: Iterable[str] = (),
+    year_min: int | None = None,
+    year_max: int | None = None,
+    min_rating_count: int = 0,
+) -> ListRules:
+    """The rules of a request, each genre as the catalogue writes it (``NotFound`` naming the
+    ``genres`` parameter for an unknown one). ``year_min`` above ``year_max`` admits nothing."""
+    return ListRules(
+        frozenset(exclude),
+        frozenset(context.movies.known_genre(name, "genres") for name in genres),
+        year_min,
+        year_max,
+        min_rating_count,
+    )
+
+
+@dataclass(frozen=True)
+class Paging:
+    """Where a page starts in its filtered list, and the cursor of the next page (None when the
+    list has no more)."""
+
+    offset: int
+    next_cursor: str | None
 
 
 @dataclass(frozen=True)
 class RankedAnswer:
     """A ranked list of (internal movie id, score) and where it came from; ``entry`` is the
-    list it was cut from, with each movie's reason, if any."""
+    list it was cut from, with each movie's reason, if any; ``page`` where the page is in a
+    paged list (None for lists that are not paged)."""
 
     items: list[tuple[int, float]]
     source: str
     model_version: int | None
     cached: bool
     entry: CachedList | None = None
+    page: Paging | None = field(default=None)
+
+
+@dataclass(frozen=True)
+class _Request:
+    """What a paged read asks for: its rules, the page (``start``, ``n``), the stamp a cursor
+    pinned (None without a cursor), and the text the list's stamp is keyed by."""
+
+    rules: ListRules
+    start: int
+    n: int
+    pinned: int | None
+    key: bytes
+
+    @property
+    def wanted(self) -> int:
+        """Filtered movies needed to fill the page."""
+        return self.start + self.n
+
+
+def _request(
+    name: str,
+    rules: ListRules | None,
+    genre: str | None,
+    n: int,
+    offset: int,
+    cursor: str | None,
+    exclude_rated: bool = True,
+) -> _Request:
+    """The read's request; a cursor takes the place of ``offset`` (``invalid_cursor`` when it
+    is not one)."""
+    rules = rules or ListRules()
+    if genre is not None:
+        rules = ListRules(
+            rules.exclude,
+            rules.genres | {genre},
+            rules.year_min,
+            rules.year_max,
+            rules.min_rating_count,
+        )
+    pinned = None
+    if cursor is not None:
+        match = CURSOR.match(cursor)
+        if match is None:
+            raise ValidationError(
+                "Not a cursor of this API.", code="invalid_cursor", field="cursor"
+            )
+        offset, pinned = int(match[1]), int(match[2], 16)
+    key = f"{name}|{exclude_rated}|{rules.key()}".encode()
+    return _Request(rules, offset, n, pinned, key)
 
 
 def recommendations(
@@ -51,27 +200,33 @@ def recommendations(
     algorithm: str | None = None,
     genre: str | None = None,
     exclude_rated: bool = True,
+    rules: ListRules | None = None,
+    offset: int = 0,
+    cursor: str | None = None,
 ) -> RankedAnswer:
-    """A user's top ``n``, optionally within a genre (``NotFound`` for an unknown one): from the
-    cache when it holds a current list (no database work at all), else computed in one
-    transaction. The algorithm ``auto``
-    (the default) serves each person by their segment's champion."""
+    """A page of ``n`` of a user's list, optionally within a genre (``NotFound`` for an unknown
+    one) and by ``rules``, from ``offset`` or a ``cursor`` (``Conflict`` ``list_changed`` when
+    the list changed since the cursor was given): from the cache when it holds a current list
+    deep enough for the page (no database work at all), else computed in one transaction. The
+    algorithm ``auto`` (the default) serves each person by their segment's champion."""
     name = algorithm or context.settings.default_algorithm
     if name != champions.AUTO:
         require_algorithm(context.registry, name, "rank")
     genre = None if genre is None else context.movies.known_genre(genre)
+    asked = _request(name, rules, genre, n, offset, cursor, exclude_rated)
     cacheable = exclude_rated and n <= context.cache.list_length
+    hit = None
     if cacheable:
         _, hit = context.cache.user_list(name, user_external_id)
         if hit is not None:
-            items = hit.pairs(n) if genre is None else _within_genre(context, hit.pairs(), genre)
-            if len(items) >= n or (genre is None and len(hit) < context.cache.list_length):
+            answer = _cached_answer(context, hit, asked)
+            if answer is not None:
                 context.cache.reads.count(hit=True)
-                return RankedAnswer(items[:n], hit.source, hit.version, True, hit)
+                return answer
         context.cache.reads.count(hit=False)
     with context.database.transaction() as session:
         return _computed_recommendations(
-            context, session, name, user_external_id, n, genre, exclude_rated, cacheable
+            context, session, name, user_external_id, asked, exclude_rated, cacheable, hit
         )
 
 
@@ -80,11 +235,13 @@ def _computed_recommendations(
     session: Session,
     name: str,
     user_external_id: str,
-    n: int,
-    genre: str | None,
+    asked: _Request,
     exclude_rated: bool,
     cacheable: bool,
+    prefix: CachedList | None,
 ) -> RankedAnswer:
+    """The page computed from the model, deeper than ``prefix`` (the current cached list, too
+    short for the page) if there is one, else stored in the cache as the user's list."""
     user = get_user(session, user_external_id)
     rated = rated_by(session, user.id)
     ranker, generation = _ranker(context, session, name, len(rated))
@@ -92,21 +249,35 @@ def _computed_recommendations(
     # Someone who has rated nothing yet but picked genres gets popular movies of those genres.
     picked_only = len(rated) == 0 and bool(user.favorite_genres)
     if version is not None and not picked_only:
-        length = context.cache.list_length if genre is None else GENRE_CANDIDATES
         content = active_version(session, CONTENT)
-        entry = compute_user_list(
-            context, version, content, user, rated, max(length, n), exclude_rated
-        )
-        if entry is not None:
-            context.cache.publish_active_version(ranker, version.number)
-            if name == champions.AUTO:
-                context.cache.publish_active_version(name, generation)
-            if cacheable and genre is None:
-                stamped = entry.under(generation)
-                _store_quietly(context.cache.store_user_lists, name, user_external_id, stamped)
-            items = _within_genre(context, entry.pairs(), genre)
-            return RankedAnswer(items[:n], entry.source, version.number, False, entry)
-    return _fallback(context, session, user, rated, n, genre)
+        length = context.cache.list_length
+        head = prefix
+        if head is None:  # the list as the cache keeps it (and as precompute writes it)
+            head = compute_user_list(context, version, content, user, rated, length, exclude_rated)
+            if head is not None:
+                context.cache.publish_active_version(ranker, version.number)
+                if name == champions.AUTO:
+                    context.cache.publish_active_version(name, generation)
+                if cacheable:
+                    stamped = head.under(generation)
+                    _store_quietly(context.cache.store_user_lists, name, user_external_id, stamped)
+                complete = len(head) < length
+                answer = _deeper_answer(context, None, head, head.source, asked, complete)
+                if answer is not None:
+                    return answer
+        depth = _first(asked)
+        while head is not None:
+            # Deeper than the cached list, which stays first: re-ranking a longer list may order
+            # its head differently, and the pages already read were cut from the cached one.
+            entry = compute_user_list(context, version, content, user, rated, depth, exclude_rated)
+            if entry is None:
+                break
+            complete = len(entry) < depth or depth >= MAX_CANDIDATES
+            answer = _deeper_answer(context, head, entry, entry.source, asked, complete)
+            if answer is not None:
+                return answer
+            depth = min(depth * 4, MAX_CANDIDATES)
+    return _fallback(context, session, user, rated, asked)
 
 
 def _ranker(
@@ -126,8 +297,7 @@ def _fallback(
     session: Session,
     user: User,
     rated: RatedMovies,
-    n: int,
-    genre: str | None,
+    asked: _Request,
 ) -> RankedAnswer:
     """The fallback chain: each configured algorithm that has an active model and the user's
     ratings to fold in, then the live popularity list (narrowed by favourite genres), which
@@ -142,23 +312,44 @@ def _fallback(
             or "rank" not in served.model.capabilities
         ):
             continue
-        entry = ranked_list(served, user_state(served.model, user.id, rated), GENRE_CANDIDATES)
+        state = user_state(served.model, user.id, rated)
+        entry = ranked_list(served, state, max(_first(asked), asked.wanted))
         entry = explain(entry, rated, context.evidence.of(version, served.model), served.model)
-        items = _within_genre(context, entry.pairs(), genre)
-        if items:
-            return RankedAnswer(items[:n], f"fallback:{step}", served.version, False, entry)
-    genres = [genre] if genre else [g.name for g in user.favorite_genres]
+        kept = _filtered(context, entry.pairs(), asked.rules)
+        if kept:
+            page = _paged(kept, _stamp(context, entry.movies, asked), asked, complete=True)
+            return RankedAnswer(
+                kept[asked.start : asked.wanted],
+                f"fallback:{step}",
+                served.version,
+                False,
+                entry,
+                page,
+            )
+    genres = sorted(asked.rules.genres) or [g.name for g in user.favorite_genres]
     seen = set(rated.movies.tolist())
-    pool, _ = popular_movies(context.cache, session, n + len(seen), genres, None)
-    items = [(movie, score) for movie, score in pool if movie not in seen][:n]
-    return _popular_answer(context, items, genres)
+    return _popular_answer(context, session, genres, seen, asked)
 
 
 def _popular_answer(
-    context: ServingContext, items: list[tuple[int, float]], genres: list[str]
+    context: ServingContext,
+    session: Session,
+    genres: list[str],
+    left_out: set[int],
+    asked: _Request,
 ) -> RankedAnswer:
-    """The live popular list as an answer: each movie ``popular_in`` the first of ``genres``
-    it belongs to (the ones asked for, or the person's favourites), else ``popular``."""
+    """The page of the live popular list (of any of ``genres``, less ``left_out``) as an
+    answer: each movie ``popular_in`` the first of ``genres`` it belongs to (the ones asked
+    for, or the person's favourites), else ``popular``."""
+    depth = asked.wanted + 1 if not asked.rules.active else _first(asked)
+    # At least the cached length: the stamp is of that head, the same for every page.
+    depth = max(depth, context.cache.list_length)
+    pool, _ = popular_movies(context.cache, session, depth + len(left_out), genres, None)
+    pool = [(movie, score) for movie, score in pool if movie not in left_out]
+    kept = _filtered(context, pool, asked.rules)
+    head = np.array([movie for movie, _ in pool], np.int32)
+    page = _paged(kept, _stamp(context, head, asked), asked, complete=True)
+    items = kept[asked.start : asked.wanted]
     movies = [movie for movie, _ in items]
     rows = context.movies.rows(movies)
     ids = context.movies.genre_ids()
@@ -175,7 +366,7 @@ def _popular_answer(
         np.array(movies, np.int32),
         np.array([score for _, score in items], np.float32),
     )
-    return RankedAnswer(items, entry.source, None, False, explain_popular(entry, picked))
+    return RankedAnswer(items, entry.source, None, False, explain_popular(entry, picked), page)
 
 
 def similar_movies(
@@ -183,24 +374,40 @@ def similar_movies(
     movie_external_id: str,
     n: int,
     algorithm: str | None = None,
+    rules: ListRules | None = None,
+    offset: int = 0,
+    cursor: str | None = None,
 ) -> RankedAnswer:
-    """The movies most like one movie; content-based for a movie the model has not seen."""
+    """A page of ``n`` of the movies most like one movie, by ``rules``, from ``offset`` or a
+    ``cursor`` (as ``recommendations``); content-based for a movie the model has not seen."""
     name = algorithm or context.settings.similar_algorithm
     require_algorithm(context.registry, name, "similar")
+    asked = _request(name, rules, None, n, offset, cursor)
+    hit = None
     if n <= context.cache.list_length:
         _, hit = context.cache.similar_list(name, movie_external_id)
         if hit is not None and len(hit) > 0:
-            context.cache.reads.count(hit=True)
-            return RankedAnswer(hit.pairs(n), hit.source, hit.version, True, hit)
+            answer = _cached_answer(context, hit, asked)
+            if answer is not None:
+                context.cache.reads.count(hit=True)
+                return answer
+        else:
+            hit = None
         context.cache.reads.count(hit=False)
     with context.database.transaction() as session:
-        return _computed_similar(context, session, name, movie_external_id, n)
+        return _computed_similar(context, session, name, movie_external_id, asked, hit)
 
 
 def _computed_similar(
-    context: ServingContext, session: Session, name: str, movie_external_id: str, n: int
+    context: ServingContext,
+    session: Session,
+    name: str,
+    movie_external_id: str,
+    asked: _Request,
+    prefix: CachedList | None,
 ) -> RankedAnswer:
     movie = get_movie(session, movie_external_id)
+    length = context.cache.list_length
     for step, source in ((name, name), (CONTENT, f"fallback:{CONTENT}")):
         if step not in context.registry.names():  # content may be outside the allow-list
             continue
@@ -209,28 +416,112 @@ def _computed_similar(
             continue
         model = context.models.model(version)
         evidence = context.evidence.of(version, model)
-        entry = similar_list(model, version.number, movie.id, context.cache.list_length, evidence)
-        if len(entry) == 0:
-            continue
-        if step == name:
-            context.cache.publish_active_version(name, version.number)
-            _store_quietly(context.cache.store_similar_lists, name, movie_external_id, entry)
-        return RankedAnswer(entry.pairs(n), source, version.number, False, entry)
+        head = prefix if step == name else None  # the cached list is this step's
+        if head is None:  # the list as the cache keeps it
+            head = similar_list(model, version.number, movie.id, length, evidence)
+            if len(head) == 0:
+                continue
+            if step == name:
+                context.cache.publish_active_version(name, version.number)
+                _store_quietly(context.cache.store_similar_lists, name, movie_external_id, head)
+            answer = _deeper_answer(context, None, head, source, asked, len(head) < length)
+            if answer is not None:
+                return answer
+        depth = _first(asked)
+        while True:
+            entry = similar_list(model, version.number, movie.id, depth, evidence)
+            complete = len(entry) < depth or depth >= MAX_CANDIDATES
+            answer = _deeper_answer(context, head, entry, source, asked, complete)
+            if answer is not None:
+                return answer
+            depth = min(depth * 4, MAX_CANDIDATES)
     genres = [genre.name for genre in movie.genres]
-    pool, _ = popular_movies(context.cache, session, n + 1, genres, None)
-    items = [(other, score) for other, score in pool if other != movie.id]
-    return _popular_answer(context, items[:n], genres)
+    return _popular_answer(context, session, genres, {movie.id}, asked)
 
 
-def _within_genre(
-    context: ServingContext, items: list[tuple[int, float]], genre: str | None
-) -> list[tuple[int, float]]:
-    if genre is None:
+def _first(asked: _Request) -> int:
+    """How deep the model's list is read first for a page the cache cannot fill."""
+    return max(GENRE_CANDIDATES, 4 * asked.wanted)
+
+
+def _filtered(context: ServingContext, items: Pairs, rules: ListRules) -> Pairs:
+    """The movies of ``items`` that keep to ``rules``, in order: the one filter of every list
+    (recommendations, similar movies, their fallbacks). Reads only rows and counts the movie
+    directory holds once a list's movies were read."""
+    if not rules.active:
         return items
-    rows = context.movies.rows([movie for movie, _ in items])
+    movies = [movie for movie, _ in items]
+    rows = context.movies.rows(movies)
+    counts = context.movies.rating_counts(movies) if rules.min_rating_count > 0 else {}
+    admits = rules.admits
     return [
-        (movie, score) for movie, score in items if movie in rows and genre in rows[movie].genres
+        (movie, score)
+        for movie, score in items
+        if (row := rows.get(movie)) is not None and admits(row, counts.get(movie, 0))
     ]
+
+
+def _stamp(context: ServingContext, movies: np.ndarray, asked: _Request) -> int:
+    """The stamp of a list as cached (its first ``list_length`` movies), the algorithm and the
+    rules: a cursor carries it, and the list a cursor pages has not changed while it matches."""
+    head = np.ascontiguousarray(movies[: context.cache.list_length], "<i4")
+    return zlib.crc32(head.tobytes(), zlib.crc32(asked.key))
+
+
+def _paged(kept: Pairs, stamp: int, asked: _Request, complete: bool) -> Paging:
+    """The page's place, after checking a cursor's stamp (``list_changed``): the next cursor
+    when ``kept`` (the filtered list) holds more, or may (not ``complete``) after a full page."""
+    if asked.pinned is not None and asked.pinned != stamp:
+        raise Conflict(
+            "The list changed since this cursor was given (a new model version, or new ratings);"
+            " start again from the first page, without a cursor.",
+            code="list_changed",
+            field="cursor",
+        )
+    more = len(kept) > asked.wanted or (not complete and len(kept) >= asked.wanted)
+    return Paging(asked.start, f"{asked.wanted}.{stamp:08x}" if more else None)
+
+
+def _cached_answer(
+    context: ServingContext, hit: CachedList, asked: _Request
+) -> RankedAnswer | None:
+    """The page cut from a cached list; None when the list is too short for it (the list is
+    cut at ``list_length`` and the page needs more movies than the rules keep of it)."""
+    complete = len(hit) < context.cache.list_length
+    if asked.rules.active:
+        kept = _filtered(context, hit.pairs(), asked.rules)
+    else:
+        kept = hit.pairs(asked.wanted + 1)  # one more: is there a next page?
+    if len(kept) < asked.wanted and not complete:
+        return None
+    page = _paged(kept, _stamp(context, hit.movies, asked), asked, complete)
+    return RankedAnswer(kept[asked.start : asked.wanted], hit.source, hit.version, True, hit, page)
+
+
+def _deeper_answer(
+    context: ServingContext,
+    prefix: CachedList | None,
+    entry: CachedList,
+    source: str,
+    asked: _Request,
+    complete: bool,
+) -> RankedAnswer | None:
+    """The page of the model's ``entry``, read after the cached ``prefix`` (whose movies come
+    first, in their order, so the pages of a cached list and the ones read deeper do not repeat
+    a movie), answered as ``source``; None when the page is not full and a deeper read could
+    fill it."""
+    pairs = entry.pairs()
+    if prefix is not None:
+        cached = prefix.pairs()
+        known = {movie for movie, _ in cached}
+        pairs = cached + [(movie, score) for movie, score in pairs if movie not in known]
+    kept = _filtered(context, pairs, asked.rules)
+    if len(kept) < asked.wanted and not complete:
+        return None
+    stamp = _stamp(context, (prefix or entry).movies, asked)
+    page = _paged(kept, stamp, asked, complete)
+    items = kept[asked.start : asked.wanted]
+    return RankedAnswer(items, source, entry.version, False, entry, page)
 
 
 def _store_quietly(

@@ -12,12 +12,12 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from server.db import Database
 from server.errors import NotFound
-from server.models import Genre, Movie, MovieGenre
+from server.models import Genre, Movie, MovieGenre, Rating
 from server.presentation import display_title
 
 # How long a movie's row is used before it is read again. Rows change after the web processes
@@ -25,6 +25,8 @@ from server.presentation import display_title
 # other movies) and nothing tells the web processes; five minutes bounds how long a page shows the
 # old row, while a busy process still reads each movie at most once in that time.
 ROW_LIFETIME_SECONDS = 300.0
+# Ids per ``IN (...)`` query: below every backend's limit of bound parameters (SQLite's 32,766).
+IDS_PER_QUERY = 10_000
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,9 @@ class MovieDirectory:
         self._stale: set[int] = set()
         self._next_due = math.inf  # when the oldest batch becomes stale
         self._lock = threading.Lock()  # taken on the slow paths only
+        # Ratings per movie (``min_rating_count``), with when each was counted: read only for
+        # the movies a filter asks about, as rows are, and counted again after the same time.
+        self._counts: dict[int, tuple[int, float]] = {}
 
     def rows(self, ids: list[int]) -> dict[int, MovieRow]:
         """The rows of ``ids`` (unknown ids are left out); the database is read only for movies
@@ -74,9 +79,34 @@ class MovieDirectory:
         missing = [movie for movie in ids if movie not in self._rows or movie in stale]
         if missing:
             with self.database.transaction() as session:
-                self._fetch(session, missing)
+                for start in range(0, len(missing), IDS_PER_QUERY):
+                    self._fetch(session, missing[start : start + IDS_PER_QUERY])
         found = ((movie, self._rows.get(movie)) for movie in ids)
         return {movie: row for movie, row in found if row is not None}
+
+    def rating_counts(self, ids: list[int]) -> dict[int, int]:
+        """How many people rated each of ``ids`` (0 for unknown ids), as counted in the database
+        at most ``ROW_LIFETIME_SECONDS`` ago: a busy process counts each movie once in that time,
+        so a filter by counts on a cached list costs no query once its movies were counted."""
+        now = self.clock()
+        due = now - ROW_LIFETIME_SECONDS
+        counts = self._counts
+        missing = [movie for movie in ids if counts.get(movie, (0, -math.inf))[1] <= due]
+        if missing:
+            with self.database.transaction() as session:
+                for start in range(0, len(missing), IDS_PER_QUERY):
+                    chunk = missing[start : start + IDS_PER_QUERY]
+                    found = {
+                        movie: int(count)
+                        for movie, count in session.execute(
+                            select(Rating.movie_id, func.count())
+                            .where(Rating.movie_id.in_(chunk))
+                            .group_by(Rating.movie_id)
+                        )
+                    }
+                    for movie in chunk:
+                        counts[movie] = (found.get(movie, 0), now)
+        return {movie: counts[movie][0] for movie in ids if movie in counts}
 
     def _mark_stale(self) -> None:
         """Mark the movies of every batch read ``ROW_LIFETIME_SECONDS`` ago or more as stale."""
@@ -104,9 +134,9 @@ class MovieDirectory:
             self._read_genres()
         return dict(self._genre_ids)
 
-    def known_genre(self, name: str) -> str:
+    def known_genre(self, name: str, field: str = "genre") -> str:
         """The genre called ``name`` (any case), as the catalogue writes it; ``NotFound``
-        when there is none."""
+        (naming the parameter ``field``) when there is none."""
         by_lower = {genre.lower(): genre for genre in self.genre_ids()}
         if name.lower() not in by_lower:
             self._read_genres()  # a genre imported since
@@ -114,7 +144,7 @@ class MovieDirectory:
         try:
             return by_lower[name.lower()]
         except KeyError:
-            raise NotFound(f"no genre {name!r}", code="genre_not_found", field="genre") from None
+            raise NotFound(f"no genre {name!r}", code="genre_not_found", field=field) from None
 
     def genre_name(self, genre_id: int) -> str | None:
         """The name of a genre id (None for an id that does not exist)."""
