@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
@@ -108,6 +109,13 @@ class Settings:
     tmdb_api_url: str = "https://api.themoviedb.org"
     tmdb_api_key: str = field(default="", repr=False)
     tmdb_requests_per_second: float = 10.0
+    # Log lines as text or as one JSON object a line (with the request id), for the web and the
+    # workers.
+    log_format: str = "text"
+    # ``/metrics`` answers only addresses in these networks and, when a token is set, only
+    # requests bearing it (``Authorization: Bearer ...``; never logged, left out of repr).
+    metrics_allow: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
+    metrics_token: str = field(default="", repr=False)
 
     def __post_init__(self) -> None:
         self._check_poster_url_template()
@@ -121,6 +129,15 @@ class Settings:
             )
         if not self.tmdb_api_url.startswith(("https://", "http://")):
             raise SettingsError(f"{ENV_PREFIX}TMDB_API_URL must be an https:// or http:// URL")
+        if self.log_format not in ("text", "json"):
+            raise SettingsError(f"{ENV_PREFIX}LOG_FORMAT must be text or json")
+        for network in self.metrics_allow:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise SettingsError(
+                    f"{ENV_PREFIX}METRICS_ALLOW: {network!r} is not an address or network"
+                ) from None
 
     def _check_poster_url_template(self) -> None:
         template = self.poster_url_template
@@ -231,7 +248,7 @@ def _coerce(name: str, value: Any) -> Any:
     """Accept plain values from a mapping (a str for a Path, a list for a tuple)."""
     if name in ("data_dir", "import_dir"):
         return None if value is None else Path(value)
-    if name in ("api_keys", "algorithms", "train_schedule", "fallback_chain"):
+    if name in ("api_keys", "algorithms", "train_schedule", "fallback_chain", "metrics_allow"):
         return tuple(value.split(",")) if isinstance(value, str) else tuple(value)
     return value
 

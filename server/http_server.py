@@ -22,6 +22,7 @@ from typing import Any
 
 import click
 from flask import Flask
+from gunicorn import glogging
 from gunicorn.app.base import BaseApplication
 from gunicorn.workers.gthread import ThreadWorker
 
@@ -31,6 +32,8 @@ from server.cache.connection import CACHE_ERRORS, connect, with_redis_started
 from server.cache.coordination import Coordination
 from server.config import Settings
 from server.http_errors import error_body, http_error_code
+from server.logs import use_format
+from server.metrics import mark_process_dead
 
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
@@ -86,9 +89,47 @@ def json_error_response(gunicorn_response: bytes) -> bytes:
 THREADS_PER_WORKER = 4
 
 
-def gunicorn_options(host: str, port: int, workers: int, access_log: bool) -> dict[str, Any]:
+class JsonLogger(glogging.Logger):  # type: ignore[misc]
+    """Gunicorn's logger writing JSON lines (``MOVIEREC_LOG_FORMAT=json``): its own messages, and
+    an access line per request with its fields apart, the request id among them."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        for handler in [*self.error_log.handlers, *self.access_log.handlers]:
+            use_format(handler, "json")
+
+    def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> None:
+        if not self.access_log_enabled:
+            return
+        atoms = self.atoms(resp, req, environ, request_time)
+        fields = {
+            "remote": atoms.get("h"),
+            "method": atoms.get("m"),
+            "path": atoms.get("U"),
+            "query": atoms.get("q") or None,
+            "status": resp.status_code,
+            "bytes": atoms.get("B"),
+            "duration_ms": round(request_time.total_seconds() * 1000, 3),
+            "user_agent": atoms.get("a"),
+            "request_id": atoms.get("{x-request-id}o"),
+        }
+        self.access_log.info(
+            "%s %s %s", fields["method"], fields["path"], fields["status"], extra=fields
+        )
+
+
+def _child_exit(_server: Any, worker: Any) -> None:
+    """A gunicorn worker exited: its live gauges (the near cache's size) stop counting."""
+    mark_process_dead(worker.pid)
+
+
+def gunicorn_options(
+    host: str, port: int, workers: int, access_log: bool, log_format: str = "text"
+) -> dict[str, Any]:
     """How gunicorn serves the app."""
     return {
+        "child_exit": _child_exit,
+        **({"logger_class": JsonLogger} if log_format == "json" else {}),
         "bind": f"{host}:{port}",
         "workers": workers,
         # Threads keep an idle keep-alive client from holding a whole worker (no proxy in front).
@@ -139,7 +180,7 @@ def run_server(
     url = site_url(host, port)
     screen = first_screen(settings, url, sign_in, keys[0] if created else None)
     _print_when_ready(settings, url, screen, with_worker)
-    serve(app, gunicorn_options(host, port, workers, settings.access_log))
+    serve(app, gunicorn_options(host, port, workers, settings.access_log, settings.log_format))
 
 
 def site_url(host: str, port: int) -> str:

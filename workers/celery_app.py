@@ -8,12 +8,15 @@ in ``workers.tasks``, which the app includes.
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
-from celery import Celery
-from celery.signals import after_setup_logger
+from celery import Celery, current_task
+from celery.signals import after_setup_logger, after_setup_task_logger, worker_process_shutdown
 
 from server.config import Settings
+from server.logs import use_format
+from server.metrics import mark_process_dead
 from server.tasks import RELAY_EVENTS, RETRAIN, TRAINING_QUEUE, celery_config
 
 
@@ -55,6 +58,38 @@ def _quiet_routine_lines(loglevel: int | str | None = None, **_: Any) -> None:
 
 
 after_setup_logger.connect(_quiet_routine_lines, weak=False)
+
+
+def _log_format(logger: logging.Logger | None = None, **_: Any) -> None:
+    """Celery's handlers (its own lines and its tasks') write ``MOVIEREC_LOG_FORMAT``: JSON
+    lines carry the task's name and id."""
+    log_format = Settings.load().log_format
+    if log_format != "json" or logger is None:
+        return
+    for handler in logger.handlers:
+        use_format(handler, log_format)
+        handler.addFilter(_task_fields)
+
+
+def _task_fields(record: logging.LogRecord) -> bool:
+    """The running task's name and id on a record (JSON lines show them)."""
+    # current_task is a proxy: false outside a task.
+    if current_task and current_task.request.id is not None and not hasattr(record, "task_id"):
+        record.task_id = current_task.request.id
+        record.task_name = current_task.name
+    return True
+
+
+after_setup_logger.connect(_log_format, weak=False)
+after_setup_task_logger.connect(_log_format, weak=False)
+
+
+def _forget_pool_process(**_: Any) -> None:
+    """A pool process stops: its live gauges stop counting (multi-process metrics)."""
+    mark_process_dead(os.getpid())
+
+
+worker_process_shutdown.connect(_forget_pool_process, weak=False)
 
 
 celery = make_celery(Settings.load())

@@ -20,6 +20,7 @@ from server.cache.connection import with_redis_started
 from server.cli.common import load_settings, migrated_database, open_or_fail, reported
 from server.config import Settings
 from server.db import Database
+from server.metrics import prepare_multiprocess_dir
 
 QUEUES = "events,training"
 
@@ -142,6 +143,9 @@ def serve(host: str, port: int, workers: int, demo: str | None, no_worker: bool)
     # clauses below stop what was started (the default action would skip them).
     signal.signal(signal.SIGTERM, _exit_on_signal)
     settings = _resolved_settings()
+    # Before anything counts: every process started from here (gunicorn's workers, the Celery
+    # worker) writes its metrics to this directory, and /metrics adds them up.
+    prepare_multiprocess_dir(settings.resolved_data_dir)
     try:
         migrated_database(settings).dispose()
         sign_in = None if demo is None else _load_demo(settings, demo)

@@ -9,6 +9,7 @@ so a worker dying in between means the work is redone, never lost.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -16,6 +17,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from server.db import now
+from server.metrics import metrics
 from server.models import RatingEvent
 from server.services.model_versions import latest_attempt
 from server.tasks import EVENTS_PER_TASK
@@ -46,16 +48,14 @@ def process_events(context: WorkerContext, event_ids: list[int]) -> int:
         users = _waiting_users(session, event_ids)
         if not users:
             return 0
-        waiting = (
-            session.execute(
-                select(RatingEvent.id).where(
-                    RatingEvent.user_id.in_(users), RatingEvent.processed_at.is_(None)
-                )
+        waiting_events = session.execute(
+            select(RatingEvent.id, RatingEvent.created_at).where(
+                RatingEvent.user_id.in_(users), RatingEvent.processed_at.is_(None)
             )
-            .scalars()
-            .all()
-        )
+        ).all()
+        waiting = [event_id for event_id, _created in waiting_events]
         refresh_users(context, session, sorted(users))
+    _observe_freshness([created for _event_id, created in waiting_events])
     marked = 0
     with context.db.transaction() as session:
         for start in range(0, len(waiting), MARK_CHUNK):
@@ -67,6 +67,14 @@ def process_events(context: WorkerContext, event_ids: list[int]) -> int:
             )
             marked += int(getattr(result, "rowcount", 0) or 0)
     return marked
+
+
+def _observe_freshness(created: list[int]) -> None:
+    """Each event's lag from its rating to its person's refreshed lists (written just now)."""
+    refreshed = time.time()
+    histogram = metrics().freshness_seconds
+    for created_at in created:
+        histogram.observe(max(0.0, refreshed - created_at))
 
 
 def _waiting_users(session: Session, event_ids: list[int]) -> set[int]:

@@ -31,6 +31,7 @@ from plugins.evaluation.runner import EvaluationProtocol, evaluate_fold
 from plugins.evaluation.splits import RatingTable, timeline_split
 from plugins.registry import Registry
 from server.db import now
+from server.metrics import metrics
 from server.models import (
     Genre,
     ModelStatus,
@@ -135,10 +136,18 @@ def retrain(
 ) -> Outcome:
     """Run one retrain of ``algorithm``; ``dispatch`` hands precompute shards to other workers
     (None runs them here)."""
-    with context.coordination.training_lock(algorithm) as held:
-        if not held:
-            return Outcome(RetrainStatus.BUSY, detail="another worker is training it")
-        return _retrain_locked(context, algorithm, force, dispatch)
+    started = time.perf_counter()
+    outcome = "error"  # an exception escaped (the database or Redis failed)
+    try:
+        with context.coordination.training_lock(algorithm) as held:
+            if not held:
+                result = Outcome(RetrainStatus.BUSY, detail="another worker is training it")
+            else:
+                result = _retrain_locked(context, algorithm, force, dispatch)
+        outcome = str(result.status)
+        return result
+    finally:
+        metrics().retrain_seconds.labels(algorithm, outcome).observe(time.perf_counter() - started)
 
 
 def _retrain_locked(

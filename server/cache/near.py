@@ -30,6 +30,8 @@ from typing import Any
 
 import redis
 
+from server.metrics import metrics
+
 log = logging.getLogger(__name__)
 
 INVALIDATION_CHANNEL = "__redis__:invalidate"
@@ -90,7 +92,12 @@ class NearCache:
             if len(self._entries) >= self.max_entries:
                 self._entries.pop(next(iter(self._entries)))
             self._entries[key] = token
+            self._report_size()
         return token
+
+    def _report_size(self) -> None:
+        """Set the size gauge (under the lock): on a miss or an invalidation, never on a hit."""
+        metrics().near_cache_entries.set(len(self._entries))
 
     def _settle(self, key: str, token: object, value: bytes | str | None) -> None:
         with self._lock:
@@ -102,15 +109,17 @@ class NearCache:
         with self._lock:
             if keys is None:
                 self._entries.clear()
-                return
-            for key in keys:
-                name = key.decode(errors="replace") if isinstance(key, bytes) else key
-                self._entries.pop(name, None)
+            else:
+                for key in keys:
+                    name = key.decode(errors="replace") if isinstance(key, bytes) else key
+                    self._entries.pop(name, None)
+            self._report_size()
 
     def _go_dark(self) -> None:
         with self._lock:
             self._live = False
             self._entries.clear()
+            self._report_size()
 
     def _go_live(self) -> None:
         with self._lock:

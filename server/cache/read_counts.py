@@ -10,6 +10,7 @@ import redis
 
 from server.cache import keys
 from server.cache.connection import CACHE_ERRORS
+from server.metrics import metrics
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,8 @@ class ReadCounter:
         self._flush_at = time.monotonic() + FLUSH_SECONDS
 
     def count(self, hit: bool) -> None:
-        """Count one read."""
+        """Count one read (here for the admin page, and in the Prometheus counter)."""
+        (metrics().cache_hits if hit else metrics().cache_misses).inc()
         with self._lock:
             if hit:
                 self._hits += 1
