@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import contextlib
 import re
+import threading
 import zlib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from sqlalchemy.orm import Session
@@ -41,10 +42,13 @@ from server.serving.lists import compute_user_list, served_version, similar_list
 from server.serving.movie_directory import MovieRow
 from server.serving.policy import CONTENT, RatedMovies, ranked_list, segment_of, user_state
 
-# With rules to apply, or a page deeper than the cached list, this many candidates are ranked
-# first; four times as many again while a page is not full, up to ``MAX_CANDIDATES``.
-GENRE_CANDIDATES = 3000
+# A page the cached list cannot fill reads this many candidates first (or four times the page's
+# end); four times as many again while the page is not full, up to ``MAX_CANDIDATES``. Small
+# first: ranking, re-ranking and explaining cost in proportion to the depth read.
+GENRE_CANDIDATES = 500
 MAX_CANDIDATES = 30_000
+# Lists read deeper than the cache, held per process (``_DeepLists``) at most this many.
+DEEP_LISTS = 1000
 # A cursor: the next page's offset and the stamp of the list it pages (8 hex digits).
 CURSOR = re.compile(r"^([0-9]{1,9})\.([0-9a-f]{8})$")
 
@@ -144,6 +148,46 @@ class RankedAnswer:
     page: Paging | None = field(default=None)
 
 
+@dataclass(frozen=True, eq=False)
+class _Deep:
+    """A list read deeper than the cached list ``prefix``: the model's ``entry`` (with the
+    reasons), the movies in served order (``prefix``'s first), the depth read and whether that
+    was all the model had."""
+
+    prefix: CachedList
+    entry: CachedList
+    pairs: Pairs
+    depth: int
+    complete: bool
+
+
+class _DeepLists:
+    """The lists this process read deeper than the cache, by list and the cached list they
+    extend: while the cache holds the same list object (``Cache`` unpacks a held value once),
+    the next filtered page of it costs no model work. A changed cached list is a new object, so
+    its deeper list is read anew."""
+
+    def __init__(self, max_entries: int = DEEP_LISTS) -> None:
+        self.max_entries = max_entries
+        self._lists: dict[tuple[str, ...], _Deep] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, ...], prefix: CachedList) -> _Deep | None:
+        """The deeper list of ``key`` if it extends this very ``prefix``."""
+        known = self._lists.get(key)
+        return known if known is not None and known.prefix is prefix else None
+
+    def put(self, key: tuple[str, ...], deep: _Deep) -> None:
+        """Hold ``deep`` as ``key``'s (dropping the oldest held when full)."""
+        with self._lock:
+            if key not in self._lists and len(self._lists) >= self.max_entries:
+                self._lists.pop(next(iter(self._lists)))
+            self._lists[key] = deep
+
+
+_deep_lists = _DeepLists()
+
+
 @dataclass(frozen=True)
 class _Request:
     """What a paged read asks for: its rules, the page (``start``, ``n``), the stamp a cursor
@@ -219,7 +263,9 @@ def recommendations(
     if cacheable:
         _, hit = context.cache.user_list(name, user_external_id)
         if hit is not None:
-            answer = _cached_answer(context, hit, asked)
+            answer = _cached_answer(context, hit, asked) or _held_deeper(
+                context, ("recs", name, user_external_id), hit, asked
+            )
             if answer is not None:
                 context.cache.reads.count(hit=True)
                 return answer
@@ -262,7 +308,8 @@ def _computed_recommendations(
                     stamped = head.under(generation)
                     _store_quietly(context.cache.store_user_lists, name, user_external_id, stamped)
                 complete = len(head) < length
-                answer = _deeper_answer(context, None, head, head.source, asked, complete)
+                alone = _Deep(head, head, [], length, complete)
+                answer = _deeper_answer(context, alone, head.source, asked)
                 if answer is not None:
                     return answer
         depth = _first(asked)
@@ -273,7 +320,10 @@ def _computed_recommendations(
             if entry is None:
                 break
             complete = len(entry) < depth or depth >= MAX_CANDIDATES
-            answer = _deeper_answer(context, head, entry, entry.source, asked, complete)
+            deep = _deeper(head, entry, depth, complete)
+            if prefix is not None:
+                _deep_lists.put(("recs", name, user_external_id), deep)
+            answer = _deeper_answer(context, deep, entry.source, asked)
             if answer is not None:
                 return answer
             depth = min(depth * 4, MAX_CANDIDATES)
@@ -387,7 +437,9 @@ def similar_movies(
     if n <= context.cache.list_length:
         _, hit = context.cache.similar_list(name, movie_external_id)
         if hit is not None and len(hit) > 0:
-            answer = _cached_answer(context, hit, asked)
+            answer = _cached_answer(context, hit, asked) or _held_deeper(
+                context, ("similar", name, movie_external_id), hit, asked
+            )
             if answer is not None:
                 context.cache.reads.count(hit=True)
                 return answer
@@ -424,18 +476,22 @@ def _computed_similar(
             if step == name:
                 context.cache.publish_active_version(name, version.number)
                 _store_quietly(context.cache.store_similar_lists, name, movie_external_id, head)
-            answer = _deeper_answer(context, None, head, source, asked, len(head) < length)
+            alone = _Deep(head, head, [], length, len(head) < length)
+            answer = _deeper_answer(context, alone, source, asked)
             if answer is not None:
                 return answer
         depth = _first(asked)
         while True:
             entry = similar_list(model, version.number, movie.id, depth, evidence)
             complete = len(entry) < depth or depth >= MAX_CANDIDATES
-            answer = _deeper_answer(context, head, entry, source, asked, complete)
+            deep = _deeper(head, entry, depth, complete)
+            if prefix is not None and step == name:
+                _deep_lists.put(("similar", name, movie_external_id), deep)
+            answer = _deeper_answer(context, deep, source, asked)
             if answer is not None:
                 return answer
             depth = min(depth * 4, MAX_CANDIDATES)
-    genres = [genre.name for genre in movie.genres]
+    genres = sorted(asked.rules.genres) or [genre.name for genre in movie.genres]
     return _popular_answer(context, session, genres, {movie.id}, asked)
 
 
@@ -498,30 +554,40 @@ def _cached_answer(
     return RankedAnswer(kept[asked.start : asked.wanted], hit.source, hit.version, True, hit, page)
 
 
-def _deeper_answer(
-    context: ServingContext,
-    prefix: CachedList | None,
-    entry: CachedList,
-    source: str,
-    asked: _Request,
-    complete: bool,
+def _deeper(prefix: CachedList, entry: CachedList, depth: int, complete: bool) -> _Deep:
+    """``entry`` (the model's list read ``depth`` deep) after the cached ``prefix``: the cached
+    movies first, in their order, so the pages cut from the cache and the ones read deeper do not
+    repeat a movie."""
+    cached = prefix.pairs()
+    known = {movie for movie, _ in cached}
+    pairs = cached + [(movie, score) for movie, score in entry.pairs() if movie not in known]
+    return _Deep(prefix, entry, pairs, depth, complete)
+
+
+def _held_deeper(
+    context: ServingContext, key: tuple[str, ...], hit: CachedList, asked: _Request
 ) -> RankedAnswer | None:
-    """The page of the model's ``entry``, read after the cached ``prefix`` (whose movies come
-    first, in their order, so the pages of a cached list and the ones read deeper do not repeat
-    a movie), answered as ``source``; None when the page is not full and a deeper read could
-    fill it."""
-    pairs = entry.pairs()
-    if prefix is not None:
-        cached = prefix.pairs()
-        known = {movie for movie, _ in cached}
-        pairs = cached + [(movie, score) for movie, score in pairs if movie not in known]
-    kept = _filtered(context, pairs, asked.rules)
-    if len(kept) < asked.wanted and not complete:
+    """The page of the deeper list this process read after ``hit``, if it still holds one and
+    it fills the page: cut from held lists, so an answer from the cache."""
+    deep = _deep_lists.get(key, hit)
+    if deep is None:
         return None
-    stamp = _stamp(context, (prefix or entry).movies, asked)
-    page = _paged(kept, stamp, asked, complete)
+    answer = _deeper_answer(context, deep, deep.entry.source, asked)
+    return None if answer is None else replace(answer, cached=True)
+
+
+def _deeper_answer(
+    context: ServingContext, deep: _Deep, source: str, asked: _Request
+) -> RankedAnswer | None:
+    """The page of ``deep`` (the cached list alone when it is its own ``entry``), answered as
+    ``source``; None when the page is not full and a deeper read could fill it."""
+    pairs = deep.prefix.pairs() if deep.entry is deep.prefix else deep.pairs
+    kept = _filtered(context, pairs, asked.rules)
+    if len(kept) < asked.wanted and not deep.complete:
+        return None
+    page = _paged(kept, _stamp(context, deep.prefix.movies, asked), asked, deep.complete)
     items = kept[asked.start : asked.wanted]
-    return RankedAnswer(items, source, entry.version, False, entry, page)
+    return RankedAnswer(items, source, deep.entry.version, False, deep.entry, page)
 
 
 def _store_quietly(
