@@ -11,6 +11,9 @@ shape instead of gunicorn's HTML page.
 
 from __future__ import annotations
 
+# Imported before the threads start: the first host name a thread decodes otherwise imports the
+# codec lazily, and a thread racing that import fails with "unknown encoding: idna".
+import encodings.idna  # noqa: F401
 import json
 import socket
 import threading
