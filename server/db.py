@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,11 @@ class Base(DeclarativeBase):
 def now() -> int:
     """The current time as UTC Unix seconds, the unit of every timestamp column."""
     return int(time.time())
+
+
+def iso(timestamp: int) -> str:
+    """Unix seconds as an ISO 8601 UTC string."""
+    return datetime.fromtimestamp(timestamp, UTC).isoformat().replace("+00:00", "Z")
 
 
 class Database:

@@ -310,6 +310,55 @@ RESPONSE_SCHEMAS: dict[str, Schema] = {
         },
         ERROR_EXAMPLE,
     ),
+    "PersonExport": obj(
+        "Everything stored about a person (no password or token hashes).",
+        {
+            "exported_at": TIMESTAMP,
+            "user": ref("User"),
+            "account": {
+                "type": ["object", "null"],
+                "properties": {"username": STRING, "role": STRING, "created_at": TIMESTAMP},
+            },
+            "ratings": {"type": "array", "items": {"type": "object"}},
+            "rating_events": {"type": "array", "items": {"type": "object"}},
+            "api_tokens": {"type": "array", "items": {"type": "object"}},
+            "web_sessions": {"type": "array", "items": {"type": "object"}},
+        },
+        {
+            "exported_at": "2026-12-01T10:00:00Z",
+            "user": USER_EXAMPLE,
+            "account": {"username": "ada", "role": "user", "created_at": "2026-11-30T09:00:00Z"},
+            "ratings": [
+                {
+                    "movie_id": "1214",
+                    "title": "Alien",
+                    "rating": 5.0,
+                    "created_at": "2026-11-30T09:05:00Z",
+                    "updated_at": "2026-11-30T09:05:00Z",
+                }
+            ],
+            "rating_events": [
+                {
+                    "movie_id": "1214",
+                    "kind": "created",
+                    "rating": 5.0,
+                    "created_at": "2026-11-30T09:05:00Z",
+                }
+            ],
+            "api_tokens": [
+                {
+                    "name": "laptop",
+                    "prefix": "mr_3f9a",
+                    "created_at": "2026-11-30T09:10:00Z",
+                    "last_used_at": None,
+                    "revoked_at": None,
+                }
+            ],
+            "web_sessions": [
+                {"created_at": "2026-11-30T09:00:00Z", "expires_at": "2026-12-30T09:00:00Z"}
+            ],
+        },
+    ),
     "User": obj(
         "A user, by the client's own id.",
         {
@@ -523,6 +572,8 @@ RESPONSES: dict[str, str | None] = {
     "users.get_user_by_id": "User",
     "users.patch_user": "User",
     "users.list_user_ratings": "RatingPage",
+    "users.delete_user": None,
+    "users.export_user": "PersonExport",
     "ratings.put_user_rating": "Rating",
     "ratings.get_user_rating": "Rating",
     "ratings.delete_user_rating": None,

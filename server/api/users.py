@@ -1,4 +1,4 @@
-"""``/api/v1/users``: create and read users, list a user's ratings."""
+"""``/api/v1/users``: create, read, export and erase users, list a user's ratings."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from server.api.operation import operation
 from server.api.schemas import Page, UserIn, UserUpdate
 from server.api.serialize import page_json, rating_json, user_json
 from server.auth import require_credentials
-from server.context import get_db
+from server.context import get_db, get_serving
+from server.services.privacy import erase_person, export_person
 from server.services.ratings import user_ratings
 from server.services.users import create_user, get_user, known_genres
 
@@ -49,6 +50,25 @@ def patch_user(user_id: str, body: UserUpdate) -> dict[str, Any]:
         if body.favorite_genres is not None:
             user.favorite_genres = known_genres(session, body.favorite_genres)
         return user_json(user)
+
+
+@bp.delete("/users/<user_id>")
+@require_credentials
+@operation(success=(204,))
+def delete_user(user_id: str) -> tuple[str, int]:
+    """Erase a user and everything stored about them: ratings, rating events, account, web
+    sessions, API tokens and cached lists (the rights a privacy law gives)."""
+    erase_person(get_serving(), user_id)
+    return "", 204
+
+
+@bp.get("/users/<user_id>/export")
+@require_credentials
+@operation()
+def export_user(user_id: str) -> dict[str, Any]:
+    """Everything stored about a user, to take away (no password or token hashes)."""
+    with get_db().transaction() as session:
+        return export_person(session, user_id)
 
 
 @bp.get("/users/<user_id>/ratings")

@@ -44,7 +44,7 @@ def login() -> str | Response | tuple[str, int]:
     """Sign in; back to the page that asked for it."""
     form = LoginForm()
     if form.validate_on_submit():
-        if _too_many_attempts(form.username.data):
+        if too_many_attempts(form.username.data):
             form.password.errors.append("Too many attempts: wait a minute and try again.")
             return render_template("login.html", form=form), 429
         with get_db().transaction() as session:
@@ -68,7 +68,7 @@ def logout() -> Response:
     return redirect(url_for("web.home"))
 
 
-def _too_many_attempts(username: str) -> bool:
+def too_many_attempts(username: str) -> bool:
     """True when this address made over the limit of attempts this minute, or the username had
     ``OWNER_LOCKOUT_FACTOR`` times the limit of wrong passwords from all addresses together: one
     guesser is slowed down without locking the owner out when they sign in from elsewhere."""

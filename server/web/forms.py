@@ -98,6 +98,13 @@ class TokenForm(FlaskForm):  # type: ignore[misc]
     submit = SubmitField("Create token")
 
 
+class EraseForm(FlaskForm):  # type: ignore[misc]
+    """Erasing an account asks for its password: a borrowed, signed-in browser cannot."""
+
+    password = PasswordField("Your password", validators=[DataRequired()])
+    submit = SubmitField("Delete my account and everything about me")
+
+
 class ImportForm(FlaskForm):  # type: ignore[misc]
     path = StringField(
         "Dataset path on the server (a MovieLens, Kaggle or Netflix directory or file)",

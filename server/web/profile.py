@@ -1,26 +1,38 @@
-"""Your profile: the movies you rated (sortable, each rating editable in place) and your personal
-API tokens (create, list, revoke)."""
+"""Your profile: the movies you rated (sortable, each rating editable in place), your personal
+API tokens (create, list, revoke), and everything stored about you (download it, or erase it)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    flash,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from werkzeug.wrappers import Response
 
-from server.context import get_db
+from server.context import get_db, get_serving
 from server.errors import MovieRecError
-from server.services.accounts import create_token, revoke_token, user_tokens
+from server.services.accounts import authenticate, create_token, revoke_token, user_tokens
+from server.services.privacy import erase_person, export_person
 from server.services.ratings import RATED_ORDERS, rated_movies
 from server.services.users import get_user
+from server.web.accounts import too_many_attempts
 from server.web.forms import (
     STAR_VALUES,
     ConfirmForm,
+    EraseForm,
     RatingForm,
     TokenForm,
     beyond_last_page,
     page_count,
     page_number,
 )
-from server.web.session import login_required, signed_in
+from server.web.session import login_required, sign_out, signed_in
 
 bp = Blueprint("web-profile", __name__)
 
@@ -55,6 +67,7 @@ def profile() -> str | Response:
         tokens=tokens,
         favourite_genres=genres,
         token_form=TokenForm(),
+        erase_form=EraseForm(),
         confirm=ConfirmForm(),
         rating_form=RatingForm(),
         stars=STAR_VALUES,
@@ -93,3 +106,46 @@ def revoke(token_id: int) -> Response:
     else:
         flash("Token revoked.")
     return redirect(url_for("web-profile.profile"))
+
+
+@bp.get("/profile/export.json")
+@login_required
+def export() -> Response:
+    """Everything stored about you, as a JSON file to download."""
+    person = signed_in()
+    with get_db().transaction() as session:
+        data = export_person(session, person.username)
+    answer = jsonify(data)
+    answer.headers["Content-Disposition"] = (
+        f'attachment; filename="movierec-{person.username}.json"'
+    )
+    answer.headers["Cache-Control"] = "no-store"
+    return answer
+
+
+@bp.post("/profile/erase")
+@login_required
+def erase() -> Response:
+    """Delete your account and everything stored about you, once your password confirms it
+    (attempts count towards the sign-in throttle)."""
+    person = signed_in()
+    form = EraseForm()
+    if not form.validate_on_submit():
+        flash("Give your password to delete your account: nothing was deleted.", "error")
+        return redirect(url_for("web-profile.profile"))
+    if too_many_attempts(person.username):
+        flash("Too many attempts: wait a minute. Nothing was deleted.", "error")
+        return redirect(url_for("web-profile.profile"))
+    with get_db().transaction() as session:
+        confirmed = authenticate(session, person.username, form.password.data) is not None
+    if not confirmed:
+        flash("That is not your password: nothing was deleted.", "error")
+        return redirect(url_for("web-profile.profile"))
+    try:
+        erase_person(get_serving(), person.username)
+    except MovieRecError as error:
+        flash(error.message, "error")
+        return redirect(url_for("web-profile.profile"))
+    sign_out()
+    flash("Your account and everything stored about you are deleted.")
+    return redirect(url_for("web.home"))

@@ -20,6 +20,7 @@ PERSONAL = [
     "/api/v1/users/{who}/ratings/m1",
     "/api/v1/users/{who}/recommendations",
     "/api/v1/users/{who}/predictions?movie_id=m1",
+    "/api/v1/users/{who}/export",
 ]
 CATALOGUE = [
     "/api/v1/movies",
