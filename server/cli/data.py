@@ -1,4 +1,5 @@
-"""``movierec download | import | generate | stats``: datasets in and out of the database."""
+"""``movierec download | import | export | generate | stats``: datasets in and out of the
+database."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from server.cli.common import load_settings, migrated_database, open_or_fail
 from server.config import Settings
 from server.datasets import FORMATS, DatasetError, DatasetReader, Problems
 from server.datasets.download import KNOWN_DATASETS
+from server.datasets.export import export_dataset
 from server.db import Database
 from server.errors import MovieRecError
 
@@ -156,6 +158,24 @@ def fetch_dataset(settings: Settings, name: str, root: Path | None = None) -> Pa
     else:
         click.echo(f"{name} is already downloaded and verified in {downloaded.path}")
     return downloaded.path
+
+
+@click.command("export")
+@click.argument("out_dir", type=click.Path(path_type=Path, file_okay=False))
+def export_command(out_dir: Path) -> None:
+    """Write the catalogue and every rating to OUT_DIR in the MovieLens layout (movies.csv,
+    ratings.csv, links.csv): 'movierec import OUT_DIR' reads it back."""
+    database = migrated_database()
+    try:
+        written = export_dataset(database, out_dir)
+    except OSError as error:
+        raise click.ClickException(f"cannot write {out_dir}: {error.strerror or error}") from None
+    finally:
+        database.dispose()
+    click.echo(
+        f"wrote {written.movies} movies, {written.ratings} ratings and {written.links} links "
+        f"to {out_dir}"
+    )
 
 
 @click.command("generate")

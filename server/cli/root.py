@@ -11,7 +11,13 @@ import click
 
 from server.cli.accounts import api_key_command, password_command
 from server.cli.algorithms import evaluate_command, plugins_command
-from server.cli.data import download_command, generate_command, import_command, stats_command
+from server.cli.data import (
+    download_command,
+    export_command,
+    generate_command,
+    import_command,
+    stats_command,
+)
 from server.cli.db import db_command
 from server.cli.enrich import enrich_command
 from server.cli.models import models_command
@@ -30,6 +36,7 @@ for _command in (
     db_command,
     download_command,
     import_command,
+    export_command,
     enrich_command,
     generate_command,
     stats_command,

@@ -198,3 +198,38 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def test_export_imports_back_to_the_same_catalogue_and_ratings(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    source = tmp_path / "source"
+    write_dataset(SyntheticSpec(users=30, movies=80, ratings=900, seed=4), source)
+    assert movierec("import", "--quiet", str(source), env=env).returncode == 0
+    exported = movierec("export", str(tmp_path / "exported"), env=env)
+    assert exported.returncode == 0, exported.stderr
+    assert "wrote 80 movies, 900 ratings" in exported.stdout
+    assert not list((tmp_path / "exported").glob("*.partial"))
+    other = env | {"MOVIEREC_DATABASE_URL": f"sqlite:///{tmp_path / 'other.db'}"}
+    again = movierec("import", "--quiet", str(tmp_path / "exported"), env=other)
+    assert again.returncode == 0, again.stderr
+    first, second = (json.loads(movierec("stats", "--json", env=e).stdout) for e in (env, other))
+    counted = ("users", "movies", "ratings", "genres")
+    assert {k: second[k] for k in counted} == {k: first[k] for k in counted}
+    assert first["ratings"] == 900
+    twice = movierec("export", str(tmp_path / "twice"), env=other)
+    for name in ("movies.csv", "ratings.csv", "links.csv"):  # the same rows, each to the byte
+        rows = [
+            sorted((tmp_path / run / name).read_text().splitlines())
+            for run in ("exported", "twice")
+        ]
+        assert rows[0] == rows[1], name
+    assert twice.returncode == 0
+
+
+def test_export_to_a_file_path_fails_with_a_message(env: dict[str, str], tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    result = movierec("export", str(blocker / "inside"), env=env)
+    assert result.returncode == 1 and "cannot write" in result.stderr
+    assert "Traceback" not in result.stderr
