@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
+import time
 import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -39,7 +40,7 @@ from server.services.users import get_user
 from server.serving.context import ServingContext
 from server.serving.explain import explain, explain_popular
 from server.serving.lists import compute_user_list, served_version, similar_list
-from server.serving.movie_directory import MovieRow
+from server.serving.movie_directory import ROW_LIFETIME_SECONDS, MovieRow
 from server.serving.policy import CONTENT, RatedMovies, ranked_list, segment_of, user_state
 
 # A page the cached list cannot fill reads this many candidates first (or four times the page's
@@ -186,6 +187,37 @@ class _DeepLists:
 
 
 _deep_lists = _DeepLists()
+
+
+class _FilteredLists:
+    """What the rules of a request keep of a list this process holds (a cached list, or one read
+    deeper), by the list object and the rules: a busy list is read with the same rules again and
+    again, and filtering hundreds of candidates cost more than the rest of a cached read. Kept
+    for ``ROW_LIFETIME_SECONDS`` at most, as the rows and counts the filter read."""
+
+    def __init__(self, max_entries: int = 4 * DEEP_LISTS) -> None:
+        self.max_entries = max_entries
+        self._kept: dict[bytes, tuple[object, float, Pairs]] = {}
+        self._lock = threading.Lock()
+
+    def kept(
+        self, context: ServingContext, held: object, pairs: Callable[[], Pairs], asked: _Request
+    ) -> Pairs:
+        """``_filtered`` of ``pairs()``, the list of ``held``, by ``asked``'s rules."""
+        key = asked.key + b"|" + str(id(held)).encode()
+        known = self._kept.get(key)
+        now = time.monotonic()
+        if known is not None and known[0] is held and now - known[1] < ROW_LIFETIME_SECONDS:
+            return known[2]
+        kept = _filtered(context, pairs(), asked.rules)
+        with self._lock:
+            if key not in self._kept and len(self._kept) >= self.max_entries:
+                self._kept.pop(next(iter(self._kept)))
+            self._kept[key] = (held, now, kept)
+        return kept
+
+
+_filtered_lists = _FilteredLists()
 
 
 @dataclass(frozen=True)
@@ -545,7 +577,7 @@ def _cached_answer(
     cut at ``list_length`` and the page needs more movies than the rules keep of it)."""
     complete = len(hit) < context.cache.list_length
     if asked.rules.active:
-        kept = _filtered(context, hit.pairs(), asked.rules)
+        kept = _filtered_lists.kept(context, hit, hit.pairs, asked)
     else:
         kept = hit.pairs(asked.wanted + 1)  # one more: is there a next page?
     if len(kept) < asked.wanted and not complete:
@@ -581,8 +613,10 @@ def _deeper_answer(
 ) -> RankedAnswer | None:
     """The page of ``deep`` (the cached list alone when it is its own ``entry``), answered as
     ``source``; None when the page is not full and a deeper read could fill it."""
-    pairs = deep.prefix.pairs() if deep.entry is deep.prefix else deep.pairs
-    kept = _filtered(context, pairs, asked.rules)
+    if deep.entry is deep.prefix:
+        kept = _filtered(context, deep.prefix.pairs(), asked.rules)
+    else:
+        kept = _filtered_lists.kept(context, deep, lambda: deep.pairs, asked)
     if len(kept) < asked.wanted and not deep.complete:
         return None
     page = _paged(kept, _stamp(context, deep.prefix.movies, asked), asked, deep.complete)
