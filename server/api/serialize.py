@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from flask import url_for
 
 from server.cache.lists import Reasons, Why
 from server.context import get_settings
+from server.db import iso
 from server.models import ChampionSet, ModelVersion, Movie, Rating, User
 from server.presentation import display_title, poster_url
 from server.services.champions import Candidate, champion_of, champion_reason
@@ -51,11 +51,6 @@ def _why(
         reason["genres"] = sorted(shared)
         reason["rated_both"] = second if second >= 0 else None
     return {"because": because, "reason": reason}
-
-
-def iso(timestamp: int) -> str:
-    """Unix seconds as an ISO 8601 UTC string."""
-    return datetime.fromtimestamp(timestamp, UTC).isoformat().replace("+00:00", "Z")
 
 
 def user_json(user: User) -> dict[str, Any]:

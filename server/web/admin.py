@@ -13,11 +13,11 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
-from server.api.serialize import champions_json, iso
+from server.api.serialize import champions_json
 from server.cache.connection import CACHE_ERRORS
 from server.context import get_coordination, get_db, get_queue, get_serving, get_settings
 from server.datasets import DatasetError
-from server.db import now
+from server.db import iso, now
 from server.errors import MovieRecError
 from server.models import ModelVersion, RatingEvent
 from server.services import champions, model_versions
