@@ -37,7 +37,7 @@ class Exported:
 
 
 def export_dataset(database: Database, out_dir: Path) -> Exported:
-    """Write every movie, rating, link and tag to ``out_dir`` (created if missing)."""
+    """Write every movie, rating and link to ``out_dir`` (created if missing)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     with database.transaction() as session:
         movies, links = _write_movies(session, out_dir)

@@ -104,6 +104,7 @@ def test_the_profile_erases_only_with_the_password(
     client: FlaskClient, auth: dict[str, str], database: Database
 ) -> None:
     person_with_everything(client, auth)
+    assert "<title>Your profile · movierec</title>" in client.get("/profile").get_data(as_text=True)
     wrong = client.post(
         "/profile/erase",
         data={"csrf_token": csrf_token(client, "/profile"), "password": "not it"},

@@ -24,7 +24,7 @@ from server.models import RatingEvent
 from tests.conftest import SERVICE_AUTH
 from tests.server.test_metrics import Samples, parse, value
 from tests.workers.conftest import ROOT, wait_for
-from tests.workers.test_serve import free_port, get_json
+from tests.workers.test_serve import answers, free_port, get_json
 from workers.context import WorkerContext
 from workers.events import process_events
 from workers.training import Outcome
@@ -84,7 +84,7 @@ def test_metrics_add_up_across_processes_and_logs_carry_request_ids(tmp_path: Pa
     base = f"http://127.0.0.1:{port}"
     log = tmp_path / "serve.log"
     try:
-        wait_for(lambda: _answers(base + "/healthz"), timeout=120, every=0.5)
+        wait_for(lambda: answers(base + "/healthz"), timeout=120, every=0.5)
         for probe in range(PROBES):
             status, _body, headers = request(
                 base + "/healthz", **{"X-Request-ID": f"probe-{probe}"}
@@ -151,14 +151,6 @@ def test_metrics_add_up_across_processes_and_logs_carry_request_ids(tmp_path: Pa
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=60)
-
-
-def _answers(url: str) -> bool:
-    try:
-        get_json(url)
-    except OSError:
-        return False
-    return True
 
 
 def test_retrains_freshness_and_backlog_on_this_backend(

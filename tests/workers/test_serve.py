@@ -67,7 +67,7 @@ def test_serve_demo_runs_a_live_system_with_an_admin(tmp_path: Path) -> None:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_for(lambda: _answers(base + "/healthz"), timeout=120, every=0.5)
+        wait_for(lambda: answers(base + "/healthz"), timeout=120, every=0.5)
         key = (tmp_path / "data" / "api_key").read_text().strip()  # generated at the first start
         auth = {"Authorization": f"Bearer {key}"}
         body = get_json(base + "/api/v1/users/1/recommendations?n=5", auth)
@@ -99,7 +99,8 @@ def test_serve_demo_runs_a_live_system_with_an_admin(tmp_path: Path) -> None:
         server.wait(timeout=60)
 
 
-def _answers(url: str) -> bool:
+def answers(url: str) -> bool:
+    """Whether ``url`` answers with JSON (the server is up)."""
     try:
         get_json(url)
     except OSError:
@@ -144,7 +145,7 @@ def test_serve_shows_what_to_do_then_stops_everything_it_started(
         assert "downloaded ml-latest-small" in printed
         for startup in ("demo data:", "Booting worker", "worker and beat started", " ready."):
             assert printed.index(startup) < printed.index("movierec is ready"), startup
-        assert _answers(base + "/healthz")
+        assert answers(base + "/healthz")
         started = _started_processes(server.pid, tmp_path / "data")
         assert len(started) >= 4  # gunicorn's worker, celery's worker and pool, redis-server
         if whole_group:
