@@ -27,8 +27,10 @@ POSTER_FIELDS = frozenset({"poster_path", "tmdb_id", "imdb_id", "movie_id"})
 POSTER_PATH_LENGTH = 300
 # What a poster path may be: TMDb's "/abc.jpg" (joined to the template) or a full http(s) URL.
 # Anything else in a dataset or an answer from TMDb is dropped: it ends up in an <img src>.
-# The API's schema checks the same pattern.
-POSTER_PATH_PATTERN = r"^(/[A-Za-z0-9._~%/-]+|https?://[^\s<>\x00-\x1f\x7f" + "\"'" + "]+)$"
+# The API's schema checks the same pattern, so it is written in ASCII classes that every regex
+# engine reads alike (Python's, pydantic's and JSON Schema's disagree on what \s holds): a URL's
+# characters as RFC 3986 lists them (others percent-encoded), less the quote.
+POSTER_PATH_PATTERN = r"^(/[A-Za-z0-9._~%/-]+|https?://[A-Za-z0-9._~%!$&()*+,;=:@/?#\[\]-]+)$"
 _POSTER_PATH = re.compile(POSTER_PATH_PATTERN)
 
 
