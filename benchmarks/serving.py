@@ -236,9 +236,6 @@ def reads(users: list[str], seconds: float, rounds: int, rate: float, web_worker
         ("filtered cached recommendations", "filtered"),
     )
     rows = [[label, *_medians(saturated[name]), *_medians(paced[name])] for label, name in labels]
-    ratios = [
-        o["rate"] / b["rate"] for b, o in zip(saturated["bare"], saturated["ours"], strict=True)
-    ]
     print(
         f"\nreads: wrk, {CLIENTS} connections, {rounds} alternating rounds of {seconds:.0f} s "
         f"as fast as possible and paced to {rate:.0f} req/s, gunicorn {web_workers} workers "
@@ -246,22 +243,28 @@ def reads(users: list[str], seconds: float, rounds: int, rate: float, web_worker
     )
     headers = ["endpoint", "max req/s", "p50 ms", "p99 ms", "paced req/s", "p50 ms", "p99 ms"]
     print(table(headers, rows))
-    print(
-        f"throughput ours / bare: median {median(ratios):.2f} "
-        f"(rounds: {' '.join(f'{r:.2f}' for r in ratios)})"
-    )
+    ratios = _per_round(saturated["ours"], saturated["bare"], "rate")
+    print(f"throughput ours / bare: {_spread(ratios)}")
     for label, name in (("ours", "ours"), ("filtered", "filtered"), ("bare", "bare")):
         p99s = " ".join(f"{run['p99_ms']:.1f}" for run in paced[name])
         print(f"{label} p99 paced, per round (ms): {p99s}")
     # Each round's filtered p99 over the unfiltered one of the same round (the target: <= 1.5).
-    p99_ratios = [
-        f["p99_ms"] / o["p99_ms"] for o, f in zip(paced["ours"], paced["filtered"], strict=True)
-    ]
-    print(
-        f"p99 paced filtered / unfiltered: median {median(p99_ratios):.2f} "
-        f"(min {min(p99_ratios):.2f}, max {max(p99_ratios):.2f}; rounds: "
-        f"{' '.join(f'{r:.2f}' for r in p99_ratios)}); filters: {FILTERS}"
-    )
+    p99_ratios = _per_round(paced["filtered"], paced["ours"], "p99_ms")
+    print(f"p99 paced filtered / unfiltered: {_spread(p99_ratios)}; filters: {FILTERS}")
+
+
+def _per_round(
+    top: list[dict[str, float]], bottom: list[dict[str, float]], field: str
+) -> list[float]:
+    """``top[field] / bottom[field]`` of each round."""
+    return [t[field] / b[field] for t, b in zip(top, bottom, strict=True)]
+
+
+def _spread(ratios: list[float]) -> str:
+    """The median of per-round ratios, their range and every round."""
+    rounds = " ".join(f"{r:.2f}" for r in ratios)
+    low, high = min(ratios), max(ratios)
+    return f"median {median(ratios):.2f} (min {low:.2f}, max {high:.2f}; rounds: {rounds})"
 
 
 def _medians(runs: list[dict[str, float]]) -> list[float]:
