@@ -140,9 +140,13 @@ def test_sign_up_onboard_rate_and_see_for_you_change(
     assert any(heading.startswith("Because you rated") for heading in headings), headings
     assert {"Top Drama for you", "Top Comedy for you"} <= set(headings), headings
     # Every card has a poster that loaded (drawn by movierec: nothing from the internet).
-    posters = page.locator("#top-picks img.poster")
-    expect(posters.first).to_be_visible()
-    assert posters.first.evaluate("image => image.complete && image.naturalWidth > 0")
+    expect(page.locator("#top-picks img.poster").first).to_be_visible()
+    # Wait for the browser to report the image decoded: on a busy machine it lands after the card.
+    page.wait_for_function(
+        "() => { const image = document.querySelector('#top-picks img.poster');"
+        " return image !== null && image.complete && image.naturalWidth > 0; }",
+        timeout=SYSTEM_SECONDS * 1000,
+    )
     page.screenshot(path=screenshots / "for-you.png", full_page=True)
 
     # Rate the top recommendation in another tab; this tab's list follows without a reload.
