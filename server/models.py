@@ -33,6 +33,11 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 RATING_KINDS = ("created", "updated", "deleted")
 
+# What a person can say of a movie besides stars: watched it, liked it, wants to watch it, or
+# does not want it suggested again (the one negative type).
+FEEDBACK_TYPES = ("view", "like", "watchlist", "not_interested")
+_FEEDBACK_LIST = ", ".join(repr(kind) for kind in FEEDBACK_TYPES)
+
 
 class ModelStatus(StrEnum):
     """Where a model version is in its life (see ``ModelVersion``)."""
@@ -128,6 +133,11 @@ class Movie(Base):
     # whatever the answer, a 404 included: a later run asks only the movies never asked.
     details_checked_at: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[int] = mapped_column(BigInteger)
+    # A hidden movie, or one outside its availability window (UTC Unix seconds, either end
+    # open), is in nobody's list; it comes back when shown again or once available.
+    hidden: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+    available_from: Mapped[int | None] = mapped_column(BigInteger)
+    available_until: Mapped[int | None] = mapped_column(BigInteger)
 
     genres: Mapped[list[Genre]] = relationship(
         secondary="movie_genres", order_by=Genre.name, lazy="selectin"
@@ -175,17 +185,43 @@ class Rating(Base):
         return self.half_stars / 2
 
 
+class Feedback(Base):
+    """One piece of feedback besides stars (a type of ``FEEDBACK_TYPES``) on a movie, with its
+    time; at most one of each type per person and movie, so sending it again changes nothing."""
+
+    __tablename__ = "feedback"
+    __table_args__ = (
+        CheckConstraint(f"type IN ({_FEEDBACK_LIST})", name="type_known"),
+        Index("ix_feedback_movie_id", "movie_id"),
+    )
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    movie_id: Mapped[int] = mapped_column(
+        ForeignKey("movies.id", ondelete="CASCADE"), primary_key=True
+    )
+    type: Mapped[str] = mapped_column(String(16), primary_key=True)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+
+
 class RatingEvent(Base):
-    """The transactional outbox: one row per created, updated or deleted rating, written in the
-    same transaction as the change. Workers consume it by id; ``processed_at`` marks it done."""
+    """The transactional outbox: one row per change a person makes, written in the same
+    transaction as the change: a created, updated or deleted rating, or (``feedback`` set to its
+    type) feedback created or deleted. Workers consume it by id; ``processed_at`` marks it
+    done. The name stays from when ratings were the only feedback."""
 
     __tablename__ = "rating_events"
     __table_args__ = (
         CheckConstraint("kind IN ('created', 'updated', 'deleted')", name="kind_known"),
         CheckConstraint(
-            "(kind = 'deleted' AND half_stars IS NULL) OR "
-            "(kind <> 'deleted' AND half_stars IS NOT NULL AND half_stars BETWEEN 1 AND 10)",
+            "(feedback IS NULL AND ((kind = 'deleted' AND half_stars IS NULL) OR "
+            "(kind <> 'deleted' AND half_stars IS NOT NULL AND half_stars BETWEEN 1 AND 10)))"
+            " OR (feedback IS NOT NULL AND half_stars IS NULL AND kind <> 'updated')",
             name="half_stars_matches_kind",
+        ),
+        CheckConstraint(
+            f"feedback IS NULL OR feedback IN ({_FEEDBACK_LIST})", name="feedback_known"
         ),
         Index(
             "ix_rating_events_unprocessed",
@@ -201,6 +237,7 @@ class RatingEvent(Base):
     movie_id: Mapped[int] = mapped_column(ForeignKey("movies.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(16))
     half_stars: Mapped[int | None] = mapped_column(SmallInteger)
+    feedback: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[int] = mapped_column(BigInteger)
     processed_at: Mapped[int | None] = mapped_column(BigInteger)
 

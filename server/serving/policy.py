@@ -58,15 +58,40 @@ def segment_of(rating_count: int, cold_start_ratings: int) -> Segment:
     return Segment.COLD if rating_count < cold_start_ratings else Segment.WARM
 
 
+def _no_movies() -> npt.NDArray[np.int64]:
+    return np.empty(0, np.int64)
+
+
+def _no_weights() -> npt.NDArray[np.float32]:
+    return np.empty(0, np.float32)
+
+
 @dataclass(frozen=True)
 class RatedMovies:
-    """A person's current ratings: internal movie ids and their stars."""
+    """What a person has told us: their ratings (internal movie ids and stars), the movies of
+    their positive feedback with its summed weight (``MOVIEREC_FEEDBACK_WEIGHTS``), and the
+    movies never to be in their lists (watched, liked, or not interested)."""
 
     movies: npt.NDArray[np.int64]
     stars: npt.NDArray[np.float32]
+    signal_movies: npt.NDArray[np.int64] = field(default_factory=_no_movies)
+    signal_weights: npt.NDArray[np.float32] = field(default_factory=_no_weights)
+    excluded: npt.NDArray[np.int64] = field(default_factory=_no_movies)
 
     def __len__(self) -> int:
+        """How many ratings."""
         return len(self.movies)
+
+    @property
+    def evidence(self) -> int:
+        """How many movies the person said something positive or rated: their segment's
+        count (a person with likes but no stars is not new)."""
+        return len(np.union1d(self.movies, self.signal_movies))
+
+    @property
+    def seen(self) -> npt.NDArray[np.int64]:
+        """Every movie kept out of their lists: rated, or in ``excluded``."""
+        return np.union1d(self.movies, self.excluded)
 
 
 NO_RATINGS = RatedMovies(np.empty(0, np.int64), np.empty(0, np.float32))
