@@ -65,7 +65,7 @@ def precompute_users(
 
 def _champion(context: WorkerContext, chosen: ChampionSet | None, rated: RatedMovies) -> str:
     """The algorithm serving someone with these ratings under ``auto``."""
-    segment = segment_of(len(rated), context.settings.cold_start_ratings)
+    segment = segment_of(rated.evidence, context.settings.cold_start_ratings)
     return champions.champion_of(chosen, segment)
 
 

@@ -322,10 +322,10 @@ def _computed_recommendations(
     short for the page) if there is one, else stored in the cache as the user's list."""
     user = get_user(session, user_external_id)
     rated = rated_by(session, user.id)
-    ranker, generation = _ranker(context, session, name, len(rated))
+    ranker, generation = _ranker(context, session, name, rated.evidence)
     version = active_version(session, ranker) if ranker in context.registry.names() else None
     # Someone who has rated nothing yet but picked genres gets popular movies of those genres.
-    picked_only = len(rated) == 0 and bool(user.favorite_genres)
+    picked_only = rated.evidence == 0 and bool(user.favorite_genres)
     if version is not None and not picked_only:
         content = active_version(session, CONTENT)
         length = context.cache.list_length
@@ -390,7 +390,7 @@ def _fallback(
         if (
             version is None
             or served is None
-            or len(rated) == 0
+            or rated.evidence == 0
             or "rank" not in served.model.capabilities
         ):
             continue
@@ -409,7 +409,7 @@ def _fallback(
                 page,
             )
     genres = sorted(asked.rules.genres) or [g.name for g in user.favorite_genres]
-    seen = set(rated.movies.tolist())
+    seen = set(rated.seen.tolist())
     return _popular_answer(context, session, genres, seen, asked)
 
 
