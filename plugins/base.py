@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import (
     TYPE_CHECKING,
@@ -63,13 +63,16 @@ class FitOptions:
 @dataclass(frozen=True)
 class UserState:
     """What scoring knows about one user: dense training index (None for an unknown or
-    folded-in user), the movies they rated (dense indices) with stars, and a plugin's own
-    representation (e.g. a factor vector) in ``extra``."""
+    folded-in user), the movies they rated (dense indices) with stars, their feedback besides
+    stars, and a plugin's own representation (e.g. a factor vector) in ``extra``."""
 
     index: int | None
     rated: IndexArray
     stars: FloatArray
     extra: Any = None
+    # Feedback besides stars: movies (dense indices) and their summed weights (``Ratings.signals``).
+    signal_items: IndexArray = field(default_factory=lambda: np.empty(0, np.int64))
+    signal_weights: FloatArray = field(default_factory=lambda: np.empty(0, np.float32))
 
 
 @dataclass(frozen=True)
@@ -100,7 +103,13 @@ class Recommender(Protocol):
     def fit(self, ratings: Ratings, options: FitOptions | None = None) -> Self: ...
     def describe(self) -> dict[str, Any]: ...
     def user_state(self, user: int | UserState) -> UserState: ...
-    def fold_in(self, movies: npt.ArrayLike, stars: npt.ArrayLike) -> UserState: ...
+    def fold_in(
+        self,
+        movies: npt.ArrayLike,
+        stars: npt.ArrayLike,
+        signal_movies: npt.ArrayLike | None = None,
+        signal_weights: npt.ArrayLike | None = None,
+    ) -> UserState: ...
     def predict(self, user: int | UserState, movies: npt.ArrayLike) -> FloatArray: ...
     def recommend(
         self,
@@ -197,24 +206,51 @@ class RecommenderBase(Generic[ConfigT]):
         index = self.data.user_index(user)
         if index is None:
             return self.empty_state()
-        matrix = self.data.matrix
+        matrix, signals = self.data.matrix, self.data.signals
         start, end = matrix.indptr[index], matrix.indptr[index + 1]
-        state = UserState(index, matrix.indices[start:end].astype(np.int64), matrix.data[start:end])
-        return UserState(index, state.rated, state.stars, self._user_extra(state))
+        first, last = signals.indptr[index], signals.indptr[index + 1]
+        state = UserState(
+            index,
+            matrix.indices[start:end].astype(np.int64),
+            matrix.data[start:end],
+            signal_items=signals.indices[first:last].astype(np.int64),
+            signal_weights=signals.data[first:last].astype(np.float32),
+        )
+        return replace(state, extra=self._user_extra(state))
 
     def empty_state(self) -> UserState:
         """The state of a user the model knows nothing about."""
         empty = UserState(None, np.empty(0, np.int64), np.empty(0, np.float32))
         return UserState(None, empty.rated, empty.stars, self._user_extra(empty))
 
-    def fold_in(self, movies: npt.ArrayLike, stars: npt.ArrayLike) -> UserState:
-        """A user state from someone's current ratings, without retraining."""
+    def fold_in(
+        self,
+        movies: npt.ArrayLike,
+        stars: npt.ArrayLike,
+        signal_movies: npt.ArrayLike | None = None,
+        signal_weights: npt.ArrayLike | None = None,
+    ) -> UserState:
+        """A user state from someone's current ratings (and feedback besides stars: movies
+        with their weights), without retraining."""
         self._require("fold_in")
         items = self.data.movie_indices(movies)
         values = np.asarray(stars, dtype=np.float32)
         known = items >= 0
-        state = UserState(None, items[known], values[known])
-        return UserState(None, state.rated, state.stars, self._user_extra(state))
+        signalled = self.data.movie_indices(
+            np.asarray([] if signal_movies is None else signal_movies)
+        )
+        weights = np.asarray([] if signal_weights is None else signal_weights, dtype=np.float32)
+        if len(signalled) != len(weights):
+            raise ValueError("signal_movies and signal_weights must have the same length")
+        signal_known = signalled >= 0
+        state = UserState(
+            None,
+            items[known],
+            values[known],
+            signal_items=signalled[signal_known],
+            signal_weights=weights[signal_known],
+        )
+        return replace(state, extra=self._user_extra(state))
 
     def score(self, user: int | UserState, movies: npt.ArrayLike) -> FloatArray:
         """Scores of external ``movies`` for ``user``; NaN where the model cannot score."""
@@ -338,17 +374,31 @@ def top_n(values: FloatArray, n: int, ids: IdArray) -> Ranked:
 
 def _data_arrays(data: Ratings) -> dict[str, np.ndarray]:
     matrix = data.matrix
-    return {
+    arrays = {
         "user_ids": data.user_ids,
         "movie_ids": data.movie_ids,
         "indptr": matrix.indptr,
         "indices": matrix.indices,
         "stars": matrix.data,
     }
+    if data.signals.nnz:
+        signals = data.signals
+        arrays |= {
+            "signal_indptr": signals.indptr,
+            "signal_indices": signals.indices,
+            "signal_weights": signals.data,
+        }
+    return arrays
 
 
 def _data_from_arrays(arrays: Mapping[str, np.ndarray]) -> Ratings:
     """Ratings rebuilt from saved arrays (no timestamps or metadata: serving needs neither)."""
     shape = (len(arrays["user_ids"]), len(arrays["movie_ids"]))
     matrix = sp.csr_matrix((arrays["stars"], arrays["indices"], arrays["indptr"]), shape=shape)
-    return Ratings.from_matrix(arrays["user_ids"], arrays["movie_ids"], matrix)
+    ratings = Ratings.from_matrix(arrays["user_ids"], arrays["movie_ids"], matrix)
+    if "signal_weights" not in arrays:  # no feedback besides stars (or an older artifact)
+        return ratings
+    signals = sp.csr_matrix(
+        (arrays["signal_weights"], arrays["signal_indices"], arrays["signal_indptr"]), shape=shape
+    )
+    return ratings.with_signal_matrix(signals)

@@ -7,6 +7,7 @@ evaluation engine from dataset files). External ids are integers; dense indices 
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -78,6 +79,37 @@ class Ratings:
         ratings.times = sp.csr_matrix(
             (np.zeros(matrix.nnz, np.int64), matrix.indices, matrix.indptr), shape=matrix.shape
         )
+        return ratings
+
+    @cached_property
+    def signals(self) -> sp.csr_matrix:
+        """Feedback besides stars (watched, liked, on a watchlist) as users x movies weights,
+        summed per pair; empty unless given by ``with_signals``. Implicit-feedback algorithms
+        add it to what stars say; the others may ignore it."""
+        return sp.csr_matrix(self.shape, dtype=np.float32)
+
+    def with_signals(
+        self, users: npt.ArrayLike, movies: npt.ArrayLike, weights: npt.ArrayLike
+    ) -> Ratings:
+        """The same ratings with ``signals`` from (user, movie, weight) triples of external
+        ids; a pair's weights add up, and a pair of a user or movie not in the ratings is
+        dropped (a person with feedback alone is folded in when served)."""
+        rows = self.user_indices(users)
+        cols = self.movie_indices(movies)
+        values = np.asarray(weights, dtype=np.float32)
+        keep = (rows >= 0) & (cols >= 0) & (values > 0)
+        matrix = sp.csr_matrix(
+            (values[keep], (rows[keep], cols[keep])), shape=self.shape, dtype=np.float32
+        )
+        matrix.sum_duplicates()
+        return self.with_signal_matrix(matrix)
+
+    def with_signal_matrix(self, matrix: sp.csr_matrix) -> Ratings:
+        """The same ratings with ``matrix`` (users x movies, this shape) as ``signals``."""
+        if matrix.shape != self.shape:
+            raise ValueError(f"signals of shape {matrix.shape} for ratings of {self.shape}")
+        ratings = copy.copy(self)
+        ratings.__dict__["signals"] = matrix
         return ratings
 
     @property

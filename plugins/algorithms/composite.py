@@ -50,8 +50,9 @@ def component_states(
         user = int(owner.data.user_ids[state.index])
         return [component.user_state(user) for component in components]
     movies = owner.data.movie_ids[state.rated]
+    signalled = owner.data.movie_ids[state.signal_items]
     return [
-        component.fold_in(movies, state.stars)
+        component.fold_in(movies, state.stars, signalled, state.signal_weights)
         if "fold_in" in component.capabilities
         else component.empty_state()
         for component in components

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg
+import scipy.sparse as sp
 
 from plugins.base import FitOptions, IndexArray, RecommenderBase, UserState
 from plugins.config import ConfigError
@@ -46,6 +47,8 @@ class Ease(RecommenderBase[EaseConfig]):
     def _fit(self, ratings: Ratings, options: FitOptions) -> None:
         liked = ratings.matrix.copy()
         liked.data = (liked.data >= self.config.min_stars).astype(np.float32)
+        if ratings.signals.nnz:  # feedback besides stars: its weight beside a liked rating's 1
+            liked = sp.csr_matrix(liked + ratings.signals, dtype=np.float32)
         liked.eliminate_zeros()
         counts = np.diff(liked.tocsc().indptr)
         rated = np.flatnonzero(counts)
@@ -66,9 +69,12 @@ class Ease(RecommenderBase[EaseConfig]):
 
     def _user_extra(self, state: UserState) -> FloatArray:
         liked = state.rated[state.stars >= self.config.min_stars]
-        history = self.position[liked]
-        history = history[history >= 0]
-        return np.asarray(self.weights[history].sum(axis=0), np.float32)
+        items = np.concatenate([liked, state.signal_items])
+        values = np.concatenate([np.ones(len(liked), np.float32), state.signal_weights])
+        history = self.position[items]
+        known = history >= 0
+        # The person's row of X (1 per liked rating, plus feedback weights) times the weights.
+        return np.asarray(values[known] @ self.weights[history[known]], np.float32).reshape(-1)
 
     def _score(self, state: UserState, items: IndexArray) -> FloatArray:
         positions = self.position[items]

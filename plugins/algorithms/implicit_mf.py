@@ -56,8 +56,26 @@ def confidence(ratings: Ratings, weighting: Weighting, min_stars: float) -> sp.c
     weighted = sp.csr_matrix(
         (values, matrix.indices.copy(), matrix.indptr.copy()), shape=matrix.shape
     )
+    if ratings.signals.nnz:  # feedback besides stars adds its weight to the pair's confidence
+        weighted = sp.csr_matrix(weighted + ratings.signals, dtype=np.float32)
     weighted.eliminate_zeros()
     return weighted
+
+
+def one_user(state: UserState, data: Ratings) -> Ratings:
+    """``state``'s ratings and feedback besides stars as a one-row ``Ratings`` over ``data``'s
+    movies: the same weighting then applies to a folded-in person as to the trained ones."""
+    width = data.shape[1]
+    stars = sp.csr_matrix(
+        (state.stars, state.rated, [0, len(state.rated)]), shape=(1, width), dtype=np.float32
+    )
+    signals = sp.csr_matrix(
+        (state.signal_weights, state.signal_items, [0, len(state.signal_items)]),
+        shape=(1, width),
+        dtype=np.float32,
+    )
+    signals.sum_duplicates()
+    return Ratings.from_matrix([0], data.movie_ids, stars).with_signal_matrix(signals)
 
 
 @dataclass(frozen=True)
@@ -164,16 +182,9 @@ class Als(_ImplicitModel):
     def _user_extra(self, state: UserState) -> FloatArray | None:
         if state.index is not None:
             return np.asarray(self.user_factors[state.index], np.float32)
-        if len(state.rated) == 0:
+        if len(state.rated) == 0 and len(state.signal_items) == 0:
             return None
-        one_user = Ratings.from_matrix(
-            [0],
-            self.data.movie_ids,
-            sp.csr_matrix(
-                (state.stars, state.rated, [0, len(state.rated)]), shape=(1, self.data.shape[1])
-            ),
-        )
-        row = confidence(one_user, self.config.weighting, self.config.min_stars)
+        row = confidence(one_user(state, self.data), self.config.weighting, self.config.min_stars)
         with one_blas_thread():
             vector = self._fold_in_model().recalculate_user(0, row)
         return np.asarray(vector, np.float32).ravel()
