@@ -14,6 +14,7 @@ import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -228,7 +229,7 @@ class Settings:
         """Where trained model artifacts live (shared by the workers and the web processes)."""
         return self.resolved_data_dir / "models"
 
-    @property
+    @cached_property
     def feedback_weight_map(self) -> dict[str, float]:
         """``feedback_weights`` as a mapping from feedback type to weight."""
         weights: dict[str, float] = {}

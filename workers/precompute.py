@@ -37,7 +37,7 @@ def precompute_users(
         version = get_version(session, algorithm, number)
         if version.status != ModelStatus.ACTIVE:
             return 0
-        ratings = ratings_by_user(session, user_ids)
+        ratings = ratings_by_user(session, user_ids, context.settings.feedback_weight_map)
         users = session.scalars(select(User).where(User.id.in_(user_ids))).all()
         content = active_version(session, CONTENT)
         chosen = champions.current(session)
@@ -106,7 +106,7 @@ def refresh_users(context: WorkerContext, session: Session, user_ids: list[int])
     ratings (fold-in, no retraining), and their "auto" lists, one pipelined write per
     algorithm; returns how many lists were written. A user with no ratings left loses their
     lists (the fallback answers)."""
-    ratings = ratings_by_user(session, user_ids)
+    ratings = ratings_by_user(session, user_ids, context.settings.feedback_weight_map)
     users = session.scalars(select(User).where(User.id.in_(user_ids))).all()
     written = 0
     active = active_versions(session)

@@ -22,9 +22,10 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from server.db import Database, insert_ignoring_conflicts, now
 from server.errors import Conflict, NotFound, ValidationError
-from server.models import Movie, Rating, RatingEvent, User
+from server.models import Feedback, Movie, Rating, RatingEvent, User
 from server.services.movies import get_movie, movie_key
 from server.services.users import get_user, user_key
+from server.serving.feedback import with_feedback
 from server.serving.policy import NO_RATINGS, RatedMovies
 
 if TYPE_CHECKING:
@@ -299,8 +300,12 @@ def rated_movies(
     return [(rating, movie) for rating, movie in rows], total
 
 
-def ratings_by_user(session: Session, user_ids: list[int]) -> dict[int, RatedMovies]:
-    """The current ratings of each of ``user_ids`` that has any, in one query."""
+def ratings_by_user(
+    session: Session, user_ids: list[int], feedback_weights: Mapping[str, float] | None = None
+) -> dict[int, RatedMovies]:
+    """The current ratings of each of ``user_ids`` that has any, in one query. With
+    ``feedback_weights`` (the served lists' case) their feedback besides stars too, as signals
+    and exclusions (``server.serving.feedback``), and people with feedback alone are included."""
     grouped: dict[int, tuple[list[int], list[int]]] = defaultdict(lambda: ([], []))
     rows = session.execute(
         select(Rating.user_id, Rating.movie_id, Rating.half_stars).where(
@@ -310,12 +315,33 @@ def ratings_by_user(session: Session, user_ids: list[int]) -> dict[int, RatedMov
     for user, movie, half_stars in rows:
         grouped[user][0].append(movie)
         grouped[user][1].append(half_stars)
-    return {
+    rated = {
         user: RatedMovies(np.array(movies, np.int64), np.array(halves, np.float32) / 2.0)
         for user, (movies, halves) in grouped.items()
     }
+    if feedback_weights is None:
+        return rated
+    for user, given in feedback_by_user(session, user_ids).items():
+        rated[user] = with_feedback(rated.get(user, NO_RATINGS), given, feedback_weights)
+    return rated
 
 
-def rated_by(session: Session, user_id: int) -> RatedMovies:
-    """One user's current ratings (``NO_RATINGS`` when they have none)."""
-    return ratings_by_user(session, [user_id]).get(user_id, NO_RATINGS)
+def feedback_by_user(session: Session, user_ids: list[int]) -> dict[int, list[tuple[int, str]]]:
+    """Each person's feedback besides stars as (internal movie id, type) pairs, in one query."""
+    given: dict[int, list[tuple[int, str]]] = defaultdict(list)
+    rows = session.execute(
+        select(Feedback.user_id, Feedback.movie_id, Feedback.type).where(
+            Feedback.user_id.in_(user_ids)
+        )
+    )
+    for user, movie, kind in rows:
+        given[user].append((movie, kind))
+    return given
+
+
+def rated_by(
+    session: Session, user_id: int, feedback_weights: Mapping[str, float] | None = None
+) -> RatedMovies:
+    """One user's current ratings (``NO_RATINGS`` when they have none), and their feedback
+    besides stars with ``feedback_weights`` (see ``ratings_by_user``)."""
+    return ratings_by_user(session, [user_id], feedback_weights).get(user_id, NO_RATINGS)

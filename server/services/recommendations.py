@@ -321,7 +321,7 @@ def _computed_recommendations(
     """The page computed from the model, deeper than ``prefix`` (the current cached list, too
     short for the page) if there is one, else stored in the cache as the user's list."""
     user = get_user(session, user_external_id)
-    rated = rated_by(session, user.id)
+    rated = rated_by(session, user.id, context.settings.feedback_weight_map)
     ranker, generation = _ranker(context, session, name, rated.evidence)
     version = active_version(session, ranker) if ranker in context.registry.names() else None
     # Someone who has rated nothing yet but picked genres gets popular movies of those genres.
@@ -395,7 +395,7 @@ def _fallback(
         ):
             continue
         state = user_state(served.model, user.id, rated)
-        entry = ranked_list(served, state, max(_first(asked), asked.wanted))
+        entry = ranked_list(served, state, max(_first(asked), asked.wanted), True, rated.excluded)
         entry = explain(entry, rated, context.evidence.of(version, served.model), served.model)
         kept = _filtered(context, entry.pairs(), asked.rules)
         if kept:

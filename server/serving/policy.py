@@ -115,15 +115,20 @@ def user_state(model: Recommender, user_id: int, rated: RatedMovies) -> UserStat
     """The person's state from their current ratings (fold-in), or as trained when the model
     cannot fold in."""
     if "fold_in" in model.capabilities:
-        return model.fold_in(rated.movies, rated.stars)
+        return model.fold_in(rated.movies, rated.stars, rated.signal_movies, rated.signal_weights)
     return model.user_state(user_id)
 
 
 def ranked_list(
-    served: Served, state: UserState, length: int, exclude_rated: bool = True
+    served: Served,
+    state: UserState,
+    length: int,
+    exclude_rated: bool = True,
+    excluded: npt.NDArray[np.int64] | None = None,
 ) -> CachedList:
-    """The model's top ``length`` for ``state`` (rated movies excluded unless told)."""
-    ranked = served.model.recommend(state, length, exclude_rated=exclude_rated)
+    """The model's top ``length`` for ``state``: rated movies excluded unless told, and
+    ``excluded`` ones (watched, or not wanted) always."""
+    ranked = served.model.recommend(state, length, exclude=excluded, exclude_rated=exclude_rated)
     return CachedList(
         served.version, served.model.name, ranked.movies.astype(np.int32), ranked.scores
     )
@@ -192,18 +197,25 @@ def _unranked(
 ) -> CachedList | None:
     """The model's list before re-ranking (blended when the person is cold)."""
     model = ranker.model
+    excluded = rated.excluded
     if not is_personal(model):
-        return ranked_list(ranker, user_state(model, user_id, rated), pool, exclude_rated)
-    if len(rated) == 0:
+        state = user_state(model, user_id, rated)
+        return ranked_list(ranker, state, pool, exclude_rated, excluded)
+    if rated.evidence == 0:
         return None
-    if prefer_trained and model.trained_rating_count(user_id) == len(rated):
+    if (
+        prefer_trained
+        and len(rated.signal_movies) == 0  # the trained state is the stars' alone
+        and model.trained_rating_count(user_id) == len(rated)
+    ):
         state = model.user_state(user_id)
     else:
         state = user_state(model, user_id, rated)
-    entry = ranked_list(ranker, state, pool, exclude_rated)
-    cold = policy.cold_start_ratings
-    if len(rated) < cold and content is not None and content.model.name != model.name:
+    entry = ranked_list(ranker, state, pool, exclude_rated, excluded)
+    cold, count = policy.cold_start_ratings, rated.evidence
+    # Content similarity reads stars: someone with feedback alone gets the ranker's list.
+    if count < cold and len(rated) > 0 and content is not None and content.model.name != model.name:
         content_state = content.model.fold_in(rated.movies, rated.stars)
-        by_content = ranked_list(content, content_state, pool, exclude_rated)
-        entry = blend(by_content, entry, 1.0 - len(rated) / cold, pool)
+        by_content = ranked_list(content, content_state, pool, exclude_rated, excluded)
+        entry = blend(by_content, entry, 1.0 - count / cold, pool)
     return entry
