@@ -14,7 +14,7 @@ import os
 import shutil
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -33,6 +33,7 @@ from plugins.registry import Registry
 from server.db import now
 from server.metrics import metrics
 from server.models import (
+    Feedback,
     Genre,
     ModelStatus,
     ModelVersion,
@@ -86,6 +87,10 @@ class Outcome:
     detail: str = ""
 
 
+# Feedback besides stars as (user, movie, weight) columns of internal ids.
+Signals = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
 def data_version(session: Session) -> int:
     """The newest rating-event id: it changes exactly when some rating changed."""
     return int(session.scalar(select(func.max(RatingEvent.id))) or 0)
@@ -105,6 +110,21 @@ def load_training_table(session: Session) -> RatingTable:
         columns[:, 3].copy(),
         movie_metadata(session),
     )
+
+
+def load_feedback_signals(session: Session, weights: Mapping[str, float]) -> Signals:
+    """Feedback besides stars as (user, movie, weight) columns of internal ids, a type weighing
+    ``weights[type]`` (types weighing nothing, and ``not_interested``, left out)."""
+    weighted = {kind: weight for kind, weight in weights.items() if weight > 0}
+    rows = session.execute(
+        select(Feedback.user_id, Feedback.movie_id, Feedback.type).where(
+            Feedback.type.in_(list(weighted))
+        )
+    ).all()
+    users = np.fromiter((row[0] for row in rows), np.int64, count=len(rows))
+    movies = np.fromiter((row[1] for row in rows), np.int64, count=len(rows))
+    values = np.fromiter((weighted[row[2]] for row in rows), np.float32, count=len(rows))
+    return users, movies, values
 
 
 def movie_metadata(session: Session) -> dict[int, MovieInfo]:
@@ -167,6 +187,7 @@ def _retrain_locked(
         ):
             return Outcome(RetrainStatus.UNCHANGED, last.number)
         table = load_training_table(session)
+        signals = load_feedback_signals(session, context.settings.feedback_weight_map)
         row = ModelVersion(
             algorithm=algorithm,
             number=model_versions.next_number(session, algorithm),
@@ -180,7 +201,7 @@ def _retrain_locked(
         )
         session.add(row)
     try:
-        model = _train(context, row, table)
+        model = _train(context, row, table, signals)
     except Exception as error:  # a plugin is third-party code: record any failure, keep going
         log.exception("training %s version %d failed", algorithm, row.number)
         problem = f"{type(error).__name__}: {error}"
@@ -189,7 +210,9 @@ def _retrain_locked(
     return _decide(context, row.id, model, dispatch)
 
 
-def _train(context: WorkerContext, row: ModelVersion, table: RatingTable) -> Recommender:
+def _train(
+    context: WorkerContext, row: ModelVersion, table: RatingTable, signals: Signals
+) -> Recommender:
     """Score on the holdout, fit on everything, save; the row gets metrics, timings, artifact."""
     registry = context.serving.registry
     started = time.perf_counter()
@@ -203,7 +226,8 @@ def _train(context: WorkerContext, row: ModelVersion, table: RatingTable) -> Rec
     evaluate_seconds = time.perf_counter() - started
     model = registry.create(row.algorithm)
     started = time.perf_counter()
-    model.fit(table.to_ratings(table.catalogue()), FitOptions(seed=0))
+    # Feedback besides stars joins the fit on everything; the holdout scores stars alone.
+    model.fit(table.to_ratings(table.catalogue()).with_signals(*signals), FitOptions(seed=0))
     fit_seconds = time.perf_counter() - started
     artifact = save_atomically(model, context.settings.models_dir / row.algorithm, row.number)
     _finish(
