@@ -112,6 +112,19 @@ def require_credentials(view: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
+def require_service_key(view: Callable[P, R]) -> Callable[P, R]:
+    """A service API key (or an admin's token): for writes that act for many people at once."""
+
+    @wraps(view)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        if not authorize(None).admin:
+            raise Forbidden("This endpoint needs the service API key (or an admin's token).")
+        return view(*args, **kwargs)
+
+    wrapper.requires_auth = True  # type: ignore[attr-defined]  # read by the OpenAPI builder
+    return wrapper
+
+
 def _bearer_caller() -> Caller | None:
     """The caller of the ``Authorization: Bearer`` header; None without one, 401 when invalid."""
     token = bearer_token()

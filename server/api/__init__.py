@@ -6,7 +6,15 @@ from typing import Any
 
 from flask import Blueprint, Flask, current_app
 
-from server.api import algorithms, docs_page, movies, ratings, recommendations, users
+from server.api import (
+    algorithms,
+    docs_page,
+    feedback,
+    movies,
+    ratings,
+    recommendations,
+    users,
+)
 from server.api.openapi import API_PREFIX, build_openapi
 
 docs = Blueprint("openapi", __name__)
@@ -20,6 +28,7 @@ def openapi_document() -> dict[str, Any]:
 
 def register_api(app: Flask) -> None:
     """Mount every API blueprint under ``/api/v1``."""
-    for blueprint in (users.bp, recommendations.bp, movies.bp, ratings.bp, algorithms.bp, docs):
+    blueprints = (users.bp, recommendations.bp, movies.bp, ratings.bp, feedback.bp, algorithms.bp)
+    for blueprint in (*blueprints, docs):
         app.register_blueprint(blueprint, url_prefix=API_PREFIX)
     app.register_blueprint(docs_page.bp, url_prefix=API_PREFIX)  # the reference page

@@ -36,6 +36,11 @@ TAGS = {
         "One person's rating of one movie. A change reaches their recommendations within moments.",
     ),
     "movies": ("Movies", "The catalogue: movies, their ratings, the genres."),
+    "feedback": (
+        "Feedback",
+        "Feedback besides stars: watched (`view`), `like`, `watchlist`, `not_interested`."
+        " Each reaches the person's recommendations within moments, like a rating.",
+    ),
     "recommendations": (
         "Recommendations",
         "Live lists and predictions. Every list says where it came from (`source`,"
@@ -56,6 +61,18 @@ _BEARER = {
         "A service API key, or a personal token acting for its own user (an admin's for anyone)."
         " Reads of a person's data also take the web pages' session of that person."
     ),
+}
+
+
+# Bodies that are not one JSON object, by endpoint.
+RAW_BODIES: dict[str, dict[str, Any]] = {
+    "feedback.post_feedback_bulk": {
+        "application/x-ndjson": {
+            "schema": {"type": "string", "description": "One JSON object a line"},
+            "example": '{"user_id": "alice", "movie_id": "318", "type": "view"}\n'
+            '{"user_id": "bob", "movie_id": "2571", "type": "like", "timestamp": 1700000000}\n',
+        }
+    }
 }
 
 
@@ -108,6 +125,8 @@ def _operation(path: str, endpoint: str, view: Any, schemas: dict[str, Any]) -> 
         schemas[spec.body.__name__] = _schema(spec.body)
         content = _json_ref(spec.body.__name__)
         operation["requestBody"] = {"required": True, "content": content}
+    if endpoint in RAW_BODIES:
+        operation["requestBody"] = {"required": True, "content": RAW_BODIES[endpoint]}
     if getattr(view, "requires_auth", False):
         operation["security"] = [{"apiKey": []}]
     return operation

@@ -65,7 +65,7 @@ def parse_body(model: type[M]) -> M:
     (nested too deep included), holding a NUL character, or invalid."""
     if not request.is_json:
         raise UnsupportedMediaType("Send the body as JSON with 'Content-Type: application/json'.")
-    raw = _body_bytes()
+    raw = body_bytes()
     try:
         data = json.loads(raw)
     except (ValueError, RecursionError):  # json nests by recursion: ~1,000 levels overflow it
@@ -76,7 +76,7 @@ def parse_body(model: type[M]) -> M:
     return parse_model(model, data, "field")
 
 
-def _body_bytes() -> bytes:
+def body_bytes() -> bytes:
     """The whole body, or ``RequestEntityTooLarge`` (413) past ``MAX_CONTENT_LENGTH``.
 
     A body with a ``Content-Length`` is checked against the limit before it is read. A chunked

@@ -591,3 +591,59 @@ RESPONSES: dict[str, str | None] = {
     "algorithms.retrain": "RetrainQueued",
     "openapi.openapi_document": "OpenAPIDocument",
 }
+
+
+# Feedback besides stars (``server/api/feedback.py``).
+FEEDBACK_EXAMPLE = {
+    "user_id": "alice",
+    "movie_id": "318",
+    "type": "watchlist",
+    "created_at": "2024-06-01T12:00:00Z",
+}
+RESPONSE_SCHEMAS["Feedback"] = obj(
+    "One piece of feedback besides stars, and when it was given.",
+    {
+        "user_id": STRING,
+        "movie_id": STRING,
+        "type": {"type": "string", "enum": ["view", "like", "watchlist", "not_interested"]},
+        "created_at": TIMESTAMP,
+    },
+    FEEDBACK_EXAMPLE,
+)
+RESPONSE_SCHEMAS["FeedbackPage"] = page(
+    "A page of a person's feedback, newest first.", "Feedback", FEEDBACK_EXAMPLE
+)
+RESPONSE_SCHEMAS["FeedbackBulkReport"] = obj(
+    "What became of each line of a bulk request: stored (`created`), already stored"
+    " (`unchanged`), or refused with the error's code and message (`error`).",
+    {
+        "created": INTEGER,
+        "unchanged": INTEGER,
+        "error": INTEGER,
+        "lines": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["line", "status"],
+                "properties": {
+                    "line": {"type": "integer", "minimum": 1},
+                    "status": {"type": "string", "enum": ["created", "unchanged", "error"]},
+                    "error": {"type": "object", "description": "As in the error shape"},
+                },
+            },
+        },
+    },
+    {
+        "created": 1,
+        "unchanged": 0,
+        "error": 1,
+        "lines": [
+            {"line": 1, "status": "created"},
+            {"line": 2, "status": "error", **ERROR_EXAMPLE},
+        ],
+    },
+)
+RESPONSES["feedback.post_feedback"] = "Feedback"
+RESPONSES["feedback.list_user_feedback"] = "FeedbackPage"
+RESPONSES["feedback.delete_feedback"] = None
+RESPONSES["feedback.post_feedback_bulk"] = "FeedbackBulkReport"

@@ -8,7 +8,7 @@ document agree with the server on what is valid.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
@@ -251,3 +251,23 @@ class PopularQuery(Query):
     def window_days(self) -> int | None:
         """The window in days; None for all time."""
         return None if self.window == "all" else int(self.window[:-1])
+
+
+FeedbackKind = Literal["view", "like", "watchlist", "not_interested"]
+
+
+class FeedbackIn(Body):
+    """Feedback besides stars on one movie: watched it (``view``), ``like``, on the
+    ``watchlist``, or ``not_interested`` (never suggested again)."""
+
+    type: FeedbackKind = Field(description="The kind of feedback")
+    movie_id: ExternalId = Field(description="The movie's id")
+    timestamp: Annotated[int, Field(ge=0, le=INT64_MAX), BeforeValidator(_integral)] | None = Field(
+        None, description="When it happened, in UTC Unix seconds (now when left out)"
+    )
+
+
+class FeedbackQuery(Page):
+    """Which feedback to list."""
+
+    type: FeedbackKind | None = Field(None, description="Only feedback of this type")

@@ -12,6 +12,7 @@ from server.db import iso
 from server.models import ChampionSet, ModelVersion, Movie, Rating, User
 from server.presentation import display_title, poster_url
 from server.services.champions import Candidate, champion_of, champion_reason
+from server.services.feedback import Given
 from server.services.recommendations import RankedAnswer
 from server.serving.movie_directory import MovieDirectory, MovieRow
 from server.serving.policy import SEGMENTS, Segment
@@ -188,3 +189,13 @@ def ranked_json(movies: MovieDirectory, answer: RankedAnswer) -> dict[str, Any]:
     if answer.page is not None:  # a paged list
         body |= {"offset": answer.page.offset, "next_cursor": answer.page.next_cursor}
     return body
+
+
+def feedback_json(given: Given, user_id: str) -> dict[str, Any]:
+    """One piece of feedback besides stars, addressed by the person's and movie's ids."""
+    return {
+        "user_id": user_id,
+        "movie_id": given.movie_id,
+        "type": given.type,
+        "created_at": iso(given.created_at),
+    }

@@ -21,6 +21,7 @@ PERSONAL = [
     "/api/v1/users/{who}/recommendations",
     "/api/v1/users/{who}/predictions?movie_id=m1",
     "/api/v1/users/{who}/export",
+    "/api/v1/users/{who}/feedback",
 ]
 CATALOGUE = [
     "/api/v1/movies",

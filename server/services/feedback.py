@@ -1,0 +1,317 @@
+"""Feedback besides stars: a person watched a movie (``view``), liked it, put it on their
+watchlist, or does not want it suggested (``not_interested``).
+
+Like a rating, each piece is stored with its time and writes one outbox event in the same
+transaction (``rating_events`` with ``feedback`` set), announced once committed: the worker folds
+it into the person's lists. Giving the same feedback again changes nothing (no event), and
+removing it writes a ``deleted`` event. The API, the pages and the bulk NDJSON endpoint all call
+these functions.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
+
+from sqlalchemy import Table, delete, func, insert, select
+from sqlalchemy.orm import Session
+
+from server.db import Database, insert_ignoring_conflicts, now
+from server.errors import MovieRecError, NotFound, ValidationError
+from server.models import EXTERNAL_ID_LENGTH, FEEDBACK_TYPES, Feedback, Movie, RatingEvent, User
+from server.services.movies import movie_key
+from server.services.users import user_key
+
+if TYPE_CHECKING:
+    from server.tasks import TaskQueue
+
+# The bulk endpoint takes at most this many lines a request (the body limit applies too).
+MAX_BULK_LINES = 10_000
+# Client timestamps from before the first MovieLens rating, or over a day ahead, are mistakes.
+EARLIEST, AHEAD = 0, 86_400
+
+
+@dataclass(frozen=True)
+class Given:
+    """One piece of feedback as stored: the movie's public id, the type and its time."""
+
+    movie_id: str
+    type: str
+    created_at: int
+
+
+@dataclass(frozen=True)
+class FeedbackChange:
+    """A write's outcome: the feedback as stored, and whether this request created it."""
+
+    given: Given
+    created: bool
+
+
+def check_type(kind: str) -> str:
+    """``kind`` if it is a feedback type; ``ValidationError`` naming the types otherwise."""
+    if kind not in FEEDBACK_TYPES:
+        raise ValidationError(
+            f"type must be one of {', '.join(FEEDBACK_TYPES)}, not {kind!r}",
+            code="invalid_feedback_type",
+            field="type",
+        )
+    return kind
+
+
+def check_timestamp(timestamp: int | None) -> int:
+    """``timestamp`` (UTC Unix seconds), or now when None; ``ValidationError`` when it is
+    negative or over a day in the future."""
+    current = now()
+    if timestamp is None:
+        return current
+    if not EARLIEST <= timestamp <= current + AHEAD:
+        raise ValidationError(
+            "timestamp must be Unix seconds, not negative and not in the future",
+            code="invalid_timestamp",
+            field="timestamp",
+        )
+    return timestamp
+
+
+def give_feedback(
+    database: Database,
+    tasks: TaskQueue,
+    user_id: str,
+    movie_id: str,
+    kind: str,
+    timestamp: int | None = None,
+) -> FeedbackChange:
+    """Store one piece of feedback and, once committed, announce its event; the same feedback
+    given again is returned as stored, with no event (idempotent)."""
+    check_type(kind)
+    with database.transaction(writes=True) as session:
+        user, movie = user_key(session, user_id), movie_key(session, movie_id)
+        stamp = check_timestamp(timestamp)
+        created, event_ids = _insert(session, [(user, movie, kind, stamp)])
+        if not created:
+            stamp = _stored_time(session, user, movie, kind)
+    for event_id in event_ids:
+        tasks.announce_event(event_id)
+    return FeedbackChange(Given(movie_id, kind, stamp), bool(created))
+
+
+def remove_feedback(
+    database: Database, tasks: TaskQueue, user_id: str, movie_id: str, kind: str
+) -> None:
+    """Remove one piece of feedback and, once committed, announce its ``deleted`` event;
+    ``NotFound`` when it was not given."""
+    check_type(kind)
+    with database.transaction(writes=True) as session:
+        user, movie = user_key(session, user_id), movie_key(session, movie_id)
+        removed = session.execute(
+            delete(Feedback)
+            .where(Feedback.user_id == user, Feedback.movie_id == movie, Feedback.type == kind)
+            .returning(Feedback.user_id)
+        ).first()
+        if removed is None:
+            raise NotFound(
+                f"user {user_id!r} gave no {kind!r} feedback on movie {movie_id!r}",
+                code="feedback_not_found",
+            )
+        event_id = _record_events(session, [(user, movie, kind)], "deleted")[0]
+    tasks.announce_event(event_id)
+
+
+def list_feedback(
+    session: Session, user_id: str, kinds: Sequence[str], limit: int, offset: int
+) -> tuple[list[Given], int]:
+    """A page of a person's feedback of ``kinds`` (every type when empty), newest first, and
+    how many there are in all."""
+    for kind in kinds:
+        check_type(kind)
+    where = [Feedback.user_id == user_key(session, user_id)]
+    if kinds:
+        where.append(Feedback.type.in_(list(kinds)))
+    total = session.scalar(select(func.count()).select_from(Feedback).where(*where)) or 0
+    rows = session.execute(
+        select(Movie.external_id, Feedback.type, Feedback.created_at)
+        .join(Movie, Movie.id == Feedback.movie_id)
+        .where(*where)
+        .order_by(Feedback.created_at.desc(), Feedback.movie_id, Feedback.type)
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    return [Given(movie, kind, stamp) for movie, kind, stamp in rows], total
+
+
+def feedback_on(session: Session, user: int, movies: Iterable[int]) -> dict[int, set[str]]:
+    """The types of feedback person ``user`` (internal id) gave each of ``movies``."""
+    given: dict[int, set[str]] = {}
+    rows = session.execute(
+        select(Feedback.movie_id, Feedback.type).where(
+            Feedback.user_id == user, Feedback.movie_id.in_(list(movies))
+        )
+    )
+    for movie, kind in rows:
+        given.setdefault(movie, set()).add(kind)
+    return given
+
+
+@dataclass(frozen=True)
+class LineResult:
+    """What became of one line of a bulk request: ``created``, ``unchanged`` or ``error``."""
+
+    line: int
+    status: str
+    error: dict[str, Any] | None = None
+
+
+def give_feedback_lines(
+    database: Database, tasks: TaskQueue, lines: Sequence[bytes]
+) -> list[LineResult]:
+    """Store the feedback of NDJSON ``lines`` (``{"user_id", "movie_id", "type",
+    "timestamp"?}`` each), all or nothing per line: a line that is not valid, or names an
+    unknown person or movie, is reported and the others are stored, in one transaction; then
+    their events are announced. Blank lines are skipped."""
+    if len(lines) > MAX_BULK_LINES:
+        raise ValidationError(
+            f"send at most {MAX_BULK_LINES} lines a request, not {len(lines)}",
+            code="too_many_lines",
+        )
+    results: dict[int, LineResult] = {}
+    parsed: list[tuple[int, str, str, str, int]] = []
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        try:
+            parsed.append((number, *_parse_line(raw)))
+        except MovieRecError as error:
+            results[number] = LineResult(number, "error", error.to_dict())
+    with database.transaction(writes=True) as session:
+        users = _keys(session, User, {user for _, user, _, _, _ in parsed})
+        movies = _keys(session, Movie, {movie for _, _, movie, _, _ in parsed})
+        rows, numbers = [], []
+        for number, user, movie, kind, stamp in parsed:
+            problem = _unknown(users, movies, user, movie)
+            if problem is not None:
+                results[number] = LineResult(number, "error", problem.to_dict())
+                continue
+            rows.append((users[user], movies[movie], kind, stamp))
+            numbers.append(number)
+        created, event_ids = _insert(session, rows)
+    for number, row in zip(numbers, rows, strict=True):
+        key = row[:3]
+        # The first line of a pair created it; a repeat in the same request changed nothing.
+        results[number] = LineResult(number, "created" if key in created else "unchanged")
+        created.discard(key)
+    for event_id in event_ids:
+        tasks.announce_event(event_id)
+    return [results[number] for number in sorted(results)]
+
+
+def _parse_line(raw: bytes) -> tuple[str, str, str, int]:
+    """(user id, movie id, type, timestamp) of one NDJSON line; ``ValidationError`` else."""
+    try:
+        item = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise ValidationError("the line is not valid JSON", code="invalid_json") from None
+    if not isinstance(item, dict):
+        raise ValidationError("the line must be a JSON object", code="invalid_json")
+    unknown = set(item) - {"user_id", "movie_id", "type", "timestamp"}
+    if unknown:
+        field = sorted(unknown)[0]
+        raise ValidationError(f"unknown field {field!r}", code="invalid_field", field=field)
+    ids = [_id_field(item, name) for name in ("user_id", "movie_id")]
+    kind = item.get("type")
+    if not isinstance(kind, str):
+        raise ValidationError("type is required, a string", code="invalid_field", field="type")
+    timestamp = item.get("timestamp")
+    if timestamp is not None and (isinstance(timestamp, bool) or not isinstance(timestamp, int)):
+        raise ValidationError(
+            "timestamp must be whole Unix seconds", code="invalid_timestamp", field="timestamp"
+        )
+    return ids[0], ids[1], check_type(kind), check_timestamp(timestamp)
+
+
+def _id_field(item: dict[str, Any], name: str) -> str:
+    value = item.get(name)
+    if not isinstance(value, str) or not 0 < len(value) <= EXTERNAL_ID_LENGTH or "\x00" in value:
+        raise ValidationError(
+            f"{name} is required: a string of 1 to {EXTERNAL_ID_LENGTH} characters",
+            code="invalid_field",
+            field=name,
+        )
+    return value
+
+
+def _keys(session: Session, model: type[User] | type[Movie], ids: set[str]) -> dict[str, int]:
+    """Internal ids of the rows of ``model`` with these external ids, a chunk a query."""
+    found: dict[str, int] = {}
+    wanted = sorted(ids)
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        rows = session.execute(
+            select(model.external_id, model.id).where(model.external_id.in_(chunk))
+        )
+        found.update((external, key) for external, key in rows)
+    return found
+
+
+def _unknown(
+    users: dict[str, int], movies: dict[str, int], user: str, movie: str
+) -> NotFound | None:
+    if user not in users:
+        return NotFound(f"no user {user!r}", code="user_not_found", field="user_id")
+    if movie not in movies:
+        return NotFound(f"no movie {movie!r}", code="movie_not_found", field="movie_id")
+    return None
+
+
+def _insert(
+    session: Session, rows: Sequence[tuple[int, int, str, int]]
+) -> tuple[set[tuple[int, int, str]], list[int]]:
+    """Insert the (user, movie, type, time) rows that are not stored yet, with a ``created``
+    event each; returns the (user, movie, type) keys inserted and the events' ids."""
+    table = cast(Table, Feedback.__table__)
+    dialect = session.get_bind().dialect.name
+    created: set[tuple[int, int, str]] = set()
+    for start in range(0, len(rows), 500):
+        chunk = rows[start : start + 500]
+        values = [
+            {"user_id": user, "movie_id": movie, "type": kind, "created_at": stamp}
+            for user, movie, kind, stamp in chunk
+        ]
+        statement = insert_ignoring_conflicts(table, dialect).returning(
+            table.c.user_id, table.c.movie_id, table.c.type
+        )
+        created.update(
+            (user, movie, kind) for user, movie, kind in session.execute(statement, values)
+        )
+    keys = [row[:3] for row in rows if row[:3] in created]
+    return created, _record_events(session, list(dict.fromkeys(keys)), "created")
+
+
+def _record_events(session: Session, keys: Sequence[tuple[int, int, str]], kind: str) -> list[int]:
+    """One outbox event per (user, movie, type) change; returns their ids, in order."""
+    if not keys:
+        return []
+    stamp = now()
+    values = [
+        {
+            "user_id": user,
+            "movie_id": movie,
+            "kind": kind,
+            "feedback": feedback,
+            "created_at": stamp,
+        }
+        for user, movie, feedback in keys
+    ]
+    statement = insert(RatingEvent).returning(RatingEvent.id, sort_by_parameter_order=True)
+    return [int(event_id) for event_id in session.scalars(statement, values)]
+
+
+def _stored_time(session: Session, user: int, movie: int, kind: str) -> int:
+    stamp = session.scalar(
+        select(Feedback.created_at).where(
+            Feedback.user_id == user, Feedback.movie_id == movie, Feedback.type == kind
+        )
+    )
+    return now() if stamp is None else int(stamp)
