@@ -1,5 +1,6 @@
 """Sign up, log in, log out. Sign-in attempts are throttled per client address and per
-username, so guessing passwords is slow."""
+username, so guessing passwords is slow. Signing up or in keeps what the browser's visitor rated
+(``keep_visits_ratings``)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ from urllib.parse import urlsplit
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from server.context import get_coordination, get_db, get_settings
+from server.context import get_coordination, get_db, get_queue, get_settings
 from server.errors import MovieRecError
 from server.services.accounts import MAX_USERNAME_LENGTH, authenticate, create_account
+from server.services.visitors import keep_visitor_ratings
 from server.web.forms import LoginForm, SignupForm
-from server.web.session import me, sign_in, sign_out
+from server.web.session import me, sign_in, sign_out, signed_in, take_visitor_ratings
 
 bp = Blueprint("web-accounts", __name__)
 
@@ -24,7 +26,7 @@ OWNER_LOCKOUT_FACTOR = 10
 
 @bp.route("/signup", methods=["GET", "POST"])
 def signup() -> Response | tuple[str, int]:
-    """Create an account, sign in, and go to onboarding."""
+    """Create an account, sign in, keep what they rated as a visitor, and go to onboarding."""
     form = SignupForm()
     if form.validate_on_submit():
         try:
@@ -35,6 +37,7 @@ def signup() -> Response | tuple[str, int]:
             field = getattr(form, error.field or "", None) or form.username
             field.errors.append(error.message)
         else:
+            keep_visits_ratings()
             return redirect(url_for("web.onboarding"))
     return render_template("signup.html", form=form), 200 if not form.errors else 400
 
@@ -52,6 +55,7 @@ def login() -> str | Response | tuple[str, int]:
             if account is not None:
                 sign_in(session, account, remember=form.remember.data)
         if account is not None:
+            keep_visits_ratings()
             return redirect(_safe_next() or url_for("web.for_you"))
         get_coordination().attempts.add(_failures_of(form.username.data))
         form.password.errors.append("Wrong username or password.")
@@ -66,6 +70,21 @@ def logout() -> Response:
         sign_out()
         flash("You are logged out.")
     return redirect(url_for("web.home"))
+
+
+def keep_visits_ratings() -> None:
+    """Store the ratings this browser made before signing in as the signed-in person's (never
+    over a rating the account has), and take them out of the session."""
+    ratings = take_visitor_ratings()
+    if not ratings:
+        return
+    try:
+        kept = keep_visitor_ratings(get_db(), get_queue(), signed_in().username, ratings)
+    except MovieRecError as error:  # a movie removed meanwhile: the account is made all the same
+        flash(f"Your ratings of this visit could not be kept: {error.message}", "error")
+        return
+    if kept:
+        flash(f"Kept {kept} rating{'' if kept == 1 else 's'} of your visit.")
 
 
 def too_many_attempts(username: str) -> bool:

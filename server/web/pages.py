@@ -1,4 +1,8 @@
-"""Browsing, movie pages with a star rating, "For you", and onboarding for new people."""
+"""Browsing, movie pages with a star rating, "For you", and onboarding for new people.
+
+A visitor who is not signed in rates movies too: their ratings are kept in the session cookie
+(``server.web.session``), and their "For you" is computed from those by
+``server.services.visitors`` (nothing stored) until signing up or in keeps them."""
 
 from __future__ import annotations
 
@@ -27,6 +31,7 @@ from server.services.predictions import predict_rating
 from server.services.ratings import rate_movie, rate_movies, remove_rating, to_half_stars
 from server.services.recommendations import RankedAnswer, similar_movies
 from server.services.users import get_user, known_genres
+from server.services.visitors import movie_keys, visitor_recommendations
 from server.serving.context import ServingContext
 from server.web.forms import (
     ConfirmForm,
@@ -37,14 +42,27 @@ from server.web.forms import (
     page_number,
 )
 from server.web.rows import (
+    BECAUSE_ROWS,
+    LIKED_HALF_STARS,
     MIN_ROW,
+    ROW_LENGTH,
+    Row,
     cards,
+    display_name,
     for_you_rows,
     movie_card,
+    source_text,
     top_picks,
     trending_row,
 )
-from server.web.session import login_required, me, signed_in
+from server.web.session import (
+    MAX_VISITOR_RATINGS,
+    keep_visitor_rating,
+    login_required,
+    me,
+    signed_in,
+    visitor_ratings,
+)
 
 bp = Blueprint("web", __name__)
 
@@ -59,6 +77,13 @@ MAX_ASKED = 200
 SHOWN_KEY = "onboarding_shown"
 # Drawn posters change only with a movie's title, year or genres.
 POSTER_MAX_AGE = 86_400
+
+
+@bp.app_context_processor
+def visitor_context() -> dict[str, int]:
+    """What every page may say of a visitor's ratings: how many the session holds (none once
+    signed in: signing in takes them)."""
+    return {"visitor_rated": len(visitor_ratings())}
 
 
 @bp.get("/")
@@ -130,6 +155,8 @@ def movie(movie_id: str) -> str:
             rating = session.get(Rating, (person.user_id, found.id))
             form.rating.data = f"{rating.stars:g}" if rating else None
             prediction = predict_rating(serving, session, person.username, movie_id)
+        elif (half := visitor_ratings().get(found.external_id)) is not None:
+            form.rating.data = f"{half / 2:g}"
         similar = cards(serving, session, similar_movies(serving, movie_id, SIMILAR_LENGTH))
     return render_template(
         "movie.html",
@@ -160,21 +187,23 @@ def poster(movie_id: str) -> Response:
 
 
 @bp.post("/movies/<movie_id>/rating")
-@login_required
 def rate(movie_id: str) -> Response | tuple[Response, int]:
-    """Set or remove your rating. Answers JSON to the page's script (with the movie's new
-    average and count), else goes back."""
-    person = signed_in()
+    """Set or remove your rating (a visitor's is kept in their session until they sign up).
+    Answers JSON to the page's script (with the movie's new average and count), else goes
+    back."""
+    person = me()
     form = RatingForm()  # its CSRF token was checked by CSRFProtect before this view
     wants_json = request.accept_mimetypes.best == "application/json"
     stars: float | None = None
     try:
-        if form.remove.data:
+        half_stars = None if form.remove.data else half_stars_of(form.rating.data)
+        if person is None:
+            _keep_visitor_rating(movie_id, half_stars)
+        elif half_stars is None:
             remove_rating(get_db(), get_queue(), person.username, movie_id)
         else:
-            half_stars = half_stars_of(form.rating.data)
             rate_movie(get_db(), get_queue(), person.username, movie_id, half_stars)
-            stars = half_stars / 2
+        stars = None if half_stars is None else half_stars / 2
     except MovieRecError as error:
         if wants_json:
             return jsonify(error.to_dict()), error.status
@@ -195,16 +224,69 @@ def rate(movie_id: str) -> Response | tuple[Response, int]:
     return redirect(url_for("web.movie", movie_id=movie_id))
 
 
+def _keep_visitor_rating(movie_id: str, half_stars: int | None) -> None:
+    """Keep a visitor's rating of a movie of the catalogue (``NotFound`` for any other) in
+    their session."""
+    with get_db().transaction() as session:
+        movie_key(session, movie_id)
+    keep_visitor_rating(movie_id, half_stars)
+
+
 @bp.get("/for-you")
-@login_required
-def for_you() -> str:
+def for_you() -> str | Response:
     """Your recommendations in rows; the page's script keeps the top row live as the workers
-    update it."""
+    update it. A visitor who rated movies gets rows from those ratings (the others are asked to
+    log in)."""
+    if me() is None:
+        ratings = visitor_ratings()
+        if not ratings:
+            return redirect(url_for("web-accounts.login", next=request.path))
+        return _visitor_for_you(ratings)
     serving = get_serving()
     with get_db().transaction() as session:
         user = get_user(session, signed_in().username)
         rows = for_you_rows(serving, session, user, FOR_YOU_LENGTH)
     return render_template("for_you.html", rows=rows)
+
+
+def _visitor_for_you(ratings: dict[str, int]) -> str:
+    """A visitor's "For you": their top picks by the served policy from the ratings in their
+    session, "Because you rated X" for their newest high ratings, and what is trending; a movie
+    in one row only, and never one they rated."""
+    serving = get_serving()
+    found = visitor_recommendations(serving, ratings, n=FOR_YOU_LENGTH)
+    with get_db().transaction() as session:
+        keys = movie_keys(session, ratings)  # the movies still in the catalogue
+        picks = cards(serving, session, found.answer)
+        rows = [Row("top-picks", "Top picks for you", source_text(picks), picks["items"])]
+        liked = [movie for movie, half in ratings.items() if half >= LIKED_HALF_STARS]
+        titles = serving.movies.rows(list(keys.values()))
+        for movie in [movie for movie in reversed(liked) if movie in keys][:BECAUSE_ROWS]:
+            alike = cards(serving, session, similar_movies(serving, movie, ROW_LENGTH * 2))
+            name = display_name(titles[keys[movie]].title if keys[movie] in titles else None, movie)
+            heading = f"Because you rated {name} {ratings[movie] / 2:g}★"
+            rows.append(Row(f"because-{movie}", heading, source_text(alike), alike["items"]))
+        rows.append(trending_row(serving, session))
+    return render_template(
+        "visitor_for_you.html",
+        rows=_distinct(rows, set(keys)),
+        rated=len(keys),
+        limit=MAX_VISITOR_RATINGS,
+    )
+
+
+def _distinct(rows: list[Row], rated: set[str]) -> list[Row]:
+    """The rows with each movie in the first row only and none of ``rated``; after the top
+    picks, at most ``ROW_LENGTH`` cards a row, and a row with fewer than ``MIN_ROW`` left out."""
+    shown = set(rated)
+    kept = []
+    for index, row in enumerate(rows):
+        items = [item for item in row.items if item["movie_id"] not in shown]
+        items = items if index == 0 else items[:ROW_LENGTH]
+        shown |= {item["movie_id"] for item in items}
+        if index == 0 or len(items) >= MIN_ROW:
+            kept.append(Row(row.key, row.title, row.source, items))
+    return kept
 
 
 @bp.get("/for-you/top-picks")

@@ -1,8 +1,14 @@
-"""Who is signed in: the session's person, loaded once per request by Flask-Login.
+"""Who is signed in: the session's person, loaded once per request by Flask-Login; and what a
+visitor rated before signing up.
 
 The cookies hold a web session's secret, not the user's id (``services.accounts.start_session``):
 a session is live only while its row exists, so logging out or changing the password ends it
 even in a copy of the cookie.
+
+A visitor's ratings are kept in the signed session cookie (half stars by movie id, newest last),
+at most ``MAX_VISITOR_RATINGS`` of them and ``VISITOR_RATING_BYTES`` of ids: a cookie over 4 KB
+is dropped by browsers, with the visitor's CSRF token in it. The signature says only that this
+server wrote them: their movies are looked up again whenever they are used.
 """
 
 from __future__ import annotations
@@ -14,12 +20,14 @@ from typing import ParamSpec, TypeVar, cast
 
 import flask_login
 from flask import abort, current_app
+from flask import session as cookie
 from flask_login import UserMixin, current_user
 from sqlalchemy.orm import Session
 
 from server.context import get_db
 from server.models import Account
 from server.services.accounts import end_session, session_account, start_session
+from server.services.ratings import MAX_HALF_STARS, MIN_HALF_STARS
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -98,3 +106,45 @@ def admin_required(view: Callable[P, R]) -> Callable[P, R]:
         return view(*args, **kwargs)
 
     return login_required(wrapper)
+
+
+VISITOR_RATINGS_KEY = "visitor_ratings"
+MAX_VISITOR_RATINGS = 50
+# The most characters of movie ids kept (with the stars, well under a cookie's 4 KB once signed).
+VISITOR_RATING_BYTES = 1500
+
+
+def visitor_ratings() -> dict[str, int]:
+    """The ratings this browser's visitor made before signing up: half stars by movie id,
+    oldest first (anything else the cookie holds under the key is left out)."""
+    kept = cookie.get(VISITOR_RATINGS_KEY)
+    if not isinstance(kept, dict):
+        return {}
+    return {
+        movie: half
+        for movie, half in kept.items()
+        if isinstance(movie, str) and type(half) is int and MIN_HALF_STARS <= half <= MAX_HALF_STARS
+    }
+
+
+def keep_visitor_rating(movie_id: str, half_stars: int | None) -> None:
+    """Set (or with None, remove) the visitor's rating of ``movie_id``; past the limits, their
+    oldest ratings make room."""
+    ratings = visitor_ratings()
+    ratings.pop(movie_id, None)
+    if half_stars is not None:
+        ratings[movie_id] = half_stars
+    newest = list(ratings.items())[-MAX_VISITOR_RATINGS:]
+    while sum(len(movie) for movie, _ in newest) > VISITOR_RATING_BYTES:
+        newest.pop(0)
+    if newest:
+        cookie[VISITOR_RATINGS_KEY] = dict(newest)
+    else:
+        cookie.pop(VISITOR_RATINGS_KEY, None)
+
+
+def take_visitor_ratings() -> dict[str, int]:
+    """The visitor's ratings, removed from the session (they are the account's now)."""
+    ratings = visitor_ratings()
+    cookie.pop(VISITOR_RATINGS_KEY, None)
+    return ratings
