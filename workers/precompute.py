@@ -1,12 +1,20 @@
 """Filling the cache: users' lists and movies' similar lists, written in pipelined batches.
 
 Lists are computed with the same function the web processes use on a miss
-(``compute_user_list``), so a cached list is exactly what a live computation would answer.
+(``compute_user_list``), so a cached list is exactly what a live computation would answer, less
+the movies withheld for good (hidden, past their window, deleted: ``server.serving.catalogue``),
+read as much deeper as it takes to stay ``list_length`` long. Readers leave out every movie
+withheld at the time of the read, so a movie hidden after a list was written is in none from the
+next read on, and one waiting for its window is in lists the moment it opens; a movie shown
+again after a list was written without it returns to that list when it is written again (the
+person's next rating, the next precompute).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from functools import partial
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -17,12 +25,15 @@ from server.models import ChampionSet, ModelStatus, ModelVersion, Movie, User
 from server.services import champions
 from server.services.model_versions import active_version, active_versions, get_version
 from server.services.ratings import ratings_by_user
+from server.serving.catalogue import Withheld, in_session, withheld_movies
 from server.serving.lists import compute_user_list, similar_list
 from server.serving.policy import CONTENT, RatedMovies, segment_of
 from workers.context import WorkerContext
 
 # Lists are written to Redis this many at a time, one round trip each.
 BATCH = 500
+# A list read deeper to make up for withheld movies is read at most this deep.
+MAX_DEPTH = 30_000
 
 
 def precompute_users(
@@ -41,13 +52,14 @@ def precompute_users(
         users = session.scalars(select(User).where(User.id.in_(user_ids))).all()
         content = active_version(session, CONTENT)
         chosen = champions.current(session)
+        withheld = withheld_movies(context.serving.cache, in_session(session)).lasting()
         batch: list[tuple[str, CachedList]] = []
         auto: list[tuple[str, CachedList]] = []
         for user in users:
             rated = ratings.get(user.id)
             if rated is None:
                 continue
-            entry = _list_for(context, version, content, user, rated, prefer_trained=True)
+            entry = _list_for(context, version, content, user, rated, True, withheld)
             if entry is None:
                 continue
             batch.append((user.external_id, entry))
@@ -87,11 +99,13 @@ def precompute_similar(
         written = 0
         version = get_version(session, algorithm, number)
         evidence = context.serving.evidence.of(version, model)
+        withheld = withheld_movies(context.serving.cache, in_session(session)).lasting()
         for movie in model.known_movies().tolist():
-            if movie not in external:
+            if movie not in external:  # deleted since the model was trained
                 continue
-            entry = similar_list(model, number, movie, length, evidence)
-            if len(entry) > 0:  # an empty list would hide the content-based fallback
+            alike = partial(similar_list, model, number, movie, evidence=evidence)
+            entry = _shown(alike, length, withheld)
+            if entry is not None:  # an empty list would hide the content-based fallback
                 batch.append((external[movie], entry))
             if len(batch) >= BATCH:
                 written += context.serving.cache.store_similar_lists(algorithm, batch)
@@ -112,6 +126,7 @@ def refresh_users(context: WorkerContext, session: Session, user_ids: list[int])
     active = active_versions(session)
     registry = context.serving.registry
     chosen = champions.current(session)
+    withheld = withheld_movies(context.serving.cache, in_session(session)).lasting()
     auto: dict[str, CachedList | None] = {user.external_id: None for user in users}
     for algorithm, version in sorted(active.items()):
         # A version trained before its algorithm left the allow-list no longer serves.
@@ -122,9 +137,8 @@ def refresh_users(context: WorkerContext, session: Session, user_ids: list[int])
             rated = ratings.get(user.id)
             entry = None
             if rated is not None:
-                entry = _list_for(
-                    context, version, active.get(CONTENT), user, rated, prefer_trained=False
-                )
+                content = active.get(CONTENT)
+                entry = _list_for(context, version, content, user, rated, False, withheld)
             if entry is None:
                 context.serving.cache.drop_user_list(algorithm, user.external_id)
                 continue
@@ -146,11 +160,33 @@ def _list_for(
     user: User,
     rated: RatedMovies,
     prefer_trained: bool,
+    withheld: Withheld,
 ) -> CachedList | None:
-    length = context.serving.cache.list_length
-    return compute_user_list(
-        context.serving, version, content, user, rated, length, prefer_trained=prefer_trained
+    """The person's list as cached, without ``withheld`` movies; None when the fallback must
+    answer."""
+    return _shown(
+        lambda depth: compute_user_list(
+            context.serving, version, content, user, rated, depth, prefer_trained=prefer_trained
+        ),
+        context.serving.cache.list_length,
+        withheld,
     )
+
+
+def _shown(
+    compute: Callable[[int], CachedList | None], length: int, withheld: Withheld
+) -> CachedList | None:
+    """The first ``length`` movies that are not ``withheld`` of the list ``compute(depth)``
+    gives, read deeper while withheld movies leave it short; None for no movie at all."""
+    depth = length + min(len(withheld.movies), length)
+    while True:
+        entry = compute(depth)
+        if entry is None:
+            return None
+        kept = withheld.keep_list(entry)
+        if len(kept) >= length or len(entry) < depth or depth >= MAX_DEPTH:
+            return kept.head(length) if len(kept) > 0 else None
+        depth = min(depth * 4, MAX_DEPTH)
 
 
 def _add_precompute_time(session: Session, version_id: int, seconds: float) -> None:

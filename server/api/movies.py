@@ -1,23 +1,35 @@
-"""``/api/v1/movies`` and ``/api/v1/genres``: create, read and search movies; a movie's ratings."""
+"""``/api/v1/movies`` and ``/api/v1/genres``: create, read, change, delete and search movies; a
+movie's ratings.
+
+A hidden movie, or one outside its window of availability, is for the service key and admins
+only: for everyone else it is absent from the search and a 404 of its own."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from flask import Blueprint, url_for
+from sqlalchemy.orm import Session
 
 from server.api.operation import operation
-from server.api.schemas import MovieIn, MovieSearch, Page
+from server.api.schemas import MovieIn, MovieSearch, MovieUpdate, Page
 from server.api.serialize import movie_json, page_json, rating_json
-from server.auth import require_credentials
-from server.context import get_db
+from server.auth import authorize, require_credentials
+from server.context import get_db, get_serving
+from server.errors import AuthenticationError, Forbidden
+from server.models import Movie
+from server.services.lookup import not_found
 from server.services.movies import (
+    MovieChanges,
     NewMovie,
     create_movie,
+    delete_movie,
     get_movie,
+    is_shown,
     list_genres,
     rating_summary,
     search_movies,
+    update_movie,
 )
 from server.services.ratings import movie_ratings
 
@@ -49,7 +61,8 @@ def post_movie(body: MovieIn) -> tuple[dict[str, Any], int, dict[str, str]]:
 @bp.get("/movies")
 @operation(query=MovieSearch)
 def list_movies(query: MovieSearch) -> dict[str, Any]:
-    """Movies by title substring (any case), genre and year, sorted by title."""
+    """Movies by title substring (any case), genre and year, sorted by title; hidden and
+    unavailable ones only for the service key and admins."""
     with get_db().transaction() as session:
         movies, total = search_movies(
             session,
@@ -58,6 +71,7 @@ def list_movies(query: MovieSearch) -> dict[str, Any]:
             year=query.year,
             limit=query.limit,
             offset=query.offset,
+            withheld_too=_sees_withheld(),
         )
         items = [movie_json(movie) for movie in movies]
     return page_json(items, total, query.limit, query.offset)
@@ -66,11 +80,51 @@ def list_movies(query: MovieSearch) -> dict[str, Any]:
 @bp.get("/movies/<movie_id>")
 @operation()
 def get_movie_by_id(movie_id: str) -> dict[str, Any]:
-    """A movie with its metadata and rating summary."""
+    """A movie with its metadata and rating summary (a hidden or unavailable one: for the
+    service key and admins only, a 404 for everyone else)."""
     with get_db().transaction() as session:
         movie = get_movie(session, movie_id)
-        summary = rating_summary(session, movie)
-        return movie_json(movie) | {"rating": {"mean": summary.mean, "count": summary.count}}
+        if not is_shown(movie) and not _sees_withheld():
+            raise not_found(Movie, movie_id)
+        return _with_ratings(session, movie)
+
+
+@bp.patch("/movies/<movie_id>")
+@require_credentials
+@operation(body=MovieUpdate)
+def patch_movie(movie_id: str, body: MovieUpdate) -> dict[str, Any]:
+    """Change a movie: fields left out stay as they are, ``null`` clears one that may be empty.
+    Hiding it, or a window of availability that excludes now, takes it out of every list from
+    the next read on; showing it again brings it back."""
+    changes = MovieChanges.of(body.model_dump(exclude_unset=True))
+    movie = update_movie(get_serving(), movie_id, changes)
+    with get_db().transaction() as session:
+        return _with_ratings(session, movie)
+
+
+@bp.delete("/movies/<movie_id>")
+@require_credentials
+@operation(success=(204,))
+def delete_movie_by_id(movie_id: str) -> tuple[str, int]:
+    """Delete a movie with its ratings and feedback; it is in no list from the next read on."""
+    delete_movie(get_serving(), movie_id)
+    return "", 204
+
+
+def _with_ratings(session: Session, movie: Movie) -> dict[str, Any]:
+    """A movie's JSON with its rating summary."""
+    summary = rating_summary(session, movie)
+    return movie_json(movie) | {"rating": {"mean": summary.mean, "count": summary.count}}
+
+
+def _sees_withheld() -> bool:
+    """Whether the request carries the service key or an admin's token (credentials are
+    optional here: without them, or with others', hidden movies stay hidden)."""
+    try:
+        authorize(None)
+    except (AuthenticationError, Forbidden):
+        return False
+    return True
 
 
 @bp.get("/movies/<movie_id>/ratings")

@@ -77,6 +77,9 @@ MOVIE_EXAMPLE = {
     "tmdb_id": 603,
     "poster_url": "/movies/2571/poster.svg",
     "display_title": "The Matrix",
+    "hidden": False,
+    "available_from": None,
+    "available_until": 1893456000,
 }
 RATING_EXAMPLE = {
     "user_id": "alice",
@@ -295,6 +298,11 @@ MOVIE_PROPERTIES: dict[str, Schema] = {
     "tmdb_id": nullable(INTEGER),
     "poster_url": POSTER_URL,
     "display_title": DISPLAY_TITLE,
+    "hidden": {"type": "boolean", "description": "In no list while true"},
+    "available_from": nullable(INTEGER)
+    | {"description": "In lists from this moment on (UTC Unix seconds; null: always)"},
+    "available_until": nullable(INTEGER)
+    | {"description": "In lists until this moment, excluded (UTC Unix seconds; null: always)"},
 }
 
 RESPONSE_SCHEMAS: dict[str, Schema] = {
@@ -580,6 +588,8 @@ RESPONSES: dict[str, str | None] = {
     "movies.post_movie": "Movie",
     "movies.list_movies": "MoviePage",
     "movies.get_movie_by_id": "MovieWithRatings",
+    "movies.patch_movie": "MovieWithRatings",
+    "movies.delete_movie_by_id": None,
     "movies.list_movie_ratings": "MovieRatingPage",
     "movies.get_genres": "GenreList",
     "recommendations.get_recommendations": "Recommendations",

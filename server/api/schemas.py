@@ -8,7 +8,7 @@ document agree with the server on what is valid.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -17,11 +17,13 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    field_validator,
 )
 
 from server.models import EXTERNAL_ID_LENGTH
 from server.presentation import POSTER_PATH_LENGTH, POSTER_PATH_PATTERN
 from server.services.movies import INT64_MAX
+from server.serving.catalogue import LATEST_SECOND
 
 # Text holds no NUL character (PostgreSQL stores none; ``server.http_errors.reject_nul``).
 NO_NUL = r"^[^\x00]*$"
@@ -90,6 +92,16 @@ class UserUpdate(Body):
     favorite_genres: Genres | None = None
 
 
+Overview = Annotated[str, StringConstraints(max_length=20_000, pattern=NO_NUL)]
+ImdbId = Annotated[str, StringConstraints(pattern=r"^(tt)?[0-9]{1,10}$")]
+TmdbId = Annotated[int, Field(ge=1, le=2**31 - 1), BeforeValidator(_integral)]
+PosterPath = Annotated[
+    str, StringConstraints(max_length=POSTER_PATH_LENGTH, pattern=POSTER_PATH_PATTERN)
+]
+# A moment as UTC Unix seconds, up to the last second of the year 9999.
+Seconds = Annotated[int, Field(ge=0, le=LATEST_SECOND), BeforeValidator(_integral)]
+
+
 class MovieIn(Body):
     """A new movie."""
 
@@ -98,15 +110,57 @@ class MovieIn(Body):
     year: Year | None = None
     genres: Genres = []
     tags: Annotated[list[Tag], Field(max_length=200)] = []
-    overview: Annotated[str, StringConstraints(max_length=20_000, pattern=NO_NUL)] | None = None
-    imdb_id: Annotated[str, StringConstraints(pattern=r"^(tt)?[0-9]{1,10}$")] | None = None
-    tmdb_id: Annotated[int, Field(ge=1, le=2**31 - 1), BeforeValidator(_integral)] | None = None
-    poster_path: (
-        Annotated[
-            str, StringConstraints(max_length=POSTER_PATH_LENGTH, pattern=POSTER_PATH_PATTERN)
-        ]
-        | None
-    ) = None
+    overview: Overview | None = None
+    imdb_id: ImdbId | None = None
+    tmdb_id: TmdbId | None = None
+    poster_path: PosterPath | None = None
+
+
+# Fields of ``MovieUpdate`` that may be left out but not null (they cannot be empty).
+NOT_NULL = ("title", "genres", "hidden")
+
+
+def _left_out_is_unchanged(schema: dict[str, Any]) -> None:
+    """No property has a default (one left out stays as it is), and those of ``NOT_NULL``
+    admit no null (a null is refused, as the validator refuses it)."""
+    for name, value in schema.get("properties", {}).items():
+        value.pop("default", None)
+        if name in NOT_NULL:
+            (kept,) = [branch for branch in value.pop("anyOf") if branch.get("type") != "null"]
+            value |= kept
+
+
+class MovieUpdate(Body):
+    """Changes to a movie: a field left out stays as it is, ``null`` clears one that may be
+    empty. A hidden movie, or one outside its window of availability (UTC Unix seconds, from
+    ``available_from`` included to ``available_until`` excluded, either end open), is in no
+    list from the next read on (a window ending before it starts is a 409 ``invalid_window``)."""
+
+    model_config = ConfigDict(json_schema_extra=_left_out_is_unchanged)
+
+    # None marks a field of ``NOT_NULL`` left out: a null sent is refused.
+    title: Title | None = None
+    year: Year | None = None
+    genres: Genres | None = None
+    overview: Overview | None = None
+    imdb_id: ImdbId | None = None
+    tmdb_id: TmdbId | None = None
+    poster_path: PosterPath | None = None
+    hidden: bool | None = Field(None, description="In no list while true")
+    available_from: Seconds | None = Field(
+        default=None, description="In lists from this moment on (UTC Unix seconds; null: always)"
+    )
+    available_until: Seconds | None = Field(
+        default=None, description="In lists until this moment (UTC Unix seconds; null: always)"
+    )
+
+    @field_validator(*NOT_NULL, mode="before")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        """Refuse null for a field that cannot be empty (leave it out to keep it)."""
+        if value is None:
+            raise ValueError("may be left out but not null")
+        return value
 
 
 class RatingIn(Body):

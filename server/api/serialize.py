@@ -66,7 +66,7 @@ def user_json(user: User) -> dict[str, Any]:
 
 def movie_json(movie: Movie) -> dict[str, Any]:
     """A movie with its metadata; ``title`` as the dataset gave it, ``display_title`` as people
-    write it."""
+    write it; whether it is hidden and its window of availability (UTC Unix seconds)."""
     return {
         "id": movie.external_id,
         "title": movie.title,
@@ -78,6 +78,9 @@ def movie_json(movie: Movie) -> dict[str, Any]:
         "imdb_id": movie.imdb_id,
         "tmdb_id": movie.tmdb_id,
         "poster_url": poster_of(movie),
+        "hidden": movie.hidden,
+        "available_from": movie.available_from,
+        "available_until": movie.available_until,
     }
 
 

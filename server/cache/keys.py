@@ -18,7 +18,12 @@ POPULAR_TTL_SECONDS = 10
 IMPORT_REPORT_TTL_SECONDS = 86_400
 
 # What web processes read on every request, so what they hold near (see ``server.cache.near``).
-NEAR_PREFIXES = (f"{PREFIX}recs:", f"{PREFIX}similar:", f"{PREFIX}active:")
+NEAR_PREFIXES = (
+    f"{PREFIX}recs:",
+    f"{PREFIX}similar:",
+    f"{PREFIX}active:",
+    f"{PREFIX}catalogue:",
+)
 
 
 def recs(algorithm: str, user: str) -> str:
@@ -67,3 +72,10 @@ RETRAIN_WAITING_TTL_SECONDS = 600
 
 HEARTBEAT = f"{PREFIX}heartbeat:worker"
 LAST_IMPORT = f"{PREFIX}import:last"
+
+
+# What lists may show (``server.serving.catalogue``): a number raised by every change of a movie
+# that lists must follow at once (hidden, shown, its window moved, deleted), and the movies deleted
+# (``<internal id>:<external id>``), which the trained models still know until they are retrained.
+CATALOGUE_GENERATION = f"{PREFIX}catalogue:generation"
+CATALOGUE_DELETED = f"{PREFIX}catalogue:deleted"

@@ -1,12 +1,18 @@
-"""Movies with their genres and tags; search by title, genre and year."""
+"""Movies with their genres and tags: created, changed (hidden, shown, given an availability
+window) and deleted; search by title, genre and year.
+
+A change lists must follow is announced after its commit (``server.serving.catalogue``): from
+the next read on, in every process, a hidden or unavailable movie is in no list and a deleted one
+nowhere, though the trained models and the cached lists still hold its id."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, fields
+from enum import Enum
 from typing import Any
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import case, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -14,6 +20,8 @@ from server.db import now
 from server.errors import Conflict, NotFound, ValidationError
 from server.models import Genre, Movie, MovieGenre, MovieTag, Rating
 from server.services.lookup import key_by_external_id, row_by_external_id
+from server.serving.catalogue import announce_change, shown_at, shown_clause
+from server.serving.context import ServingContext
 
 # Articles a title may start with as people write it ("The Matrix") but that MovieLens moves to
 # the end ("Matrix, The"); "L'" is written joined ("L'Atalante") and is left to the substring.
@@ -39,6 +47,42 @@ class NewMovie:
     poster_path: str | None = None
 
 
+class Unset(Enum):
+    """A field a change leaves as it is (``None`` clears it)."""
+
+    UNSET = "unset"
+
+
+UNSET = Unset.UNSET
+
+
+@dataclass(frozen=True)
+class MovieChanges:
+    """What a client changes of a movie: every field left ``UNSET`` stays as it is; ``None``
+    clears a field that may be empty. ``available_from`` and ``available_until`` are UTC Unix
+    seconds, either end open (None)."""
+
+    title: str | Unset = UNSET
+    year: int | Unset | None = UNSET
+    genres: tuple[str, ...] | Unset = UNSET
+    overview: str | Unset | None = UNSET
+    imdb_id: str | Unset | None = UNSET
+    tmdb_id: int | Unset | None = UNSET
+    poster_path: str | Unset | None = UNSET
+    hidden: bool | Unset = UNSET
+    available_from: int | Unset | None = UNSET
+    available_until: int | Unset | None = UNSET
+
+    @classmethod
+    def of(cls, given: Mapping[str, Any]) -> MovieChanges:
+        """The changes of the fields ``given`` by name (a list as a tuple)."""
+        values: dict[str, Any] = {
+            name: tuple(value) if isinstance(value, list) else value
+            for name, value in given.items()
+        }
+        return cls(**values)
+
+
 @dataclass(frozen=True)
 class RatingSummary:
     """How many ratings a movie has and their mean (None without ratings)."""
@@ -58,6 +102,7 @@ def create_movie(session: Session, new: NewMovie) -> Movie:
         tmdb_id=new.tmdb_id,
         poster_path=new.poster_path,
         created_at=now(),
+        hidden=False,
     )
     try:
         with session.begin_nested():
@@ -89,6 +134,53 @@ def get_movie(session: Session, external_id: str) -> Movie:
     return row_by_external_id(session, Movie, external_id)
 
 
+def is_shown(movie: Movie) -> bool:
+    """Whether lists may show ``movie`` now: not hidden, and within its availability window."""
+    return shown_at(movie.hidden, movie.available_from, movie.available_until, now())
+
+
+def update_movie(context: ServingContext, external_id: str, changes: MovieChanges) -> Movie:
+    """Change a movie (``NotFound`` if unknown; a 409 ``invalid_window`` when its window would
+    end before it starts, with the ends given or stored) and announce it: lists follow from the
+    next read on. Returns the movie as changed."""
+    with context.database.transaction(writes=True) as session:
+        movie = get_movie(session, external_id)
+        for change in fields(changes):
+            value = getattr(changes, change.name)
+            if value is UNSET:
+                continue
+            if change.name == "genres":  # in the order the relationship loads them
+                movie.genres = sorted(_genres_named(session, value), key=lambda g: g.name)
+            else:
+                setattr(movie, change.name, value)
+        _check_window(movie)
+        session.flush()
+    announce_change(context.cache)
+    return movie
+
+
+def _check_window(movie: Movie) -> None:
+    """``Conflict`` when the movie's availability window ends before or when it starts."""
+    start, end = movie.available_from, movie.available_until
+    if start is not None and end is not None and end <= start:
+        raise Conflict(
+            "available_until must be after available_from (either given or stored).",
+            code="invalid_window",
+            field="available_until",
+        )
+
+
+def delete_movie(context: ServingContext, external_id: str) -> None:
+    """Delete a movie with its ratings, feedback, rating events, genres and tags (every key to
+    it is ``ON DELETE CASCADE``); ``NotFound`` if unknown. The trained models and cached lists
+    still hold its id: it is announced as deleted, so every list leaves it out from the next
+    read on (and the next retrain forgets it)."""
+    with context.database.transaction(writes=True) as session:
+        movie = movie_key(session, external_id)
+        session.execute(delete(Movie).where(Movie.id == movie))
+    announce_change(context.cache, [(movie, external_id)])
+
+
 def movie_key(session: Session, external_id: str) -> int:
     """The internal id of the movie with this id (no row loaded); ``NotFound`` otherwise."""
     return key_by_external_id(session, Movie, external_id)
@@ -102,18 +194,22 @@ def search_movies(
     year: int | None = None,
     limit: int = 50,
     offset: int = 0,
+    withheld_too: bool = False,
 ) -> tuple[list[Movie], int]:
     """Movies whose title contains ``query`` (any case, written either way: "The Matrix" finds
     "Matrix, The"), of ``genre`` and ``year``: the best match first (the whole title, then
     titles starting with it as a word, then starting with it, shorter titles first), by title
     without a query.
 
-    Returns one page and the total number of matches. An unknown genre is a ``NotFound``; a
-    number beyond 64 bits a ``ValidationError``.
+    Hidden and unavailable movies are left out unless ``withheld_too`` (for the service key
+    and admins). Returns one page and the total number of matches. An unknown genre is a
+    ``NotFound``; a number beyond 64 bits a ``ValidationError``.
     """
     for field, value in (("year", year), ("limit", limit), ("offset", offset)):
         _check_int64(field, value)
     statement = select(Movie)
+    if not withheld_too:
+        statement = statement.where(shown_clause(now()))
     order: list[Any] = [Movie.title, Movie.id]
     if query:
         article, core = _leading_article(query)

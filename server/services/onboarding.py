@@ -10,6 +10,7 @@ from server.models import User
 from server.services.model_versions import active_version, active_versions
 from server.services.popular import popular_movies
 from server.services.ratings import rated_by
+from server.serving.catalogue import in_session, withheld_movies
 from server.serving.context import ServingContext
 from server.serving.lists import served_version
 from server.serving.onboarding import Questionnaire
@@ -21,7 +22,8 @@ def next_questions(
     context: ServingContext, session: Session, user: User, asked: set[int], n: int
 ) -> list[int]:
     """``n`` movies (internal ids) to ask ``user`` about, none of them rated or ``asked``
-    already; the popular movies of their genres while no model is trained."""
+    already, nor withheld from lists (hidden, unavailable: ``server.serving.catalogue``); the
+    popular movies of their genres while no model is trained (which leave those out too)."""
     genres = [genre.name for genre in user.favorite_genres]
     rated = rated_by(session, user.id)
     answers = dict(zip(rated.movies.tolist(), rated.stars.tolist(), strict=True))
@@ -35,4 +37,5 @@ def next_questions(
         )
         return [movie for movie, _ in pool if movie not in answers and movie not in asked][:n]
     evidence = context.evidence.of(version, served.model)
-    return Questionnaire(evidence, genres).round(answers, asked | set(answers), n)
+    withheld = withheld_movies(context.cache, in_session(session)).movies
+    return Questionnaire(evidence, genres).round(answers, asked | set(answers), n, withheld)

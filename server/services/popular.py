@@ -1,7 +1,8 @@
 """Popular movies by the Bayesian weighted rating (the ``popularity`` plugin's formula, with m the
 90th percentile of the counts), live from the database over a window of days and a set of genres.
 The aggregate is exact (no counters to drift when an event is redelivered) and cheap, so it is
-cached for a few seconds only.
+cached for a few seconds only. Movies no list may show now (``server.serving.catalogue``) are left
+out as the list is read, cached or not.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from plugins.algorithms.popularity import vote_quantile, weighted_rating
 from server.cache.store import Cache
 from server.db import now
 from server.models import Genre, MovieGenre, Rating
+from server.serving.catalogue import in_session, withheld_movies
 
 MIN_VOTES_QUANTILE = 0.9
 # Within a window, a movie counts as popular only once this many people rated it there: one
@@ -29,15 +31,18 @@ def popular_movies(
     """The ``n`` most popular movies (internal id, weighted rating), optionally only of
     ``genres`` (any of them) and only counting ratings of the last ``window_days`` (then only
     movies rated there by ``MIN_WINDOW_VOTES`` people or more); and whether the list came from
-    the cache."""
+    the cache. Withheld movies are left out (the cached list is as deep again as they are many, so
+    it still holds ``n`` after them)."""
+    withheld = withheld_movies(cache, in_session(session))
     window = window_days or 0
     genre_key = "|".join(sorted(genres))
     pairs = cache.popular(window, genre_key) if n <= CACHED_LENGTH else None
     if pairs is not None:
-        return pairs[:n], True
-    pairs = _weighted_ratings(session, genres, window_days, max(n, CACHED_LENGTH))
+        return withheld.keep(pairs)[:n], True
+    depth = max(n, CACHED_LENGTH) + len(withheld.movies)
+    pairs = _weighted_ratings(session, genres, window_days, depth)
     cache.store_popular(window, genre_key, pairs)
-    return pairs[:n], False
+    return withheld.keep(pairs)[:n], False
 
 
 def _weighted_ratings(

@@ -11,6 +11,10 @@ repeat a movie. A ``cursor`` pins the list: it carries the next page's offset an
 list and rules it was cut from, and the next read answers ``409 list_changed`` if the list changed
 since (a new model version, or new ratings folded in) rather than a page that could repeat or skip
 movies.
+
+Movies no list may show now (hidden, outside their availability window, deleted:
+``server.serving.catalogue``) are left out of every list as it is read, by the same filter, and
+``withheld_now`` / ``shown_only`` give other read paths the same set.
 """
 
 from __future__ import annotations
@@ -29,14 +33,16 @@ from sqlalchemy.orm import Session
 from server.cache.connection import CACHE_ERRORS
 from server.cache.lists import CachedList
 from server.errors import Conflict, ValidationError
-from server.models import User
+from server.models import Movie, User
 from server.services import champions
 from server.services.algorithms import require_algorithm
+from server.services.lookup import not_found
 from server.services.model_versions import active_version
 from server.services.movies import get_movie
 from server.services.popular import popular_movies
 from server.services.ratings import rated_by
 from server.services.users import get_user
+from server.serving.catalogue import Withheld, withheld_movies
 from server.serving.context import ServingContext
 from server.serving.explain import explain, explain_popular
 from server.serving.lists import compute_user_list, served_version, similar_list
@@ -209,7 +215,7 @@ class _FilteredLists:
         now = time.monotonic()
         if known is not None and known[0] is held and now - known[1] < ROW_LIFETIME_SECONDS:
             return known[2]
-        kept = _filtered(context, pairs(), asked.rules)
+        kept = _filtered(context, pairs(), asked)
         with self._lock:
             if key not in self._kept and len(self._kept) >= self.max_entries:
                 self._kept.pop(next(iter(self._kept)))
@@ -220,16 +226,59 @@ class _FilteredLists:
 _filtered_lists = _FilteredLists()
 
 
+class _AsOf:
+    """Each cached list this process holds as of a withheld set: one object per list and set
+    (sharing the list's arrays). What was derived from a held list by its identity (its filtered
+    movies, its deeper read, its rendered body: ``server.cache.rendered``) is then derived anew
+    once a movie was hidden, shown, edited or deleted, though the cached list did not change."""
+
+    def __init__(self, max_entries: int = 4 * DEEP_LISTS) -> None:
+        self.max_entries = max_entries
+        self._lists: dict[int, tuple[CachedList, int, CachedList]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, hit: CachedList, withheld: Withheld) -> CachedList:
+        """``hit`` as of ``withheld``: the same object for the same list and set."""
+        known = self._lists.get(id(hit))
+        if known is not None and known[0] is hit and known[1] == withheld.stamp:
+            return known[2]
+        current = replace(hit)
+        with self._lock:
+            if id(hit) not in self._lists and len(self._lists) >= self.max_entries:
+                self._lists.pop(next(iter(self._lists)))
+            self._lists[id(hit)] = (hit, withheld.stamp, current)
+        return current
+
+
+_as_of = _AsOf().get
+
+
+def withheld_now(context: ServingContext) -> Withheld:
+    """The movies no list may show now (``server.serving.catalogue``); after a change of the
+    catalogue, the movie directory reads its rows again (a title edited, a movie deleted)."""
+    withheld = withheld_movies(context.cache, context.database.transaction)
+    context.movies.follow(withheld.generation)
+    return withheld
+
+
+def shown_only(context: ServingContext, items: Pairs) -> Pairs:
+    """The movies of ``items`` that lists may show now, in order: for read paths of their own
+    (a visitor's list), the filter every list here applies."""
+    return withheld_now(context).keep(items)
+
+
 @dataclass(frozen=True)
 class _Request:
     """What a paged read asks for: its rules, the page (``start``, ``n``), the stamp a cursor
-    pinned (None without a cursor), and the text the list's stamp is keyed by."""
+    pinned (None without a cursor), the text the list's stamp is keyed by, and the movies no
+    list may show at the time of the read."""
 
     rules: ListRules
     start: int
     n: int
     pinned: int | None
     key: bytes
+    withheld: Withheld
 
     @property
     def wanted(self) -> int:
@@ -238,6 +287,7 @@ class _Request:
 
 
 def _request(
+    withheld: Withheld,
     name: str,
     rules: ListRules | None,
     genre: str | None,
@@ -266,7 +316,7 @@ def _request(
             )
         offset, pinned = int(match[1]), int(match[2], 16)
     key = f"{name}|{exclude_rated}|{rules.key()}".encode()
-    return _Request(rules, offset, n, pinned, key)
+    return _Request(rules, offset, n, pinned, key, withheld)
 
 
 def recommendations(
@@ -289,12 +339,13 @@ def recommendations(
     if name != champions.AUTO:
         require_algorithm(context.registry, name, "rank")
     genre = None if genre is None else context.movies.known_genre(genre)
-    asked = _request(name, rules, genre, n, offset, cursor, exclude_rated)
+    asked = _request(withheld_now(context), name, rules, genre, n, offset, cursor, exclude_rated)
     cacheable = exclude_rated and n <= context.cache.list_length
     hit = None
     if cacheable:
         _, hit = context.cache.user_list(name, user_external_id)
         if hit is not None:
+            hit = _as_of(hit, asked.withheld)
             answer = _cached_answer(context, hit, asked) or _held_deeper(
                 context, ("recs", name, user_external_id), hit, asked
             )
@@ -397,7 +448,7 @@ def _fallback(
         state = user_state(served.model, user.id, rated)
         entry = ranked_list(served, state, max(_first(asked), asked.wanted), True, rated.excluded)
         entry = explain(entry, rated, context.evidence.of(version, served.model), served.model)
-        kept = _filtered(context, entry.pairs(), asked.rules)
+        kept = _filtered(context, entry.pairs(), asked)
         if kept:
             page = _paged(kept, _stamp(context, entry.movies, asked), asked, complete=True)
             return RankedAnswer(
@@ -428,7 +479,7 @@ def _popular_answer(
     depth = max(depth, context.cache.list_length)
     pool, _ = popular_movies(context.cache, session, depth + len(left_out), genres, None)
     pool = [(movie, score) for movie, score in pool if movie not in left_out]
-    kept = _filtered(context, pool, asked.rules)
+    kept = _filtered(context, pool, asked)
     head = np.array([movie for movie, _ in pool], np.int32)
     page = _paged(kept, _stamp(context, head, asked), asked, complete=True)
     items = kept[asked.start : asked.wanted]
@@ -464,11 +515,14 @@ def similar_movies(
     ``cursor`` (as ``recommendations``); content-based for a movie the model has not seen."""
     name = algorithm or context.settings.similar_algorithm
     require_algorithm(context.registry, name, "similar")
-    asked = _request(name, rules, None, n, offset, cursor)
+    asked = _request(withheld_now(context), name, rules, None, n, offset, cursor)
+    if movie_external_id in asked.withheld.gone:  # deleted: its cached lists outlive it
+        raise not_found(Movie, movie_external_id)
     hit = None
     if n <= context.cache.list_length:
         _, hit = context.cache.similar_list(name, movie_external_id)
         if hit is not None and len(hit) > 0:
+            hit = _as_of(hit, asked.withheld)
             answer = _cached_answer(context, hit, asked) or _held_deeper(
                 context, ("similar", name, movie_external_id), hit, asked
             )
@@ -532,10 +586,12 @@ def _first(asked: _Request) -> int:
     return max(GENRE_CANDIDATES, 4 * asked.wanted)
 
 
-def _filtered(context: ServingContext, items: Pairs, rules: ListRules) -> Pairs:
-    """The movies of ``items`` that keep to ``rules``, in order: the one filter of every list
-    (recommendations, similar movies, their fallbacks). Reads only rows and counts the movie
-    directory holds once a list's movies were read."""
+def _filtered(context: ServingContext, items: Pairs, asked: _Request) -> Pairs:
+    """The movies of ``items`` that lists may show now and that keep to ``asked``'s rules, in
+    order: the one filter of every list (recommendations, similar movies, their fallbacks).
+    Reads only rows and counts the movie directory holds once a list's movies were read."""
+    items = asked.withheld.keep(items)
+    rules = asked.rules
     if not rules.active:
         return items
     movies = [movie for movie, _ in items]
@@ -550,10 +606,15 @@ def _filtered(context: ServingContext, items: Pairs, rules: ListRules) -> Pairs:
 
 
 def _stamp(context: ServingContext, movies: np.ndarray, asked: _Request) -> int:
-    """The stamp of a list as cached (its first ``list_length`` movies), the algorithm and the
-    rules: a cursor carries it, and the list a cursor pages has not changed while it matches."""
+    """The stamp of a list as cached (its first ``list_length`` movies), the algorithm, the
+    rules and which of its movies are withheld now: a cursor carries it, and the list a cursor
+    pages has not changed while it matches."""
     head = np.ascontiguousarray(movies[: context.cache.list_length], "<i4")
-    return zlib.crc32(head.tobytes(), zlib.crc32(asked.key))
+    stamp = zlib.crc32(head.tobytes(), zlib.crc32(asked.key))
+    withheld = asked.withheld.among(head)
+    if len(withheld) == 0:
+        return stamp
+    return zlib.crc32(np.ascontiguousarray(withheld, "<i4").tobytes(), stamp)
 
 
 def _paged(kept: Pairs, stamp: int, asked: _Request, complete: bool) -> Paging:
@@ -576,7 +637,7 @@ def _cached_answer(
     """The page cut from a cached list; None when the list is too short for it (the list is
     cut at ``list_length`` and the page needs more movies than the rules keep of it)."""
     complete = len(hit) < context.cache.list_length
-    if asked.rules.active:
+    if asked.rules.active or asked.withheld.movies:
         kept = _filtered_lists.kept(context, hit, hit.pairs, asked)
     else:
         kept = hit.pairs(asked.wanted + 1)  # one more: is there a next page?
@@ -614,7 +675,7 @@ def _deeper_answer(
     """The page of ``deep`` (the cached list alone when it is its own ``entry``), answered as
     ``source``; None when the page is not full and a deeper read could fill it."""
     if deep.entry is deep.prefix:
-        kept = _filtered(context, deep.prefix.pairs(), asked.rules)
+        kept = _filtered(context, deep.prefix.pairs(), asked)
     else:
         kept = _filtered_lists.kept(context, deep, lambda: deep.pairs, asked)
     if len(kept) < asked.wanted and not deep.complete:

@@ -69,6 +69,8 @@ class MovieDirectory:
         # Ratings per movie (``min_rating_count``), with when each was counted: read only for
         # the movies a filter asks about, as rows are, and counted again after the same time.
         self._counts: dict[int, tuple[int, float]] = {}
+        # The catalogue generation the rows were read at (``follow``).
+        self._generation: bytes | None = None
 
     def rows(self, ids: list[int]) -> dict[int, MovieRow]:
         """The rows of ``ids`` (unknown ids are left out); the database is read only for movies
@@ -83,6 +85,16 @@ class MovieDirectory:
                     self._fetch(session, missing[start : start + IDS_PER_QUERY])
         found = ((movie, self._rows.get(movie)) for movie in ids)
         return {movie: row for movie, row in found if row is not None}
+
+    def follow(self, generation: bytes | None) -> None:
+        """Read every row again on its next use once the catalogue's generation changed (a
+        movie edited or deleted: ``server.serving.catalogue``), not only after
+        ``ROW_LIFETIME_SECONDS``."""
+        if generation == self._generation:
+            return
+        with self._lock:
+            self._generation = generation
+            self._stale.update(self._rows)
 
     def rating_counts(self, ids: list[int]) -> dict[int, int]:
         """How many people rated each of ``ids`` (0 for unknown ids), as counted in the database

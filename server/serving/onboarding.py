@@ -19,6 +19,7 @@ same lead over popularity order, within a fold's spread) and checked on the Kagg
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 
 import numpy as np
 import numpy.typing as npt
@@ -59,9 +60,15 @@ class Questionnaire:
         )
         self.index = {int(movie): i for i, movie in enumerate(self.movies.tolist())}
 
-    def next(self, answers: Mapping[int, float], asked: set[int]) -> int | None:
+    def next(
+        self,
+        answers: Mapping[int, float],
+        asked: set[int],
+        withheld: AbstractSet[int] = frozenset(),
+    ) -> int | None:
         """The next movie to ask about, given the ``answers`` so far (stars by movie) and every
-        movie ``asked`` (answered or skipped); None when every candidate was asked."""
+        movie ``asked`` (answered or skipped), never one ``withheld`` (hidden, unavailable or
+        deleted: ``server.serving.catalogue``); None when every candidate was asked."""
         value = self.prior.copy()
         liked = [
             self.index[m] for m, stars in answers.items() if m in self.index and stars >= LIKED
@@ -79,17 +86,26 @@ class Questionnaire:
             if covered.all():
                 covered[:] = False  # every picked genre had one: spread over them again
             value += COVER * (self.covers & ~covered).any(axis=1)
-        open_ = np.array([movie not in asked for movie in self.movies.tolist()])
+        open_ = np.array(
+            [movie not in asked and movie not in withheld for movie in self.movies.tolist()]
+        )
         if not open_.any():
             return None
         value[~open_] = -np.inf
         return int(self.movies[int(np.argmax(value))])
 
-    def round(self, answers: Mapping[int, float], asked: set[int], n: int) -> list[int]:
-        """The next ``n`` questions shown at once (a page of them), given the answers so far."""
+    def round(
+        self,
+        answers: Mapping[int, float],
+        asked: set[int],
+        n: int,
+        withheld: AbstractSet[int] = frozenset(),
+    ) -> list[int]:
+        """The next ``n`` questions shown at once (a page of them), given the answers so far,
+        none of them ``withheld``."""
         chosen: list[int] = []
         for _ in range(n):
-            movie = self.next(answers, asked | set(chosen))
+            movie = self.next(answers, asked | set(chosen), withheld)
             if movie is None:
                 break
             chosen.append(movie)
