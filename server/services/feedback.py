@@ -11,7 +11,7 @@ these functions.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
@@ -142,17 +142,18 @@ def list_feedback(
     return [Given(movie, kind, stamp) for movie, kind, stamp in rows], total
 
 
-def feedback_on(session: Session, user: int, movies: Iterable[int]) -> dict[int, set[str]]:
-    """The types of feedback person ``user`` (internal id) gave each of ``movies``."""
-    given: dict[int, set[str]] = {}
-    rows = session.execute(
-        select(Feedback.movie_id, Feedback.type).where(
-            Feedback.user_id == user, Feedback.movie_id.in_(list(movies))
+def movies_with_feedback(session: Session, user_id: str, kind: str, limit: int) -> list[Movie]:
+    """The movies a person gave ``kind`` feedback, newest first (at most ``limit``)."""
+    check_type(kind)
+    return list(
+        session.scalars(
+            select(Movie)
+            .join(Feedback, Feedback.movie_id == Movie.id)
+            .where(Feedback.user_id == user_key(session, user_id), Feedback.type == kind)
+            .order_by(Feedback.created_at.desc(), Movie.id)
+            .limit(limit)
         )
     )
-    for movie, kind in rows:
-        given.setdefault(movie, set()).add(kind)
-    return given
 
 
 @dataclass(frozen=True)

@@ -113,3 +113,58 @@ function refreshingTopPicks() {
 }
 
 document.addEventListener("DOMContentLoaded", () => { liveRatingForms(); copyButtons(); refreshingTopPicks(); });
+
+// A card's "Watchlist" and "Not interested" buttons, sent in place (the forms work without this:
+// the page reloads). "Not interested" folds the card into an undo line.
+function feedbackButtons() {
+  const send = async (form) => {
+    const response = await fetch(form.action, {
+      method: "POST", body: new FormData(form), headers: { "Accept": "application/json" },
+    });
+    return response.ok;
+  };
+  const flip = (form, label) => {
+    const action = form.querySelector("input[name=action]");
+    action.value = action.value === "add" ? "remove" : "add";
+    const button = form.querySelector("button");
+    button.textContent = label;
+    button.setAttribute("aria-label", `${label}: ${button.getAttribute("aria-label").split(": ").slice(1).join(": ")}`);
+    if (button.hasAttribute("aria-pressed")) button.setAttribute("aria-pressed", String(action.value === "remove"));
+  };
+  document.addEventListener("submit", async (event) => {
+    const form = event.target.closest("form[data-feedback]");
+    if (!form) return;
+    event.preventDefault();
+    const adding = form.querySelector("input[name=action]").value === "add";
+    if (!(await send(form))) { form.submit(); return; }  // let the page say what went wrong
+    if (form.dataset.feedback === "watchlist") {
+      flip(form, adding ? "On your watchlist" : "+ Watchlist");
+      return;
+    }
+    const card = form.closest(".movie-card");
+    if (!adding || !card) { flip(form, adding ? "Undo not interested" : "Not interested"); return; }
+    flip(form, "Undo not interested");  // the form now takes it back
+    const title = card.querySelector(".card-title").textContent.trim();
+    const undo = document.createElement("p");
+    undo.className = "undo";
+    undo.setAttribute("role", "status");
+    undo.textContent = `You won't see ${title} again. `;
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "secondary";
+    button.textContent = "Undo";
+    button.addEventListener("click", async () => {
+      if (await send(form)) {
+        flip(form, "Not interested");
+        undo.remove();
+        card.classList.remove("dismissed");
+      }
+    });
+    undo.append(button);
+    card.append(undo);
+    card.classList.add("dismissed");
+    button.focus();
+  });
+}
+
+document.addEventListener("DOMContentLoaded", feedbackButtons);

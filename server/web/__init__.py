@@ -18,7 +18,7 @@ from flask_wtf.csrf import CSRFProtect
 from server.api.openapi import API_PREFIX
 from server.config import Settings
 from server.presentation import display_title, poster_origin
-from server.web import accounts, admin, pages, profile
+from server.web import accounts, admin, feedback, pages, profile
 from server.web.session import load_signed_in
 
 
@@ -49,7 +49,7 @@ def init_web(app: Flask) -> None:
     logins.login_view = "web-accounts.login"
     logins.login_message = "Please log in to see that page."
     logins.user_loader(load_signed_in)
-    for blueprint in (pages.bp, accounts.bp, profile.bp, admin.bp):
+    for blueprint in (pages.bp, accounts.bp, profile.bp, feedback.bp, admin.bp):
         app.register_blueprint(blueprint)
 
 
