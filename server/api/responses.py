@@ -328,6 +328,7 @@ RESPONSE_SCHEMAS: dict[str, Schema] = {
                 "properties": {"username": STRING, "role": STRING, "created_at": TIMESTAMP},
             },
             "ratings": {"type": "array", "items": {"type": "object"}},
+            "feedback": {"type": "array", "items": {"type": "object"}},
             "rating_events": {"type": "array", "items": {"type": "object"}},
             "api_tokens": {"type": "array", "items": {"type": "object"}},
             "web_sessions": {"type": "array", "items": {"type": "object"}},
@@ -345,11 +346,20 @@ RESPONSE_SCHEMAS: dict[str, Schema] = {
                     "updated_at": "2026-11-30T09:05:00Z",
                 }
             ],
+            "feedback": [
+                {
+                    "movie_id": "1200",
+                    "title": "Aliens",
+                    "type": "watchlist",
+                    "created_at": "2026-11-30T09:06:00Z",
+                }
+            ],
             "rating_events": [
                 {
                     "movie_id": "1214",
                     "kind": "created",
                     "rating": 5.0,
+                    "feedback": None,
                     "created_at": "2026-11-30T09:05:00Z",
                 }
             ],

@@ -13,7 +13,16 @@ from sqlalchemy.orm import Session
 from server.cache.connection import CACHE_ERRORS
 from server.db import iso, now
 from server.errors import Unavailable
-from server.models import Account, ApiToken, Movie, Rating, RatingEvent, User, WebSession
+from server.models import (
+    Account,
+    ApiToken,
+    Feedback,
+    Movie,
+    Rating,
+    RatingEvent,
+    User,
+    WebSession,
+)
 from server.services.champions import AUTO
 from server.services.users import get_user
 from server.serving.context import ServingContext
@@ -22,8 +31,9 @@ log = logging.getLogger(__name__)
 
 
 def export_person(session: Session, external_id: str) -> dict[str, Any]:
-    """Everything stored about a person: their profile, account, ratings, rating events, API
-    tokens and web sessions (never a password hash or a token's hash); ``NotFound`` if unknown."""
+    """Everything stored about a person: their profile, account, ratings, feedback besides
+    stars, events, API tokens and web sessions (never a password hash or a token's hash);
+    ``NotFound`` if unknown."""
     user = get_user(session, external_id)
     account = session.get(Account, user.id)
     ratings = session.execute(
@@ -37,6 +47,12 @@ def export_person(session: Session, external_id: str) -> dict[str, Any]:
         .join(Movie, Movie.id == RatingEvent.movie_id)
         .where(RatingEvent.user_id == user.id)
         .order_by(RatingEvent.id)
+    ).all()
+    feedback = session.execute(
+        select(Movie.external_id, Movie.title, Feedback.type, Feedback.created_at)
+        .join(Movie, Movie.id == Feedback.movie_id)
+        .where(Feedback.user_id == user.id)
+        .order_by(Feedback.created_at, Movie.external_id, Feedback.type)
     ).all()
     tokens = session.scalars(
         select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id)
@@ -69,11 +85,16 @@ def export_person(session: Session, external_id: str) -> dict[str, Any]:
             }
             for movie, title, rating in ratings
         ],
+        "feedback": [
+            {"movie_id": movie, "title": title, "type": kind, "created_at": iso(stamp)}
+            for movie, title, kind, stamp in feedback
+        ],
         "rating_events": [
             {
                 "movie_id": movie,
                 "kind": event.kind,
                 "rating": None if event.half_stars is None else event.half_stars / 2,
+                "feedback": event.feedback,
                 "created_at": iso(event.created_at),
             }
             for movie, event in events
@@ -97,7 +118,7 @@ def export_person(session: Session, external_id: str) -> dict[str, Any]:
 
 def erase_person(context: ServingContext, external_id: str) -> None:
     """Delete a person and everything stored about them: the user row takes their ratings,
-    rating events, favourite genres, account, web sessions and API tokens with it (every key is
+    feedback, events, favourite genres, account, web sessions and API tokens with it (every key is
     ``ON DELETE CASCADE``), and their cached lists, of every algorithm and ``auto``, are
     dropped. ``NotFound`` if unknown; ``Unavailable`` (nothing erased) while Redis is down.
 

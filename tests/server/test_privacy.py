@@ -13,11 +13,20 @@ from sqlalchemy import func, select
 
 from server.cache.lists import CachedList
 from server.db import Database
-from server.models import Account, ApiToken, Rating, RatingEvent, User, UserGenre, WebSession
+from server.models import (
+    Account,
+    ApiToken,
+    Feedback,
+    Rating,
+    RatingEvent,
+    User,
+    UserGenre,
+    WebSession,
+)
 from tests.conftest import SERVICE_AUTH, get_ok
 from tests.server.test_web import PASSWORD, csrf_token, sign_up
 
-PERSONAL_TABLES = (User, UserGenre, Rating, RatingEvent, Account, WebSession, ApiToken)
+PERSONAL_TABLES = (User, UserGenre, Rating, Feedback, RatingEvent, Account, WebSession, ApiToken)
 
 
 def rows_of(database: Database, username: str) -> dict[str, int]:
@@ -36,8 +45,8 @@ def rows_of(database: Database, username: str) -> dict[str, int]:
 
 
 def person_with_everything(client: FlaskClient, auth: dict[str, str]) -> str:
-    """ada: an account with a session, favourite genres, two ratings (one changed) and a token;
-    the token."""
+    """ada: an account with a session, favourite genres, two ratings (one changed), a movie on
+    her watchlist and a token; the token."""
     for number in (1, 2):
         client.post(
             "/api/v1/movies", json={"id": f"m{number}", "title": f"Film {number}"}, headers=auth
@@ -48,6 +57,8 @@ def person_with_everything(client: FlaskClient, auth: dict[str, str]) -> str:
     for movie, stars in (("m1", "4"), ("m2", "3"), ("m2", "5")):
         token = csrf_token(client, f"/movies/{movie}")
         client.post(f"/movies/{movie}/rating", data={"csrf_token": token, "rating": stars})
+    press = {"csrf_token": csrf_token(client, "/movies"), "movie_id": "m1"}
+    client.post("/feedback", data=press | {"type": "watchlist", "action": "add"})
     created = client.post(
         "/profile/tokens", data={"csrf_token": csrf_token(client, "/profile"), "name": "laptop"}
     ).get_data(as_text=True)
@@ -64,7 +75,14 @@ def test_export_holds_everything_and_no_secret(client: FlaskClient, auth: dict[s
     data: dict[str, Any] = exported.get_json()
     assert data["user"]["id"] == "ada" and data["account"]["username"] == "ada"
     assert [(r["movie_id"], r["rating"]) for r in data["ratings"]] == [("m1", 4.0), ("m2", 5.0)]
-    assert [e["kind"] for e in data["rating_events"]] == ["created", "created", "updated"]
+    assert [f["type"] for f in data["feedback"]] == ["watchlist"]
+    kinds = [(e["kind"], e["feedback"]) for e in data["rating_events"]]
+    assert kinds == [
+        ("created", None),
+        ("created", None),
+        ("updated", None),
+        ("created", "watchlist"),
+    ]
     assert [t["name"] for t in data["api_tokens"]] == ["laptop"] and data["web_sessions"]
     text = exported.get_data(as_text=True)
     assert token not in text and "hash" not in text  # no secret, nor its digest
@@ -87,7 +105,7 @@ def test_erasure_leaves_no_row_and_no_cache_key(
         kept = CachedList(1, algorithm, np.array([1], np.int32), np.array([1.0], np.float32))
         cache.store_user_lists(algorithm, [("ada", kept)])
     assert len([key for key in redis_client.scan_iter("*") if b"ada" in key]) == 2
-    assert sum(rows_of(database, "ada").values()) > 7
+    assert sum(rows_of(database, "ada").values()) > 9
     erased = client.delete("/api/v1/users/ada", headers={"Authorization": f"Bearer {token}"})
     assert erased.status_code == 204
     assert rows_of(database, "ada") == {}
