@@ -9,7 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, url_for
+from flask.blueprints import BlueprintSetupState
 from sqlalchemy.orm import Session
+from werkzeug.routing import BaseConverter
 
 from server.api.operation import operation
 from server.api.schemas import MovieIn, MovieSearch, MovieUpdate, Page
@@ -34,6 +36,18 @@ from server.services.movies import (
 from server.services.ratings import movie_ratings
 
 bp = Blueprint("movies", __name__)
+
+
+class MovieIdConverter(BaseConverter):
+    """A movie id in a path, but not one that names a list of movies (``/movies/popular``):
+    otherwise that path would also answer (and ``Allow``) this rule's methods."""
+
+    regex = r"(?!popular(?:/|$))[^/]+"
+
+
+@bp.record_once
+def _register_converter(state: BlueprintSetupState) -> None:
+    state.app.url_map.converters["movie_id"] = MovieIdConverter
 
 
 @bp.post("/movies")
@@ -77,7 +91,7 @@ def list_movies(query: MovieSearch) -> dict[str, Any]:
     return page_json(items, total, query.limit, query.offset)
 
 
-@bp.get("/movies/<movie_id>")
+@bp.get("/movies/<movie_id:movie_id>")
 @operation()
 def get_movie_by_id(movie_id: str) -> dict[str, Any]:
     """A movie with its metadata and rating summary (a hidden or unavailable one: for the
@@ -89,7 +103,7 @@ def get_movie_by_id(movie_id: str) -> dict[str, Any]:
         return _with_ratings(session, movie)
 
 
-@bp.patch("/movies/<movie_id>")
+@bp.patch("/movies/<movie_id:movie_id>")
 @require_credentials
 @operation(body=MovieUpdate)
 def patch_movie(movie_id: str, body: MovieUpdate) -> dict[str, Any]:
@@ -102,7 +116,7 @@ def patch_movie(movie_id: str, body: MovieUpdate) -> dict[str, Any]:
         return _with_ratings(session, movie)
 
 
-@bp.delete("/movies/<movie_id>")
+@bp.delete("/movies/<movie_id:movie_id>")
 @require_credentials
 @operation(success=(204,))
 def delete_movie_by_id(movie_id: str) -> tuple[str, int]:

@@ -23,6 +23,7 @@ import contextlib
 import re
 import threading
 import time
+import weakref
 import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -230,23 +231,23 @@ class _AsOf:
     """Each cached list this process holds as of a withheld set: one object per list and set
     (sharing the list's arrays). What was derived from a held list by its identity (its filtered
     movies, its deeper read, its rendered body: ``server.cache.rendered``) is then derived anew
-    once a movie was hidden, shown, edited or deleted, though the cached list did not change."""
+    once a movie was hidden, shown, edited or deleted, though the cached list did not change.
+    Held as long as the list is (weakly: no bound of its own to thrash)."""
 
-    def __init__(self, max_entries: int = 4 * DEEP_LISTS) -> None:
-        self.max_entries = max_entries
-        self._lists: dict[int, tuple[CachedList, int, CachedList]] = {}
+    def __init__(self) -> None:
+        self._lists: weakref.WeakKeyDictionary[CachedList, tuple[int, CachedList]] = (
+            weakref.WeakKeyDictionary()
+        )
         self._lock = threading.Lock()
 
     def get(self, hit: CachedList, withheld: Withheld) -> CachedList:
         """``hit`` as of ``withheld``: the same object for the same list and set."""
-        known = self._lists.get(id(hit))
-        if known is not None and known[0] is hit and known[1] == withheld.stamp:
-            return known[2]
+        known = self._lists.get(hit)
+        if known is not None and known[0] == withheld.stamp:
+            return known[1]
         current = replace(hit)
         with self._lock:
-            if id(hit) not in self._lists and len(self._lists) >= self.max_entries:
-                self._lists.pop(next(iter(self._lists)))
-            self._lists[id(hit)] = (hit, withheld.stamp, current)
+            self._lists[hit] = (withheld.stamp, current)
         return current
 
 
