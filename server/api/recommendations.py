@@ -17,12 +17,14 @@ from server.api.schemas import (
     RankedListQuery,
     RecommendationQuery,
     SimilarQuery,
+    VisitorRecommendationsIn,
 )
 from server.api.serialize import ranked_json
 from server.auth import require_credentials
 from server.context import get_db, get_rendered_bodies, get_serving
 from server.services.popular import popular_movies
 from server.services.predictions import predict_rating
+from server.services.ratings import to_half_stars
 from server.services.recommendations import (
     ListRules,
     RankedAnswer,
@@ -30,6 +32,7 @@ from server.services.recommendations import (
     recommendations,
     similar_movies,
 )
+from server.services.visitors import visitor_recommendations
 from server.serving.context import ServingContext
 
 bp = Blueprint("recommendations", __name__)
@@ -58,6 +61,34 @@ def get_recommendations(user_id: str, query: RecommendationQuery) -> Response:
         query.cursor,
     )
     return answer_response(serving, answer)
+
+
+@bp.post("/recommendations")
+@require_credentials
+@operation(body=VisitorRecommendationsIn)
+def post_visitor_recommendations(body: VisitorRecommendationsIn) -> dict[str, Any]:
+    """The top ``n`` movies for a visitor the server does not store, from the ratings and
+    feedback sent.
+
+    The served policy of a person's list (under ``auto``, the champion of the segment the
+    ratings put the visitor in; fold-in, re-ranking, a reason for every movie), and their
+    fallback: with nothing usable, the popular list. The rated movies, and those of ``view``,
+    ``like`` or ``not_interested`` feedback, are never listed. A movie id sent twice: its last
+    rating counts. Unknown movie ids are ignored and named in ``ignored_movie_ids``. Nothing is
+    stored. Takes the service key (or an admin's token), as writes for nobody in particular
+    do: a client's backend asks for its visitors."""
+    serving = get_serving()
+    rules = list_rules(
+        serving, body.exclude, body.genres, body.year_min, body.year_max, body.min_rating_count
+    )
+    # A movie rated twice: the last rating counts (a dict keeps the last value of a key).
+    ratings = {rating.movie_id: to_half_stars(rating.rating) for rating in body.ratings}
+    feedback = [(item.movie_id, item.type) for item in body.feedback]
+    found = visitor_recommendations(serving, ratings, feedback, body.n, body.algorithm, rules)
+    return ranked_json(serving.movies, found.answer) | {
+        "segment": str(found.segment),
+        "ignored_movie_ids": found.ignored,
+    }
 
 
 @bp.get("/movies/<movie_id>/similar")

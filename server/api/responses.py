@@ -667,3 +667,29 @@ RESPONSES["feedback.post_feedback"] = "Feedback"
 RESPONSES["feedback.list_user_feedback"] = "FeedbackPage"
 RESPONSES["feedback.delete_feedback"] = None
 RESPONSES["feedback.post_feedback_bulk"] = "FeedbackBulkReport"
+
+# A visitor's list (``POST /recommendations``): a person's recommendations, never cached or
+# paged, and the movie ids of the request that no movie has.
+RESPONSE_SCHEMAS["VisitorRecommendations"] = ranked_list(
+    "The top movies for a visitor the server does not store, from the ratings and feedback"
+    " sent, and where the list came from.",
+    "RankedItem",
+    {
+        "items": [RANKED_ITEM_EXAMPLE],
+        "source": "ease",
+        "model_version": 6,
+        "cached": False,
+        "segment": "warm",
+        "ignored_movie_ids": ["no-such-movie"],
+    },
+    {
+        "segment": {
+            "type": "string",
+            "enum": [str(segment) for segment in SEGMENTS],
+            "description": "The visitor's segment by what they sent (new, cold, warm)",
+        },
+        "ignored_movie_ids": STRINGS
+        | {"description": "Movie ids sent that no movie has: left out of the list's computation"},
+    },
+)
+RESPONSES["recommendations.post_visitor_recommendations"] = "VisitorRecommendations"

@@ -23,6 +23,7 @@ from pydantic import (
 from server.models import EXTERNAL_ID_LENGTH
 from server.presentation import POSTER_PATH_LENGTH, POSTER_PATH_PATTERN
 from server.services.movies import INT64_MAX
+from server.services.visitors import MAX_FEEDBACK, MAX_RATINGS
 from server.serving.catalogue import LATEST_SECOND
 
 # Text holds no NUL character (PostgreSQL stores none; ``server.http_errors.reject_nul``).
@@ -325,3 +326,65 @@ class FeedbackQuery(Page):
     """Which feedback to list."""
 
     type: FeedbackKind | None = Field(None, description="Only feedback of this type")
+
+
+# What a visitor without an account sends (``POST /recommendations``).
+class VisitorRating(RatingIn):
+    """One of the visitor's ratings."""
+
+    movie_id: ExternalId
+
+
+class VisitorFeedback(Body):
+    """One piece of the visitor's feedback besides stars: ``view``, ``like`` and
+    ``not_interested`` keep the movie out of their list, ``watchlist`` does not; the positive
+    types count as signals (``MOVIEREC_FEEDBACK_WEIGHTS``)."""
+
+    movie_id: ExternalId
+    type: FeedbackKind
+
+
+class VisitorRecommendationsIn(Body):
+    """A list for someone the server does not store, from their ratings and feedback (a
+    movie id sent twice: the last rating counts); the rules are those of a person's
+    recommendations."""
+
+    @classmethod
+    def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """The schema with its item models written out in place (the OpenAPI document
+        registers body models, not the models inside them)."""
+        schema = super().model_json_schema(*args, **kwargs)
+        defs = schema.pop("$defs", {})
+        for value in schema["properties"].values():
+            ref = value.get("items", {}).get("$ref")
+            if ref is not None:
+                value["items"] = defs[ref.rsplit("/", 1)[-1]]
+        return schema
+
+    ratings: Annotated[list[VisitorRating], Field(max_length=MAX_RATINGS)] = Field(
+        [], description=f"The visitor's ratings (at most {MAX_RATINGS})"
+    )
+    feedback: Annotated[list[VisitorFeedback], Field(max_length=MAX_FEEDBACK)] = Field(
+        [], description=f"The visitor's feedback besides stars (at most {MAX_FEEDBACK})"
+    )
+    n: Annotated[int, Field(ge=1, le=1000), BeforeValidator(_integral)] = Field(
+        10, description=HOW_MANY
+    )
+    algorithm: AlgorithmName | None = Field(None, description=RANKER)
+    exclude: Annotated[list[ExternalId], Field(max_length=1000)] = Field(
+        [], description="Movie ids to leave out (unknown ids are ignored)"
+    )
+    genres: Genres = Field(
+        [],
+        description="Only movies of any of these genres (an unknown one is a 404"
+        " ``genre_not_found``)",
+    )
+    year_min: Year | None = Field(
+        None, description="Only movies of this year or later (a movie of no year is left out)"
+    )
+    year_max: Year | None = Field(
+        None, description="Only movies of this year or earlier (a movie of no year is left out)"
+    )
+    min_rating_count: Annotated[int, Field(ge=0, le=2**31 - 1), BeforeValidator(_integral)] = Field(
+        0, description="Only movies rated by at least this many people"
+    )

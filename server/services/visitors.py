@@ -33,6 +33,7 @@ from server.services.recommendations import (
     MAX_CANDIDATES,
     ListRules,
     RankedAnswer,
+    shown_only,
 )
 from server.services.users import user_key
 from server.serving.context import ServingContext
@@ -265,10 +266,11 @@ def _first_depth(n: int, rated: RatedMovies, rules: ListRules) -> int:
 
 
 def kept_for(context: ServingContext, pairs: Pairs, rated: RatedMovies, rules: ListRules) -> Pairs:
-    """The movies of ``pairs`` the visitor did not rate or exclude, that keep to ``rules``, in
-    order. (The same filter as a stored person's lists, ``recommendations._filtered``.)"""
+    """The movies of ``pairs`` the visitor did not rate or exclude, that lists may show now (not
+    hidden, available, not deleted) and that keep to ``rules``, in order: the filter of a
+    stored person's lists (``recommendations._filtered``)."""
     seen = set(rated.seen.tolist())
-    pairs = [(movie, score) for movie, score in pairs if movie not in seen]
+    pairs = shown_only(context, [(movie, score) for movie, score in pairs if movie not in seen])
     if not rules.active:
         return pairs
     movies = [movie for movie, _ in pairs]
