@@ -163,8 +163,9 @@ def fetch_dataset(settings: Settings, name: str, root: Path | None = None) -> Pa
 @click.command("export")
 @click.argument("out_dir", type=click.Path(path_type=Path, file_okay=False))
 def export_command(out_dir: Path) -> None:
-    """Write the catalogue and every rating to OUT_DIR in the MovieLens layout (movies.csv,
-    ratings.csv, links.csv): 'movierec import OUT_DIR' reads it back."""
+    """Write the catalogue, every rating and all feedback to OUT_DIR in the MovieLens layout
+    (movies.csv, ratings.csv, links.csv, and feedback.csv): 'movierec import OUT_DIR' reads it
+    back."""
     database = migrated_database()
     try:
         written = export_dataset(database, out_dir)
@@ -173,8 +174,8 @@ def export_command(out_dir: Path) -> None:
     finally:
         database.dispose()
     click.echo(
-        f"wrote {written.movies} movies, {written.ratings} ratings and {written.links} links "
-        f"to {out_dir}"
+        f"wrote {written.movies} movies, {written.ratings} ratings, {written.feedback} feedback "
+        f"and {written.links} links to {out_dir}"
     )
 
 

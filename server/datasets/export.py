@@ -1,7 +1,8 @@
 """Writing the database out in the MovieLens "latest" layout (``movies.csv``, ``ratings.csv``,
-``links.csv``), which ``movierec import`` reads back to the same catalogue, people who rated and
-ratings. Tags are not written: movierec keeps a movie's tags with their counts, not who gave
-them, and a MovieLens tag row needs its person.
+``links.csv``), plus ``feedback.csv`` (feedback besides stars: ``userId,movieId,type,timestamp``),
+which ``movierec import`` reads back to the same catalogue, people, ratings and feedback. Tags
+are not written: movierec keeps a movie's tags with their counts, not who gave them, and a
+MovieLens tag row needs its person.
 
 Rows are streamed in id order with ``yield_per``, so memory stays flat however large the
 database. Files are written beside their final names and renamed once complete: an interrupted
@@ -20,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.db import Database
-from server.models import Genre, Movie, MovieGenre, Rating, User
+from server.models import Feedback, Genre, Movie, MovieGenre, Rating, User
 
 # What MovieLens writes for a movie without genres.
 NO_GENRES = "(no genres listed)"
@@ -34,6 +35,7 @@ class Exported:
     movies: int
     ratings: int
     links: int
+    feedback: int
 
 
 def export_dataset(database: Database, out_dir: Path) -> Exported:
@@ -46,7 +48,12 @@ def export_dataset(database: Database, out_dir: Path) -> Exported:
             ["userId", "movieId", "rating", "timestamp"],
             _ratings(session),
         )
-    return Exported(movies, ratings, links)
+        feedback = _write(
+            out_dir / "feedback.csv",
+            ["userId", "movieId", "type", "timestamp"],
+            _feedback(session),
+        )
+    return Exported(movies, ratings, links, feedback)
 
 
 def _write_movies(session: Session, out_dir: Path) -> tuple[int, int]:
@@ -85,6 +92,18 @@ def _ratings(session: Session) -> Iterator[list[object]]:
     )
     for user, movie, half_stars, updated_at in rows:
         yield [user, movie, f"{half_stars / 2:g}", updated_at]
+
+
+def _feedback(session: Session) -> Iterator[list[object]]:
+    rows = session.execute(
+        select(User.external_id, Movie.external_id, Feedback.type, Feedback.created_at)
+        .join(User, User.id == Feedback.user_id)
+        .join(Movie, Movie.id == Feedback.movie_id)
+        .order_by(Feedback.user_id, Feedback.movie_id, Feedback.type)
+        .execution_options(yield_per=BATCH)
+    )
+    for user, movie, kind, created_at in rows:
+        yield [user, movie, kind, created_at]
 
 
 def _write(path: Path, header: list[str], rows: Iterator[list[object]] | list[list[object]]) -> int:

@@ -37,6 +37,7 @@ from server.datasets.bulk import bulk_insert
 from server.datasets.records import (
     DatasetError,
     DatasetReader,
+    FeedbackRecord,
     MovieRecord,
     RatingRecord,
     TagRecord,
@@ -46,6 +47,7 @@ from server.models import (
     TRAINED_STATUSES,
     Account,
     ChampionSet,
+    Feedback,
     Genre,
     ModelStatus,
     ModelVersion,
@@ -109,9 +111,11 @@ def import_dataset(
     loader.load_movies(writing.movies())
     loader.load_tags(writing.tags())
     updated = loader.load_ratings(writing.ratings())
+    loader.load_feedback(writing.feedback())
     with database.transaction() as session:
         after = database_counts(session)
-    added = {key: after[key] - before[key] for key in ("users", "movies", "ratings", "events")}
+    counted = ("users", "movies", "ratings", "feedback", "events")
+    added = {key: after[key] - before[key] for key in counted}
     return ImportSummary(
         reader.format_name, added, updated, reader.problems.count, time.perf_counter() - started
     )
@@ -125,6 +129,7 @@ def check_dataset(reader: DatasetReader, progress: Callable[[int], None] | None 
     """
     deque(reader.movies(), maxlen=0)
     deque(reader.tags(), maxlen=0)
+    deque(reader.feedback(), maxlen=0)
     count = 0
     for chunk in batched(reader.ratings(), RATINGS_CHUNK):
         count += len(chunk)
@@ -210,6 +215,7 @@ def clear_catalogue(session: Session) -> dict[str, int]:
     are retired: until a new model is promoted, popularity serves. Returns what was deleted."""
     counts = {
         "ratings": _delete(session, delete(Rating)),
+        "feedback": _delete(session, delete(Feedback)),
         "events": _delete(session, delete(RatingEvent)),
     }
     _delete(session, delete(MovieTag))
@@ -338,6 +344,39 @@ class _Loader:
         ]
         bulk_insert(session, RatingEvent.__table__, event_rows)  # type: ignore[arg-type]
         return len(changed)
+
+    def load_feedback(self, feedback: Iterator[FeedbackRecord]) -> None:
+        """Insert the feedback not yet stored (the same feedback again is kept as stored),
+        with a ``created`` event each."""
+        table: Table = Feedback.__table__  # type: ignore[assignment]
+        for chunk in batched(feedback, RATINGS_CHUNK):
+            with self.database.transaction() as session:
+                users = self._ensure_users(session, {f.user_id for f in chunk})
+                movies = self._ensure_movies(session, {f.movie_id for f in chunk})
+                rows = {(users[f.user_id], movies[f.movie_id], f.type): f.timestamp for f in chunk}
+                values = [
+                    {"user_id": u, "movie_id": m, "type": t, "created_at": stamp}
+                    for (u, m, t), stamp in rows.items()
+                ]
+                inserted = bulk_insert(
+                    session,
+                    table,
+                    values,
+                    ignore_conflicts=True,
+                    returning=("user_id", "movie_id", "type"),
+                )
+                stamp = now()
+                events = [
+                    {
+                        "user_id": u,
+                        "movie_id": m,
+                        "kind": "created",
+                        "feedback": t,
+                        "created_at": stamp,
+                    }
+                    for u, m, t in inserted
+                ]
+                bulk_insert(session, RatingEvent.__table__, events)  # type: ignore[arg-type]
 
     def _insert_ratings(
         self, session: Session, rows: list[tuple[tuple[int, int], RatingRecord]]

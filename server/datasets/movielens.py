@@ -10,12 +10,14 @@ from typing import cast
 
 from server.datasets.records import (
     DatasetReader,
+    FeedbackRecord,
     MovieRecord,
     RatingRecord,
     RowError,
     TagRecord,
     detect_encoding,
     external_id,
+    feedback_record,
     fields,
     first_line,
     genre_list,
@@ -209,6 +211,18 @@ class MovieLensCsv(DatasetReader):
             path, lambda row: _tag(row["movieId"], row["tag"] or ""), ("movieId", "tag")
         )
         return cast(Iterator[TagRecord], rows)
+
+    def feedback(self) -> Iterator[FeedbackRecord]:
+        """Every row of ``feedback.csv``, which movierec's export writes (MovieLens has none)."""
+        path = self.path / "feedback.csv"
+        if not path.exists():
+            return iter(())
+
+        def parse(row: dict[str, str]) -> FeedbackRecord:
+            return feedback_record(row["userId"], row["movieId"], row["type"], row["timestamp"])
+
+        required = ("userId", "movieId", "type", "timestamp")
+        return cast(Iterator[FeedbackRecord], self._csv_rows(path, parse, required))
 
 
 def csv_ratings(reader: DatasetReader, path: Path) -> Iterator[RatingRecord]:

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple, TextIO
 
+from server.models import FEEDBACK_TYPES
+
 # Unix seconds from 1970 to the end of 9999: what the database columns and dates can hold.
 MAX_TIMESTAMP = 253_402_300_799
 BLOCK = 1 << 20
@@ -47,6 +49,16 @@ class RatingRecord(NamedTuple):
     user_id: str
     movie_id: str
     half_stars: int
+    timestamp: int
+
+
+class FeedbackRecord(NamedTuple):
+    """One piece of feedback besides stars (a type of ``FEEDBACK_TYPES``): user and movie ids,
+    the type, UTC Unix seconds. Only movierec's own export writes them (``feedback.csv``)."""
+
+    user_id: str
+    movie_id: str
+    type: str
     timestamp: int
 
 
@@ -111,6 +123,10 @@ class DatasetReader:
     def ratings(self) -> Iterator[RatingRecord]:
         """Every rating."""
         raise NotImplementedError
+
+    def feedback(self) -> Iterator[FeedbackRecord]:
+        """Every piece of feedback besides stars (formats without any yield nothing)."""
+        return iter(())
 
     def ratings_files(self) -> list[Path]:
         """The files ``ratings`` reads, in order."""
@@ -319,6 +335,18 @@ def rating_record(user: str, movie: str, rating: str, timestamp: str) -> RatingR
         external_id(user, "user id"),
         external_id(movie, "movie id"),
         half_stars(rating),
+        integer(timestamp, "timestamp", 0, MAX_TIMESTAMP),
+    )
+
+
+def feedback_record(user: str, movie: str, kind: str, timestamp: str) -> FeedbackRecord:
+    """Validate the four fields of a row of ``feedback.csv``."""
+    if kind not in FEEDBACK_TYPES:
+        raise RowError(f"type must be one of {', '.join(FEEDBACK_TYPES)}, not {kind!r}")
+    return FeedbackRecord(
+        external_id(user, "user id"),
+        external_id(movie, "movie id"),
+        kind,
         integer(timestamp, "timestamp", 0, MAX_TIMESTAMP),
     )
 

@@ -34,12 +34,12 @@ def env(database: Database, database_url: str, tmp_path: Path) -> dict[str, str]
 def test_import_then_stats_json(env: dict[str, str]) -> None:
     result = movierec("import", str(FIXTURES / "ml-latest"), env=env)
     assert result.returncode == 0, result.stderr
-    assert "added 3 users, 4 movies, 5 ratings, 5 events" in result.stdout
+    assert "added 3 users, 4 movies, 5 ratings, 0 feedback, 5 events" in result.stdout
     assert "ratings.csv:5: rating '6.0' is not 0.5-5.0" in result.stderr
     stats = json.loads(movierec("stats", "--json", env=env).stdout)
     assert stats | {"users": 3, "movies": 4, "ratings": 5, "events": 5} == stats
     again = movierec("import", "--quiet", str(FIXTURES / "ml-latest"), env=env)
-    assert "added 0 users, 0 movies, 0 ratings, 0 events" in again.stdout
+    assert "added 0 users, 0 movies, 0 ratings, 0 feedback, 0 events" in again.stdout
 
 
 @pytest.mark.parametrize(
@@ -205,20 +205,26 @@ def test_export_imports_back_to_the_same_catalogue_and_ratings(
 ) -> None:
     source = tmp_path / "source"
     write_dataset(SyntheticSpec(users=30, movies=80, ratings=900, seed=4), source)
-    assert movierec("import", "--quiet", str(source), env=env).returncode == 0
+    # Feedback besides stars, from someone who rated too and from someone who did not.
+    (source / "feedback.csv").write_text(
+        "userId,movieId,type,timestamp\n1,1,view,1600000000\n1,2,not_interested,1600000001\n"
+        "watcher,3,watchlist,1600000002\nwatcher,3,like,1600000003\nwatcher,4,love,1\n"
+    )
+    imported = movierec("import", str(source), env=env)
+    assert imported.returncode == 0 and "love" in imported.stdout + imported.stderr  # reported
     exported = movierec("export", str(tmp_path / "exported"), env=env)
     assert exported.returncode == 0, exported.stderr
-    assert "wrote 80 movies, 900 ratings" in exported.stdout
+    assert "wrote 80 movies, 900 ratings, 4 feedback" in exported.stdout
     assert not list((tmp_path / "exported").glob("*.partial"))
     other = env | {"MOVIEREC_DATABASE_URL": f"sqlite:///{tmp_path / 'other.db'}"}
     again = movierec("import", "--quiet", str(tmp_path / "exported"), env=other)
     assert again.returncode == 0, again.stderr
     first, second = (json.loads(movierec("stats", "--json", env=e).stdout) for e in (env, other))
-    counted = ("users", "movies", "ratings", "genres")
+    counted = ("users", "movies", "ratings", "feedback", "genres")
     assert {k: second[k] for k in counted} == {k: first[k] for k in counted}
-    assert first["ratings"] == 900
+    assert (first["ratings"], first["feedback"], first["users"]) == (900, 4, 31)
     twice = movierec("export", str(tmp_path / "twice"), env=other)
-    for name in ("movies.csv", "ratings.csv", "links.csv"):  # the same rows, each to the byte
+    for name in ("movies.csv", "ratings.csv", "links.csv", "feedback.csv"):  # the same rows
         rows = [
             sorted((tmp_path / run / name).read_text().splitlines())
             for run in ("exported", "twice")

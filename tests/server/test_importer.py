@@ -68,7 +68,7 @@ def test_import_loads_everything_and_a_rerun_adds_nothing(database: Database, na
     assert summary.added["ratings"] == ratings
     again = import_dataset(database, open_dataset(FIXTURES / name, Problems()))
     assert counts(database) == first
-    assert again.added == {"users": 0, "movies": 0, "ratings": 0, "events": 0}
+    assert again.added == {"users": 0, "movies": 0, "ratings": 0, "feedback": 0, "events": 0}
 
 
 def test_import_keeps_metadata_genres_and_tags(database: Database) -> None:
