@@ -32,6 +32,8 @@ EXTERNAL_ID_LENGTH = 64
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 RATING_KINDS = ("created", "updated", "deleted")
+# Unix seconds from 1970 to the end of 9999: what the database columns and dates can hold.
+MAX_TIMESTAMP = 253_402_300_799
 
 # What a person can say of a movie besides stars: watched it, liked it, wants to watch it, or
 # does not want it suggested again (the one negative type).

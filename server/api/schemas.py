@@ -20,7 +20,7 @@ from pydantic import (
     field_validator,
 )
 
-from server.models import EXTERNAL_ID_LENGTH
+from server.models import EXTERNAL_ID_LENGTH, MAX_TIMESTAMP
 from server.presentation import POSTER_PATH_LENGTH, POSTER_PATH_PATTERN
 from server.services.movies import INT64_MAX
 from server.services.visitors import MAX_FEEDBACK, MAX_RATINGS
@@ -317,8 +317,8 @@ class FeedbackIn(Body):
 
     type: FeedbackKind = Field(description="The kind of feedback")
     movie_id: ExternalId = Field(description="The movie's id")
-    timestamp: Annotated[int, Field(ge=0, le=INT64_MAX), BeforeValidator(_integral)] | None = Field(
-        None, description="When it happened, in UTC Unix seconds (now when left out)"
+    timestamp: Annotated[int, Field(ge=0, le=MAX_TIMESTAMP), BeforeValidator(_integral)] | None = (
+        Field(None, description="When it happened, in UTC Unix seconds (now when left out)")
     )
 
 

@@ -17,10 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple, TextIO
 
-from server.models import FEEDBACK_TYPES
+from server.models import FEEDBACK_TYPES, MAX_TIMESTAMP
 
-# Unix seconds from 1970 to the end of 9999: what the database columns and dates can hold.
-MAX_TIMESTAMP = 253_402_300_799
 BLOCK = 1 << 20
 UTF8 = "utf-8-sig"  # UTF-8 that tolerates the byte-order mark spreadsheet programs write
 

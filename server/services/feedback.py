@@ -19,8 +19,16 @@ from sqlalchemy import Table, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from server.db import Database, insert_ignoring_conflicts, now
-from server.errors import MovieRecError, NotFound, ValidationError
-from server.models import EXTERNAL_ID_LENGTH, FEEDBACK_TYPES, Feedback, Movie, RatingEvent, User
+from server.errors import Conflict, MovieRecError, NotFound, ValidationError
+from server.models import (
+    EXTERNAL_ID_LENGTH,
+    FEEDBACK_TYPES,
+    MAX_TIMESTAMP,
+    Feedback,
+    Movie,
+    RatingEvent,
+    User,
+)
 from server.services.movies import movie_key
 from server.services.users import user_key
 
@@ -29,8 +37,6 @@ if TYPE_CHECKING:
 
 # The bulk endpoint takes at most this many lines a request (the body limit applies too).
 MAX_BULK_LINES = 10_000
-# Client timestamps from before the first MovieLens rating, or over a day ahead, are mistakes.
-EARLIEST, AHEAD = 0, 86_400
 
 
 @dataclass(frozen=True)
@@ -62,14 +68,12 @@ def check_type(kind: str) -> str:
 
 
 def check_timestamp(timestamp: int | None) -> int:
-    """``timestamp`` (UTC Unix seconds), or now when None; ``ValidationError`` when it is
-    negative or over a day in the future."""
-    current = now()
+    """``timestamp`` (UTC Unix seconds, up to the end of 9999), or now when None."""
     if timestamp is None:
-        return current
-    if not EARLIEST <= timestamp <= current + AHEAD:
+        return now()
+    if not 0 <= timestamp <= MAX_TIMESTAMP:
         raise ValidationError(
-            "timestamp must be Unix seconds, not negative and not in the future",
+            f"timestamp must be Unix seconds from 0 to {MAX_TIMESTAMP}",
             code="invalid_timestamp",
             field="timestamp",
         )
@@ -88,7 +92,7 @@ def give_feedback(
     given again is returned as stored, with no event (idempotent)."""
     check_type(kind)
     with database.transaction(writes=True) as session:
-        user, movie = user_key(session, user_id), movie_key(session, movie_id)
+        user, movie = user_key(session, user_id), _body_movie(session, movie_id)
         stamp = check_timestamp(timestamp)
         created, event_ids = _insert(session, [(user, movie, kind, stamp)])
         if not created:
@@ -98,12 +102,20 @@ def give_feedback(
     return FeedbackChange(Given(movie_id, kind, stamp), bool(created))
 
 
+def _body_movie(session: Session, movie_id: str) -> int:
+    """The internal id of the movie a request's body names; ``Conflict`` when there is none
+    (the request is well-formed and its person exists: a 404 would say they do not)."""
+    try:
+        return movie_key(session, movie_id)
+    except NotFound:
+        raise Conflict(f"no movie {movie_id!r}", code="movie_not_found", field="movie_id") from None
+
+
 def remove_feedback(
     database: Database, tasks: TaskQueue, user_id: str, movie_id: str, kind: str
 ) -> None:
     """Remove one piece of feedback and, once committed, announce its ``deleted`` event;
-    ``NotFound`` when it was not given."""
-    check_type(kind)
+    ``NotFound`` when it was not given (of an unknown type: it never was)."""
     with database.transaction(writes=True) as session:
         user, movie = user_key(session, user_id), movie_key(session, movie_id)
         removed = session.execute(

@@ -76,18 +76,20 @@ def test_bad_feedback_is_refused_whole(
     bad_type = client.post(FEEDBACK, json={"type": "love", "movie_id": "m1"}, headers=auth)
     assert_error(bad_type, 400, "invalid_type", "type")
     unknown = client.post(FEEDBACK, json={"type": "like", "movie_id": "nope"}, headers=auth)
-    assert unknown.status_code == 404
+    assert_error(unknown, 409, "movie_not_found", "movie_id")  # the person exists: no 404
     missing = client.post(
         "/api/v1/users/nobody/feedback", json={"type": "like", "movie_id": "m1"}, headers=auth
     )
     assert missing.status_code == 404
-    future = {"type": "like", "movie_id": "m1", "timestamp": 4_000_000_000}
+    before_1970 = {"type": "like", "movie_id": "m1", "timestamp": -1}
     assert_error(
-        client.post(FEEDBACK, json=future, headers=auth), 400, "invalid_timestamp", "timestamp"
+        client.post(FEEDBACK, json=before_1970, headers=auth),
+        400,
+        "invalid_timestamp",
+        "timestamp",
     )
-    assert_error(
-        client.delete(f"{FEEDBACK}/love/m1", headers=auth), 400, "invalid_feedback_type", "type"
-    )
+    # No feedback of an unknown type was ever given: nothing at that address.
+    assert_error(client.delete(f"{FEEDBACK}/love/m1", headers=auth), 404, "feedback_not_found")
     assert_error(
         client.get(FEEDBACK, query_string={"type": "love"}, headers=auth),
         400,
@@ -111,12 +113,13 @@ def test_bulk_ndjson_stores_each_valid_line_and_reports_every_line(
         {"user_id": "u1", "movie_id": "m9", "type": "view"},
         {"user_id": "u1", "movie_id": "m2", "type": "love"},
         {"user_id": "u1", "movie_id": "m2", "type": "like", "extra": 1},
+        {"user_id": "u1", "movie_id": "m2", "type": "like", "timestamp": -5},
     ]
     body = "\n".join(json.dumps(line) for line in lines) + "\n{not json\n\n"
     answer = client.post(BULK, data=body, headers=auth | NDJSON)
     assert answer.status_code == 200, answer.get_data(as_text=True)
     report = answer.get_json()
-    assert (report["created"], report["unchanged"], report["error"]) == (2, 1, 5)
+    assert (report["created"], report["unchanged"], report["error"]) == (2, 1, 6)
     statuses = {
         line["line"]: (line["status"], line.get("error", {}).get("code"))
         for line in report["lines"]
@@ -129,7 +132,8 @@ def test_bulk_ndjson_stores_each_valid_line_and_reports_every_line(
         5: ("error", "movie_not_found"),
         6: ("error", "invalid_feedback_type"),
         7: ("error", "invalid_field"),
-        8: ("error", "invalid_json"),
+        8: ("error", "invalid_timestamp"),
+        9: ("error", "invalid_json"),
     }
     with database.transaction() as session:
         stored = session.execute(select(Feedback.user_id, Feedback.type, Feedback.created_at)).all()

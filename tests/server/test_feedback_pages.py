@@ -85,7 +85,7 @@ def test_bad_presses_are_refused_and_outside_addresses_never_followed(
         data={"csrf_token": token, "movie_id": "nope", "type": "watchlist", "action": "add"},
         headers=JSON,
     )
-    assert missing.status_code == 404
+    assert missing.status_code == 409
     for outside in ("//evil.example/", "/\t/evil.example", "https://evil.example/", "/\\evil"):
         back = press(client, "watchlist", "add", next=outside)
         assert back.headers["Location"] == "/watchlist", outside
