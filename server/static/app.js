@@ -32,7 +32,7 @@ function liveRatingForms() {
     const send = async (button) => {
       const body = new FormData(form);
       if (button && button.name) body.set(button.name, button.value);
-      const response = await fetch(form.action, {
+      const response = await fetch(form.getAttribute("action"), {
         method: "POST", body, headers: { "Accept": "application/json" }, credentials: "same-origin",
       });
       const answer = await response.json().catch(() => null);
@@ -118,13 +118,13 @@ document.addEventListener("DOMContentLoaded", () => { liveRatingForms(); copyBut
 // the page reloads). "Not interested" folds the card into an undo line.
 function feedbackButtons() {
   const send = async (form) => {
-    const response = await fetch(form.action, {
+    const response = await fetch(form.getAttribute("action"), {
       method: "POST", body: new FormData(form), headers: { "Accept": "application/json" },
     });
     return response.ok;
   };
   const flip = (form, label) => {
-    const action = form.querySelector("input[name=action]");
+    const action = form.querySelector("input[name=change]");
     action.value = action.value === "add" ? "remove" : "add";
     const button = form.querySelector("button");
     button.textContent = label;
@@ -135,7 +135,7 @@ function feedbackButtons() {
     const form = event.target.closest("form[data-feedback]");
     if (!form) return;
     event.preventDefault();
-    const adding = form.querySelector("input[name=action]").value === "add";
+    const adding = form.querySelector("input[name=change]").value === "add";
     if (!(await send(form))) { form.submit(); return; }  // let the page say what went wrong
     if (form.dataset.feedback === "watchlist") {
       flip(form, adding ? "On your watchlist" : "+ Watchlist");

@@ -63,7 +63,7 @@ def change_feedback() -> Response:
     form = ConfirmForm()
     movie_id = request.form.get("movie_id", "")
     kind = request.form.get("type", "")
-    action = request.form.get("action", "")
+    action = request.form.get("change", "")
     try:
         if not form.validate_on_submit():
             raise ValidationError("The form expired: reload the page and try again.")

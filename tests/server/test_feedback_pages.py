@@ -26,7 +26,7 @@ def movie(client: FlaskClient, auth: dict[str, str]) -> str:
 
 def press(client: FlaskClient, kind: str, action: str, **extra: str) -> object:
     token = csrf_token(client, "/movies")
-    form = {"csrf_token": token, "movie_id": "m1", "type": kind, "action": action} | extra
+    form = {"csrf_token": token, "movie_id": "m1", "type": kind, "change": action} | extra
     return client.post("/feedback", data=form, **({} if extra.get("next") else {"headers": JSON}))
 
 
@@ -75,14 +75,14 @@ def test_bad_presses_are_refused_and_outside_addresses_never_followed(
     sign_up(client, "ada")
     token = csrf_token(client, "/movies")
     forged = client.post(
-        "/feedback", data={"movie_id": "m1", "type": "watchlist", "action": "add"}, headers=JSON
+        "/feedback", data={"movie_id": "m1", "type": "watchlist", "change": "add"}, headers=JSON
     )
     assert forged.status_code == 400
     unknown = press(client, "like", "add")
     assert unknown.status_code == 400 and unknown.get_json()["error"]["field"] == "type"
     missing = client.post(
         "/feedback",
-        data={"csrf_token": token, "movie_id": "nope", "type": "watchlist", "action": "add"},
+        data={"csrf_token": token, "movie_id": "nope", "type": "watchlist", "change": "add"},
         headers=JSON,
     )
     assert missing.status_code == 409

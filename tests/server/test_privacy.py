@@ -58,7 +58,7 @@ def person_with_everything(client: FlaskClient, auth: dict[str, str]) -> str:
         token = csrf_token(client, f"/movies/{movie}")
         client.post(f"/movies/{movie}/rating", data={"csrf_token": token, "rating": stars})
     press = {"csrf_token": csrf_token(client, "/movies"), "movie_id": "m1"}
-    client.post("/feedback", data=press | {"type": "watchlist", "action": "add"})
+    client.post("/feedback", data=press | {"type": "watchlist", "change": "add"})
     created = client.post(
         "/profile/tokens", data={"csrf_token": csrf_token(client, "/profile"), "name": "laptop"}
     ).get_data(as_text=True)
