@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextvars
 import hmac
 import ipaddress
+import re
 import time
 from functools import cache
 from typing import Any
@@ -44,6 +45,10 @@ def _start_request() -> None:
     current_request_id.set(request_id_from(request.headers.get(REQUEST_ID_HEADER)))
 
 
+# A route's label names its variables alone: ``<movie_id:movie_id>`` reads ``<movie_id>``.
+_CONVERTER = re.compile(r"<(?:[^:>]+:)?([^>]+)>")
+
+
 def _finish_request(response: Response) -> Response:
     request_id = current_request_id.get()
     if request_id is not None:
@@ -51,7 +56,8 @@ def _finish_request(response: Response) -> Response:
     started = _request_started.get()
     if started is not None:
         rule = request.url_rule
-        key = (UNMATCHED if rule is None else rule.rule, request.method, response.status_code)
+        route = UNMATCHED if rule is None else _CONVERTER.sub(r"<\1>", rule.rule)
+        key = (route, request.method, response.status_code)
         series = _series.get(key)
         if series is None:
             series = _series.setdefault(key, metrics().request_seconds.labels(*map(str, key)))
