@@ -16,10 +16,12 @@ from werkzeug.wrappers import Response
 from server.api.serialize import poster_of
 from server.context import get_db, get_queue, get_serving
 from server.errors import MovieRecError, ValidationError
-from server.models import Rating, User
+from server.models import Movie, Rating, User
 from server.presentation import display_title, drawn_poster
+from server.services.lookup import not_found
 from server.services.movies import (
     get_movie,
+    is_shown,
     list_genres,
     movie_key,
     rating_summaries,
@@ -148,6 +150,8 @@ def movie(movie_id: str) -> str:
     serving = get_serving()
     with get_db().transaction() as session:
         found = get_movie(session, movie_id)
+        if not is_shown(found) and not (person is not None and person.admin):
+            raise not_found(Movie, movie_id)  # hidden or unavailable: as the API answers
         summary = rating_summaries(session, [found.id])[found.id]
         form = RatingForm()
         prediction = None

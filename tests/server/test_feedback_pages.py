@@ -6,12 +6,14 @@ from __future__ import annotations
 import re
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from server.db import Database
 from server.models import Feedback
-from tests.server.test_web import csrf_token, sign_up
+from server.services.accounts import create_account
+from tests.server.test_web import PASSWORD, csrf_token, log_in, sign_up
 
 JSON = {"Accept": "application/json"}
 
@@ -91,3 +93,21 @@ def test_bad_presses_are_refused_and_outside_addresses_never_followed(
         assert back.headers["Location"] == "/watchlist", outside
         assert not re.match(r"^(https?:)?//", back.headers["Location"])
     assert stored(database) == ["watchlist"]
+
+
+def test_the_movie_page_has_the_buttons_and_a_hidden_movie_is_for_admins_only(
+    client: FlaskClient, app: Flask, movie: str, auth: dict[str, str], database: Database
+) -> None:
+    sign_up(client, "ada")
+    page = client.get(f"/movies/{movie}").get_data(as_text=True)
+    assert 'aria-label="+ Watchlist: Alien"' in page and 'href="/watchlist"' in page
+    assert (
+        client.patch(f"/api/v1/movies/{movie}", json={"hidden": True}, headers=auth).status_code
+        == 200
+    )
+    assert client.get(f"/movies/{movie}").status_code == 404  # as the API answers people
+    with database.transaction() as session:
+        create_account(session, "root", PASSWORD, "admin")
+    admin = app.test_client()
+    log_in(admin, "root")
+    assert admin.get(f"/movies/{movie}").status_code == 200
