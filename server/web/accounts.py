@@ -4,9 +4,6 @@ username, so guessing passwords is slow. Signing up or in keeps what the browser
 
 from __future__ import annotations
 
-import unicodedata
-from urllib.parse import urlsplit
-
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
@@ -14,7 +11,7 @@ from server.context import get_coordination, get_db, get_queue, get_settings
 from server.errors import MovieRecError
 from server.services.accounts import MAX_USERNAME_LENGTH, authenticate, create_account
 from server.services.visitors import keep_visitor_ratings
-from server.web.forms import LoginForm, SignupForm
+from server.web.forms import LoginForm, SignupForm, safe_path
 from server.web.session import me, sign_in, sign_out, signed_in, take_visitor_ratings
 
 bp = Blueprint("web-accounts", __name__)
@@ -56,7 +53,7 @@ def login() -> str | Response | tuple[str, int]:
                 sign_in(session, account, remember=form.remember.data)
         if account is not None:
             keep_visits_ratings()
-            return redirect(_safe_next() or url_for("web.for_you"))
+            return redirect(safe_path(request.args.get("next", "")) or url_for("web.for_you"))
         get_coordination().attempts.add(_failures_of(form.username.data))
         form.password.errors.append("Wrong username or password.")
     status = 400 if form.errors else 200
@@ -100,24 +97,3 @@ def too_many_attempts(username: str) -> bool:
 
 def _failures_of(username: str) -> str:
     return f"failed:{username.lower()[:MAX_USERNAME_LENGTH]}"
-
-
-def _safe_next() -> str | None:
-    """The ``next`` page when it is a path on this site, never an outside address. Browsers
-    drop control characters (``/%09/evil.example`` is read as ``//evil.example``), so they go first;
-    then only a plain path with no scheme and no host passes."""
-    target = "".join(ch for ch in request.args.get("next", "") if not _is_control(ch))
-    parts = urlsplit(target)
-    if (
-        parts.scheme
-        or parts.netloc
-        or not target.startswith("/")
-        or target.startswith("//")
-        or "\\" in target
-    ):
-        return None
-    return target
-
-
-def _is_control(character: str) -> bool:
-    return unicodedata.category(character).startswith("C")

@@ -24,7 +24,7 @@ from server.services.feedback import (
     remove_feedback,
 )
 from server.services.movies import rating_summaries
-from server.web.forms import ConfirmForm
+from server.web.forms import ConfirmForm, safe_path
 from server.web.rows import movie_card
 from server.web.session import login_required, me, signed_in
 
@@ -124,10 +124,5 @@ def _json(body: dict[str, Any], status: int) -> Response:
 
 
 def _back() -> str:
-    """The page the button was on when it is a plain path of this site (nothing a browser
-    could read as another host); else the watchlist."""
-    target = request.form.get("next", "")
-    plain = all(character.isprintable() and not character.isspace() for character in target)
-    if plain and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return url_for("web-feedback.watchlist")
+    """The page the button was on, when it is a path of this site; else the watchlist."""
+    return safe_path(request.form.get("next", "")) or url_for("web-feedback.watchlist")

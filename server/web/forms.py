@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
+import unicodedata
+from urllib.parse import urlencode, urlsplit
 
 from flask import redirect, request
 from flask_wtf import FlaskForm
@@ -117,3 +118,21 @@ class ConfirmForm(FlaskForm):  # type: ignore[misc]
     """A button that only needs its CSRF token (revoke, retrain, promote, roll back)."""
 
     submit = SubmitField("Confirm")
+
+
+def safe_path(target: str) -> str | None:
+    """``target`` when it is a path on this site (where a form may send a person back), never
+    an outside address. Browsers drop control characters (``/%09/evil.example`` is read as
+    ``//evil.example``), so they go first; then only a plain path with no scheme and no host
+    passes."""
+    target = "".join(ch for ch in target if not unicodedata.category(ch).startswith("C"))
+    parts = urlsplit(target)
+    if (
+        parts.scheme
+        or parts.netloc
+        or not target.startswith("/")
+        or target.startswith("//")
+        or "\\" in target
+    ):
+        return None
+    return target
