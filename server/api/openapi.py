@@ -122,7 +122,9 @@ def _operation(path: str, endpoint: str, view: Any, schemas: dict[str, Any]) -> 
     if description.replace("`", "").rstrip(".") != summary:  # it says more than the summary
         operation["description"] = description
     if spec.body is not None:
-        schemas[spec.body.__name__] = _schema(spec.body)
+        schema = _schema(spec.body)
+        schemas.update(schema.pop("$defs", {}))  # the models inside the body, as components
+        schemas[spec.body.__name__] = schema
         content = _json_ref(spec.body.__name__)
         operation["requestBody"] = {"required": True, "content": content}
     if endpoint in RAW_BODIES:

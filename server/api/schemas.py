@@ -349,18 +349,6 @@ class VisitorRecommendationsIn(Body):
     movie id sent twice: the last rating counts); the rules are those of a person's
     recommendations."""
 
-    @classmethod
-    def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        """The schema with its item models written out in place (the OpenAPI document
-        registers body models, not the models inside them)."""
-        schema = super().model_json_schema(*args, **kwargs)
-        defs = schema.pop("$defs", {})
-        for value in schema["properties"].values():
-            ref = value.get("items", {}).get("$ref")
-            if ref is not None:
-                value["items"] = defs[ref.rsplit("/", 1)[-1]]
-        return schema
-
     ratings: Annotated[list[VisitorRating], Field(max_length=MAX_RATINGS)] = Field(
         [], description=f"The visitor's ratings (at most {MAX_RATINGS})"
     )
