@@ -166,7 +166,7 @@ def _list_for(
     answer."""
     return _shown(
         lambda depth: compute_user_list(
-            context.serving, version, content, user, rated, depth, prefer_trained=prefer_trained
+            context.serving, version, content, user.id, rated, depth, prefer_trained=prefer_trained
         ),
         context.serving.cache.list_length,
         withheld,

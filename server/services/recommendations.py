@@ -383,7 +383,9 @@ def _computed_recommendations(
         length = context.cache.list_length
         head = prefix
         if head is None:  # the list as the cache keeps it (and as precompute writes it)
-            head = compute_user_list(context, version, content, user, rated, length, exclude_rated)
+            head = compute_user_list(
+                context, version, content, user.id, rated, length, exclude_rated
+            )
             if head is not None:
                 context.cache.publish_active_version(ranker, version.number)
                 if name == champions.AUTO:
@@ -400,7 +402,9 @@ def _computed_recommendations(
         while head is not None:
             # Deeper than the cached list, which stays first: re-ranking a longer list may order
             # its head differently, and the pages already read were cut from the cached one.
-            entry = compute_user_list(context, version, content, user, rated, depth, exclude_rated)
+            entry = compute_user_list(
+                context, version, content, user.id, rated, depth, exclude_rated
+            )
             if entry is None:
                 break
             complete = len(entry) < depth or depth >= MAX_CANDIDATES

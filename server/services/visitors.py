@@ -39,15 +39,13 @@ from server.services.users import user_key
 from server.serving.context import ServingContext
 from server.serving.explain import explain, explain_popular
 from server.serving.feedback import with_feedback
-from server.serving.lists import served_version
+from server.serving.lists import compute_user_list, served_version
 from server.serving.policy import (
     CONTENT,
     RatedMovies,
     Segment,
-    Served,
     ranked_list,
     segment_of,
-    served_list,
     user_state,
 )
 
@@ -180,26 +178,16 @@ def _served(
     version = active_version(session, ranker) if ranker in context.registry.names() else None
     if version is None:
         return None
-    model = context.models.model(version)
-    evidence = context.evidence.of(version, model)
-    content = served_version(context, active_version(session, CONTENT))
+    content = active_version(session, CONTENT)
     depth = _first_depth(n, rated, rules)
     while True:
-        entry = served_list(
-            Served(model, version.number),
-            content,
-            evidence.traits,
-            VISITOR_ID,
-            rated,
-            depth,
-            context.policy,
-        )
+        entry = compute_user_list(context, version, content, VISITOR_ID, rated, depth)
         if entry is None:
             return None
         kept = kept_for(context, entry.pairs(), rated, rules)
         if len(kept) >= n or len(entry) < depth or depth >= MAX_CANDIDATES:
-            page = explain(_page(entry.version, entry.source, kept[:n]), rated, evidence, model)
-            return RankedAnswer(kept[:n], entry.source, entry.version, False, page)
+            # ``entry`` carries each movie's reason, as a stored person's list does.
+            return RankedAnswer(kept[:n], entry.source, entry.version, False, entry)
         depth = min(depth * 4, MAX_CANDIDATES)
 
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from plugins.base import Recommender
 from server.cache.lists import CachedList
-from server.models import ModelVersion, User
+from server.models import ModelVersion
 from server.serving.context import ServingContext
 from server.serving.explain import Evidence, explain, explain_alike
 from server.serving.policy import RatedMovies, Served, served_list
@@ -26,13 +26,14 @@ def compute_user_list(
     context: ServingContext,
     version: ModelVersion,
     content: ModelVersion | None,
-    user: User,
+    user_id: int,
     rated: RatedMovies,
     length: int,
     exclude_rated: bool = True,
     prefer_trained: bool = False,
 ) -> CachedList | None:
-    """A person's list from ``version`` and their current ratings, by the served policy (the
+    """A person's list (``user_id``: internal, or one no stored person has for a visitor) from
+    ``version`` and their current ratings, by the served policy (the
     content blend below ``cold_start_ratings`` uses ``content``, the active content version the
     caller looked up once for however many people it computes); None when the model has nothing
     to go on and the fallback must answer. Each movie of the list carries its reason
@@ -43,7 +44,7 @@ def compute_user_list(
         Served(model, version.number),
         served_version(context, content),
         evidence.traits,
-        user.id,
+        user_id,
         rated,
         length,
         context.policy,
