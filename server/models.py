@@ -28,6 +28,8 @@ from sqlalchemy.types import JSON
 from server.db import Base
 
 EXTERNAL_ID_LENGTH = 64
+# What a client's own id of a user or movie may hold.
+EXTERNAL_ID_PATTERN = rf"^[A-Za-z0-9._:@-]{{1,{EXTERNAL_ID_LENGTH}}}$"
 # SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 

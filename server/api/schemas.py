@@ -20,7 +20,7 @@ from pydantic import (
     field_validator,
 )
 
-from server.models import EXTERNAL_ID_LENGTH, MAX_TIMESTAMP
+from server.models import EXTERNAL_ID_PATTERN, MAX_TIMESTAMP
 from server.presentation import POSTER_PATH_LENGTH, POSTER_PATH_PATTERN
 from server.services.movies import INT64_MAX
 from server.services.visitors import MAX_FEEDBACK, MAX_RATINGS
@@ -43,9 +43,7 @@ def _integral(value: object) -> object:
     return value
 
 
-ExternalId = Annotated[
-    str, StringConstraints(pattern=rf"^[A-Za-z0-9._:@-]{{1,{EXTERNAL_ID_LENGTH}}}$")
-]
+ExternalId = Annotated[str, StringConstraints(pattern=EXTERNAL_ID_PATTERN)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=NOT_BLANK), STRIPPED]
 Title = Annotated[str, StringConstraints(min_length=1, max_length=500, pattern=NOT_BLANK), STRIPPED]
 GenreName = Annotated[

@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple, TextIO
 
-from server.models import FEEDBACK_TYPES, MAX_TIMESTAMP
+from server.models import EXTERNAL_ID_PATTERN, FEEDBACK_TYPES, MAX_TIMESTAMP
 
 BLOCK = 1 << 20
 UTF8 = "utf-8-sig"  # UTF-8 that tolerates the byte-order mark spreadsheet programs write
 
 _TITLE_YEAR = re.compile(r"^(?P<title>.*?)\s*\((?P<year>\d{4})(?:[-\u2013]\d{0,4})?\)\s*$")
-_EXTERNAL_ID = re.compile(r"^[A-Za-z0-9._:@-]{1,64}$")
+_EXTERNAL_ID = re.compile(EXTERNAL_ID_PATTERN)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,17 +11,21 @@ these functions.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Table, delete, func, insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from server.db import Database, insert_ignoring_conflicts, now
 from server.errors import Conflict, MovieRecError, NotFound, ValidationError
 from server.models import (
     EXTERNAL_ID_LENGTH,
+    EXTERNAL_ID_PATTERN,
     FEEDBACK_TYPES,
     MAX_TIMESTAMP,
     Feedback,
@@ -29,7 +33,7 @@ from server.models import (
     RatingEvent,
     User,
 )
-from server.services.movies import movie_key
+from server.services.movies import get_movie, is_shown, movie_key
 from server.services.users import user_key
 
 if TYPE_CHECKING:
@@ -37,6 +41,9 @@ if TYPE_CHECKING:
 
 # The bulk endpoint takes at most this many lines a request (the body limit applies too).
 MAX_BULK_LINES = 10_000
+
+
+_EXTERNAL_ID = re.compile(EXTERNAL_ID_PATTERN)
 
 
 @dataclass(frozen=True)
@@ -91,7 +98,7 @@ def give_feedback(
     """Store one piece of feedback and, once committed, announce its event; the same feedback
     given again is returned as stored, with no event (idempotent)."""
     check_type(kind)
-    with database.transaction(writes=True) as session:
+    with _refused_if_changed(), database.transaction(writes=True) as session:
         user, movie = user_key(session, user_id), _body_movie(session, movie_id)
         stamp = check_timestamp(timestamp)
         created, event_ids = _insert(session, [(user, movie, kind, stamp)])
@@ -102,13 +109,30 @@ def give_feedback(
     return FeedbackChange(Given(movie_id, kind, stamp), bool(created))
 
 
-def _body_movie(session: Session, movie_id: str) -> int:
-    """The internal id of the movie a request's body names; ``Conflict`` when there is none
-    (the request is well-formed and its person exists: a 404 would say they do not)."""
+@contextmanager
+def _refused_if_changed() -> Iterator[None]:
+    """A person or movie deleted between its lookup and the insert (the foreign key refuses
+    the row): 409, nothing written, rather than a 500."""
     try:
-        return movie_key(session, movie_id)
+        yield
+    except IntegrityError:
+        raise Conflict(
+            "a person or movie changed while the feedback was written; try again",
+            code="conflict",
+        ) from None
+
+
+def _body_movie(session: Session, movie_id: str) -> int:
+    """The internal id of the movie a request's body names; ``Conflict`` when there is none, or
+    it is hidden or unavailable (as the catalogue answers people: no oracle of withheld ids).
+    The request is well-formed and its person exists: a 404 would say they do not."""
+    try:
+        movie = get_movie(session, movie_id)
     except NotFound:
-        raise Conflict(f"no movie {movie_id!r}", code="movie_not_found", field="movie_id") from None
+        movie = None
+    if movie is None or not is_shown(movie):
+        raise Conflict(f"no movie {movie_id!r}", code="movie_not_found", field="movie_id")
+    return movie.id
 
 
 def remove_feedback(
@@ -198,7 +222,7 @@ def give_feedback_lines(
             parsed.append((number, *_parse_line(raw)))
         except MovieRecError as error:
             results[number] = LineResult(number, "error", error.to_dict())
-    with database.transaction(writes=True) as session:
+    with _refused_if_changed(), database.transaction(writes=True) as session:
         users = _keys(session, User, {user for _, user, _, _, _ in parsed})
         movies = _keys(session, Movie, {movie for _, _, movie, _, _ in parsed})
         rows, numbers = [], []
@@ -224,7 +248,8 @@ def _parse_line(raw: bytes) -> tuple[str, str, str, int]:
     """(user id, movie id, type, timestamp) of one NDJSON line; ``ValidationError`` else."""
     try:
         item = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    # A number too long to convert is a ValueError; deep nesting overflows json's recursion.
+    except (ValueError, RecursionError):
         raise ValidationError("the line is not valid JSON", code="invalid_json") from None
     if not isinstance(item, dict):
         raise ValidationError("the line must be a JSON object", code="invalid_json")
@@ -246,9 +271,9 @@ def _parse_line(raw: bytes) -> tuple[str, str, str, int]:
 
 def _id_field(item: dict[str, Any], name: str) -> str:
     value = item.get(name)
-    if not isinstance(value, str) or not 0 < len(value) <= EXTERNAL_ID_LENGTH or "\x00" in value:
+    if not isinstance(value, str) or not _EXTERNAL_ID.match(value):
         raise ValidationError(
-            f"{name} is required: a string of 1 to {EXTERNAL_ID_LENGTH} characters",
+            f"{name} is required: 1 to {EXTERNAL_ID_LENGTH} of A-Z a-z 0-9 . _ : @ -",
             code="invalid_field",
             field=name,
         )

@@ -521,7 +521,9 @@ def similar_movies(
     name = algorithm or context.settings.similar_algorithm
     require_algorithm(context.registry, name, "similar")
     asked = _request(withheld_now(context), name, rules, None, n, offset, cursor)
-    if movie_external_id in asked.withheld.gone:  # deleted: its cached lists outlive it
+    withheld = asked.withheld
+    # Deleted (its cached lists outlive it), hidden or unavailable: no list of its own either.
+    if movie_external_id in withheld.gone or movie_external_id in withheld.named:
         raise not_found(Movie, movie_external_id)
     hit = None
     if n <= context.cache.list_length:

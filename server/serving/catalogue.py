@@ -80,6 +80,7 @@ class Restriction:
     hidden: bool
     available_from: int | None
     available_until: int | None
+    external_id: str = ""
 
 
 @dataclass(frozen=True, eq=False)
@@ -95,6 +96,8 @@ class Withheld:
     stamp: int
     # Of ``movies``, those only waiting for their window to open (they come back by the clock).
     coming: frozenset[int] = frozenset()
+    # The external ids of ``movies`` that still exist: lists of their own (similar) are withheld.
+    named: frozenset[str] = frozenset()
     array: npt.NDArray[np.int64] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -106,7 +109,9 @@ class Withheld:
         stays in them, so it is in lists the moment the window opens."""
         if not self.coming:
             return self
-        return Withheld(self.movies - self.coming, self.gone, self.generation, self.stamp)
+        return Withheld(
+            self.movies - self.coming, self.gone, self.generation, self.stamp, named=self.named
+        )
 
     def keep(self, pairs: Pairs) -> Pairs:
         """The pairs of movies not withheld, in order."""
@@ -232,7 +237,10 @@ class Catalogue:
             held.movies == movies and held.gone == read.gone and held.generation == read.generation
         )
         if not same:
-            held = Withheld(frozenset(movies), read.gone, read.generation, next(_stamps), coming)
+            named = frozenset(r.external_id for r in read.restrictions if r.movie in movies)
+            held = Withheld(
+                frozenset(movies), read.gone, read.generation, next(_stamps), coming, named
+            )
         self._current = _Current(held, start, end)
         return self._current
 
@@ -264,9 +272,15 @@ def _read(
         deleted = [_deleted(member) for member in members]
     with open_session() as session:
         restrictions = tuple(
-            Restriction(movie, bool(hidden), start, end)
-            for movie, hidden, start, end in session.execute(
-                select(Movie.id, Movie.hidden, Movie.available_from, Movie.available_until).where(
+            Restriction(movie, bool(hidden), start, end, external_id)
+            for movie, hidden, start, end, external_id in session.execute(
+                select(
+                    Movie.id,
+                    Movie.hidden,
+                    Movie.available_from,
+                    Movie.available_until,
+                    Movie.external_id,
+                ).where(
                     or_(
                         Movie.hidden.is_(True),
                         Movie.available_from.is_not(None),

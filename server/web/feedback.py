@@ -23,7 +23,7 @@ from server.services.feedback import (
     movies_with_feedback,
     remove_feedback,
 )
-from server.services.movies import rating_summaries
+from server.services.movies import is_shown, rating_summaries
 from server.web.forms import ConfirmForm, safe_path
 from server.web.rows import movie_card
 from server.web.session import login_required, me, signed_in
@@ -100,6 +100,8 @@ def watchlist() -> str:
 
 
 def _cards(session: Session, movies: list[Movie]) -> list[dict[str, Any]]:
+    """Cards of the movies lists may show now (a hidden one is in no list, this one included)."""
+    movies = [movie for movie in movies if is_shown(movie)]
     summaries = rating_summaries(session, [movie.id for movie in movies])
     return [movie_card(movie, summaries[movie.id]) for movie in movies]
 

@@ -149,9 +149,7 @@ def movie(movie_id: str) -> str:
     person = me()
     serving = get_serving()
     with get_db().transaction() as session:
-        found = get_movie(session, movie_id)
-        if not is_shown(found) and not (person is not None and person.admin):
-            raise not_found(Movie, movie_id)  # hidden or unavailable: as the API answers
+        found = shown_movie(session, movie_id)
         summary = rating_summaries(session, [found.id])[found.id]
         form = RatingForm()
         prediction = None
@@ -161,7 +159,13 @@ def movie(movie_id: str) -> str:
             prediction = predict_rating(serving, session, person.username, movie_id)
         elif (half := visitor_ratings().get(found.external_id)) is not None:
             form.rating.data = f"{half / 2:g}"
-        similar = cards(serving, session, similar_movies(serving, movie_id, SIMILAR_LENGTH))
+        # A withheld movie (an admin sees its page) has no list of its own.
+        alike = (
+            similar_movies(serving, movie_id, SIMILAR_LENGTH)
+            if is_shown(found)
+            else RankedAnswer([], "nothing: the movie is withheld", None, False)
+        )
+        similar = cards(serving, session, alike)
     return render_template(
         "movie.html",
         movie=found,
@@ -178,16 +182,30 @@ def movie(movie_id: str) -> str:
 def poster(movie_id: str) -> Response:
     """A poster drawn for a movie without a poster image: its title, year and genre colours."""
     with get_db().transaction() as session:
-        found = get_movie(session, movie_id)
+        found = shown_movie(session, movie_id)
         drawn = drawn_poster(
             display_title(found.title) or found.external_id,
             found.year,
             [genre.name for genre in found.genres],
         )
     response = Response(drawn, mimetype="image/svg+xml")
-    response.cache_control.public = True
+    # Shared caches may keep a shown movie's poster; a withheld one is drawn for admins alone.
+    if is_shown(found):
+        response.cache_control.public = True
+    else:
+        response.cache_control.private = True
     response.cache_control.max_age = POSTER_MAX_AGE
     return response
+
+
+def shown_movie(session: Session, movie_id: str) -> Movie:
+    """The movie, unless it is hidden or unavailable and the person is no admin: then, as for
+    an unknown id, ``NotFound`` (as the API answers people)."""
+    found = get_movie(session, movie_id)
+    person = me()
+    if not is_shown(found) and not (person is not None and person.admin):
+        raise not_found(Movie, movie_id)
+    return found
 
 
 @bp.post("/movies/<movie_id>/rating")
@@ -201,6 +219,9 @@ def rate(movie_id: str) -> Response | tuple[Response, int]:
     stars: float | None = None
     try:
         half_stars = None if form.remove.data else half_stars_of(form.rating.data)
+        if half_stars is not None:  # a rating may be removed after the movie was withheld
+            with get_db().transaction() as session:
+                shown_movie(session, movie_id)
         if person is None:
             _keep_visitor_rating(movie_id, half_stars)
         elif half_stars is None:
@@ -231,8 +252,11 @@ def rate(movie_id: str) -> Response | tuple[Response, int]:
 def _keep_visitor_rating(movie_id: str, half_stars: int | None) -> None:
     """Keep a visitor's rating of a movie of the catalogue (``NotFound`` for any other) in
     their session."""
+    if half_stars is None:  # forgetting a rating looks nothing up
+        keep_visitor_rating(movie_id, None)
+        return
     with get_db().transaction() as session:
-        movie_key(session, movie_id)
+        shown_movie(session, movie_id)
     keep_visitor_rating(movie_id, half_stars)
 
 

@@ -115,11 +115,16 @@ def test_bulk_ndjson_stores_each_valid_line_and_reports_every_line(
         {"user_id": "u1", "movie_id": "m2", "type": "like", "extra": 1},
         {"user_id": "u1", "movie_id": "m2", "type": "like", "timestamp": -5},
     ]
-    body = "\n".join(json.dumps(line) for line in lines) + "\n{not json\n\n"
+    odd = [
+        '{"user_id": "u1", "movie_id": "m1", "type": "view", "timestamp": ' + "1" * 5000 + "}",
+        "[" * 100_000,
+        '{"user_id": "\\ud800", "movie_id": "m1", "type": "view"}',
+    ]
+    body = "\n".join([*(json.dumps(line) for line in lines), *odd]) + "\n{not json\n\n"
     answer = client.post(BULK, data=body, headers=auth | NDJSON)
     assert answer.status_code == 200, answer.get_data(as_text=True)
     report = answer.get_json()
-    assert (report["created"], report["unchanged"], report["error"]) == (2, 1, 6)
+    assert (report["created"], report["unchanged"], report["error"]) == (2, 1, 9)
     statuses = {
         line["line"]: (line["status"], line.get("error", {}).get("code"))
         for line in report["lines"]
@@ -133,7 +138,10 @@ def test_bulk_ndjson_stores_each_valid_line_and_reports_every_line(
         6: ("error", "invalid_feedback_type"),
         7: ("error", "invalid_field"),
         8: ("error", "invalid_timestamp"),
-        9: ("error", "invalid_json"),
+        9: ("error", "invalid_json"),  # a number too long to convert
+        10: ("error", "invalid_json"),  # nested past json's recursion
+        11: ("error", "invalid_field"),  # a lone surrogate no database can store
+        12: ("error", "invalid_json"),
     }
     with database.transaction() as session:
         stored = session.execute(select(Feedback.user_id, Feedback.type, Feedback.created_at)).all()

@@ -111,3 +111,34 @@ def test_the_movie_page_has_the_buttons_and_a_hidden_movie_is_for_admins_only(
     admin = app.test_client()
     log_in(admin, "root")
     assert admin.get(f"/movies/{movie}").status_code == 200
+
+
+def test_a_hidden_movie_leaks_through_no_page(
+    client: FlaskClient, app: Flask, movie: str, auth: dict[str, str], database: Database
+) -> None:
+    sign_up(client, "ada")
+    assert press(client, "watchlist", "add").status_code == 200
+    assert (
+        client.patch(f"/api/v1/movies/{movie}", json={"hidden": True}, headers=auth).status_code
+        == 200
+    )
+    token = csrf_token(client, "/movies")
+    assert client.get(f"/movies/{movie}/poster.svg").status_code == 404  # the title is drawn
+    form = {"csrf_token": token, "rating": "4"}
+    assert client.post(f"/movies/{movie}/rating", data=form, headers=JSON).status_code == 404
+    assert "Alien" not in client.get("/watchlist").get_data(as_text=True)
+    assert press(client, "not_interested", "add").status_code == 409  # as for no such movie
+    visitor = app.test_client()
+    token = csrf_token(visitor, "/login")
+    form = {"csrf_token": token, "rating": "5"}
+    assert visitor.post(f"/movies/{movie}/rating", data=form, headers=JSON).status_code == 404
+    assert visitor.get("/for-you").status_code == 302  # nothing kept: no "For you" yet
+    assert visitor.get(f"/movies/{movie}/poster.svg").status_code == 404
+    assert visitor.get(f"/api/v1/movies/{movie}/similar").status_code == 404
+    with database.transaction() as session:
+        create_account(session, "root", PASSWORD, "admin")
+    admin = app.test_client()
+    log_in(admin, "root")
+    drawn = admin.get(f"/movies/{movie}/poster.svg")
+    assert drawn.status_code == 200 and "private" in drawn.headers["Cache-Control"]
+    assert admin.get(f"/movies/{movie}").status_code == 200  # with no list of its own
