@@ -145,6 +145,9 @@ def update_movie(context: ServingContext, external_id: str, changes: MovieChange
     next read on. Returns the movie as changed."""
     with context.database.transaction(writes=True) as session:
         movie = get_movie(session, external_id)
+        # Locked (PostgreSQL; SQLite's write lock already serializes): two PATCHes each setting
+        # one end of the window check it against the other's committed end, one at a time.
+        session.refresh(movie, with_for_update=True)
         for change in fields(changes):
             value = getattr(changes, change.name)
             if value is UNSET:
