@@ -22,12 +22,15 @@ import schemathesis
 from flask import Flask
 from schemathesis.engine import Status, events, from_schema
 from schemathesis.engine.recorder import ScenarioRecorder
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 from server.api.openapi import API_PREFIX
+from server.http_server import json_error_response
 from tests.conftest import API_KEY
 
 SEED = 20240601
+# The statuses that refuse a request, its size included (a request line too long: 414).
+REJECTIONS = (400, 401, 403, 404, 405, 406, 409, 413, 414, 415, 422, 428, 429, 431)
 
 
 @schemathesis.serializer("application/x-ndjson")
@@ -77,10 +80,20 @@ def _describe(recorder: ScenarioRecorder, case_id: str, name: str, info: object)
     return f"{name}: {failure.title}\n{failure.message}\n{sample}{answer}"
 
 
+class ServerErrors(WSGIRequestHandler):
+    """What the server answers before the app (a request line too long, a malformed request)
+    in the JSON error shape, as ``movierec serve`` does (``server/http_server.py``); Werkzeug's
+    own pages are HTML."""
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        self.close_connection = True
+        self.wfile.write(json_error_response(f"HTTP/1.1 {int(code)} -\r\n".encode()))
+
+
 @contextmanager
 def served(app: Flask) -> Iterator[str]:
     """The app's base URL, served from a thread while the block runs."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=ServerErrors)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -100,6 +113,7 @@ def run_schemathesis(base_url: str) -> Findings:
             # The bulk endpoint's body is text, one JSON object a line: the document can say no
             # more than "a string", so a "schema-violating" body is one that is not text, which
             # the serializer above sends as JSON text, and each of whose lines is reported.
+            "checks": {"negative_data_rejection": {"expected-statuses": list(REJECTIONS)}},
             "operations": [
                 {
                     "include-operation-id": "feedback.post_feedback_bulk",
