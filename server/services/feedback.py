@@ -44,6 +44,8 @@ MAX_BULK_LINES = 10_000
 
 
 _EXTERNAL_ID = re.compile(EXTERNAL_ID_PATTERN)
+# Feedback that contradicts other feedback: the newer takes the older back.
+OPPOSITES = {"watchlist": "not_interested", "not_interested": "watchlist"}
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,7 @@ def check_type(kind: str) -> str:
     if kind not in FEEDBACK_TYPES:
         raise ValidationError(
             f"type must be one of {', '.join(FEEDBACK_TYPES)}, not {kind!r}",
-            code="invalid_feedback_type",
+            code="invalid_type",
             field="type",
         )
     return kind
@@ -323,8 +325,27 @@ def _insert(
         created.update(
             (user, movie, kind) for user, movie, kind in session.execute(statement, values)
         )
-    keys = [row[:3] for row in rows if row[:3] in created]
-    return created, _record_events(session, list(dict.fromkeys(keys)), "created")
+    keys = list(dict.fromkeys(row[:3] for row in rows if row[:3] in created))
+    events = _record_events(session, keys, "created")
+    return created, events + _drop_opposites(session, keys)
+
+
+def _drop_opposites(session: Session, keys: Sequence[tuple[int, int, str]]) -> list[int]:
+    """Take back the feedback each new piece contradicts (a movie wanted is no longer refused,
+    and the other way round), with a ``deleted`` event each; returns the events' ids."""
+    dropped: list[tuple[int, int, str]] = []
+    for user, movie, kind in reversed(keys):  # the last line of a bulk request wins
+        opposite = OPPOSITES.get(kind)
+        if opposite is None or (user, movie, kind) in dropped:
+            continue
+        removed = session.execute(
+            delete(Feedback)
+            .where(Feedback.user_id == user, Feedback.movie_id == movie, Feedback.type == opposite)
+            .returning(Feedback.user_id)
+        ).first()
+        if removed is not None:
+            dropped.append((user, movie, opposite))
+    return _record_events(session, dropped, "deleted")
 
 
 def _record_events(session: Session, keys: Sequence[tuple[int, int, str]], kind: str) -> list[int]:

@@ -91,6 +91,15 @@ function copyButtons() {
   }
 }
 
+// A card folded into its undo line keeps the row still for a while: the refreshed row would
+// take the undo away (and the keyboard focus on it) the moment the worker drops the movie.
+const UNDO_MS = 10000;
+
+function undoPending(row) {
+  return [...row.querySelectorAll(".movie-card.dismissed")]
+    .some((card) => Date.now() - Number(card.dataset.dismissedAt) < UNDO_MS);
+}
+
 function refreshingTopPicks() {
   const box = document.getElementById("for-you");
   if (!box) return;
@@ -100,7 +109,7 @@ function refreshingTopPicks() {
       if (response.ok) {
         const fresh = new DOMParser().parseFromString(await response.text(), "text/html").querySelector("section.row");
         const shown = box.querySelector("#top-picks");
-        if (fresh && shown && fresh.dataset.key !== shown.dataset.key) {
+        if (fresh && shown && fresh.dataset.key !== shown.dataset.key && !undoPending(shown)) {
           shown.replaceWith(document.importNode(fresh, true));
         } else if (fresh && !shown) {
           box.prepend(document.importNode(fresh, true));
@@ -162,6 +171,7 @@ function feedbackButtons() {
     });
     undo.append(button);
     card.append(undo);
+    card.dataset.dismissedAt = String(Date.now());
     card.classList.add("dismissed");
     button.focus();
   });

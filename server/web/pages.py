@@ -49,6 +49,7 @@ from server.web.rows import (
     MIN_ROW,
     ROW_LENGTH,
     Row,
+    alike,
     cards,
     display_name,
     for_you_rows,
@@ -160,12 +161,12 @@ def movie(movie_id: str) -> str:
         elif (half := visitor_ratings().get(found.external_id)) is not None:
             form.rating.data = f"{half / 2:g}"
         # A withheld movie (an admin sees its page) has no list of its own.
-        alike = (
+        nearest = (
             similar_movies(serving, movie_id, SIMILAR_LENGTH)
             if is_shown(found)
             else RankedAnswer([], "nothing: the movie is withheld", None, False)
         )
-        similar = cards(serving, session, alike)
+        similar = cards(serving, session, nearest)
     return render_template(
         "movie.html",
         movie=found,
@@ -290,10 +291,14 @@ def _visitor_for_you(ratings: dict[str, int]) -> str:
         liked = [movie for movie, half in ratings.items() if half >= LIKED_HALF_STARS]
         titles = serving.movies.rows(list(keys.values()))
         for movie in [movie for movie in reversed(liked) if movie in keys][:BECAUSE_ROWS]:
-            alike = cards(serving, session, similar_movies(serving, movie, ROW_LENGTH * 2))
+            answer = alike(serving, movie, ROW_LENGTH * 2)
+            if answer is None:  # withheld since the visitor rated it
+                continue
+            alike_cards = cards(serving, session, answer)
             name = display_name(titles[keys[movie]].title if keys[movie] in titles else None, movie)
             heading = f"Because you rated {name} {ratings[movie] / 2:g}★"
-            rows.append(Row(f"because-{movie}", heading, source_text(alike), alike["items"]))
+            items = alike_cards["items"]
+            rows.append(Row(f"because-{movie}", heading, source_text(alike_cards), items))
         rows.append(trending_row(serving, session))
     return render_template(
         "visitor_for_you.html",

@@ -11,10 +11,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.api.serialize import poster_of, ranked_json
+from server.errors import NotFound
 from server.models import Movie, Rating, User
 from server.presentation import display_title
 from server.services.movies import RatingSummary, rating_summaries
 from server.services.popular import CACHED_LENGTH, popular_movies
+from server.services.ratings import rated_by
 from server.services.recommendations import RankedAnswer, recommendations, similar_movies
 from server.serving.context import ServingContext
 
@@ -105,7 +107,9 @@ def for_you_rows(context: ServingContext, session: Session, user: User, n: int) 
 
     The picks and the genre rows come from the person's one cached list when it holds enough
     of the genre (a Redis read, no ranking), so the page costs a few lookups."""
-    rated = set(session.scalars(select(Rating.movie_id).where(Rating.user_id == user.id)))
+    # Rated, watched, liked or refused: none of these is suggested in any row.
+    weights = context.settings.feedback_weight_map
+    rated = set(rated_by(session, user.id, weights).seen.tolist())
     served = recommendations(context, user.external_id, context.cache.list_length)
     planned = [_Planned("top-picks", "Top picks for you", _cut(served, served.items[:n]))]
     planned += _because_you_rated(context, session, user, rated)
@@ -168,11 +172,22 @@ def _because_you_rated(
     ).all()
     planned = []
     for external_id, title, half_stars in liked:
-        answer = similar_movies(context, external_id, context.cache.list_length)
+        answer = alike(context, external_id, context.cache.list_length)
+        if answer is None:
+            continue
         unrated = [(movie, score) for movie, score in answer.items if movie not in rated]
         heading = f"Because you rated {display_name(title, external_id)} {half_stars / 2:g}★"
         planned.append(_Planned(f"because-{external_id}", heading, _cut(answer, unrated)))
     return planned
+
+
+def alike(context: ServingContext, movie_external_id: str, n: int) -> RankedAnswer | None:
+    """The movies most like one a person rated, for a "Because you rated" row; None when that
+    movie is withheld or gone (the row is left out, not the page)."""
+    try:
+        return similar_movies(context, movie_external_id, n)
+    except NotFound:
+        return None
 
 
 def _trending(context: ServingContext, session: Session, rated: set[int]) -> _Planned:
@@ -213,7 +228,8 @@ def why_text(item: dict[str, Any]) -> str:
             f"Also {shared}" if shared else "",
             f"rated by {both} of the same people" if both else "",
         ]
-        return "; ".join(part for part in parts if part) or "Alike"
+        said = "; ".join(part for part in parts if part) or "Alike"
+        return said[0].upper() + said[1:]
     return {
         "similar_people": "Liked by people with your taste",
         "trending": "Trending now",

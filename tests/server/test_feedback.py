@@ -135,7 +135,7 @@ def test_bulk_ndjson_stores_each_valid_line_and_reports_every_line(
         3: ("unchanged", None),
         4: ("error", "user_not_found"),
         5: ("error", "movie_not_found"),
-        6: ("error", "invalid_feedback_type"),
+        6: ("error", "invalid_type"),
         7: ("error", "invalid_field"),
         8: ("error", "invalid_timestamp"),
         9: ("error", "invalid_json"),  # a number too long to convert
@@ -178,3 +178,32 @@ def test_bulk_needs_the_service_key_and_ndjson(
         headers={"Authorization": f"Bearer {token}"},
     )
     assert_error(other, 403, "forbidden")
+
+
+@pytest.mark.usefixtures("people")
+def test_wanting_a_movie_takes_back_refusing_it_and_the_other_way_round(
+    client: FlaskClient, auth: dict[str, str], database: Database
+) -> None:
+    assert (
+        client.post(
+            FEEDBACK, json={"type": "watchlist", "movie_id": "m1"}, headers=auth
+        ).status_code
+        == 201
+    )
+    refused = client.post(FEEDBACK, json={"type": "not_interested", "movie_id": "m1"}, headers=auth)
+    assert refused.status_code == 201
+    listed = client.get(FEEDBACK, headers=auth).get_json()["items"]
+    assert [(item["movie_id"], item["type"]) for item in listed] == [("m1", "not_interested")]
+    lines = [
+        {"user_id": "u2", "movie_id": "m2", "type": "watchlist"},
+        {"user_id": "u2", "movie_id": "m2", "type": "not_interested"},  # the last line wins
+    ]
+    body = "\n".join(json.dumps(line) for line in lines)
+    assert client.post(BULK, data=body, headers=auth | NDJSON).status_code == 200
+    kept = client.get("/api/v1/users/u2/feedback", headers=auth).get_json()["items"]
+    assert [(item["movie_id"], item["type"]) for item in kept] == [("m2", "not_interested")]
+    assert events(database)[:3] == [
+        ("created", "watchlist", None),
+        ("created", "not_interested", None),
+        ("deleted", "watchlist", None),
+    ]
