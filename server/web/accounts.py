@@ -80,8 +80,11 @@ def keep_visits_ratings() -> None:
     except MovieRecError as error:  # a movie removed meanwhile: the account is made all the same
         flash(f"Your ratings of this visit could not be kept: {error.message}", "error")
         return
-    if kept:
-        flash(f"Kept {kept} rating{'' if kept == 1 else 's'} of your visit.")
+    said = [f"Kept {kept} rating{'' if kept == 1 else 's'} of your visit"] if kept else []
+    if left := len(ratings) - kept:  # the account's own rating stays (or the movie is gone)
+        said.append(f"{left} you had rated before kept your earlier rating")
+    if said:
+        flash("; ".join(said) + ".")
 
 
 def too_many_attempts(username: str) -> bool:

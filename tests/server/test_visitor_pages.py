@@ -145,3 +145,5 @@ def test_logging_in_adds_the_visit_s_ratings_without_overwriting(client: FlaskCl
     assert {(r["movie_id"], r["rating"]) for r in kept} == {("1", 2.0), ("4", 4.0)}
     with client.session_transaction() as cookie:
         assert VISITOR_RATINGS_KEY not in cookie
+    said = client.get("/for-you").get_data(as_text=True)
+    assert "Kept 1 rating of your visit; 1 you had rated before kept your earlier rating." in said
