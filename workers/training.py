@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
@@ -30,6 +31,7 @@ from plugins.data import MovieInfo
 from plugins.evaluation.runner import EvaluationProtocol, evaluate_fold
 from plugins.evaluation.splits import RatingTable, timeline_split
 from plugins.registry import Registry
+from server.datasets.bulk import copy_out
 from server.db import now
 from server.metrics import metrics
 from server.models import (
@@ -87,6 +89,8 @@ class Outcome:
     detail: str = ""
 
 
+# The columns ``rating_columns`` reads, as 64-bit integers.
+RATING_COLUMNS = ("user_id", "movie_id", "half_stars", "updated_at")
 # Feedback besides stars as (user, movie, weight) columns of internal ids.
 Signals = tuple[np.ndarray, np.ndarray, np.ndarray]
 
@@ -98,11 +102,7 @@ def data_version(session: Session) -> int:
 
 def load_training_table(session: Session) -> RatingTable:
     """Every rating (internal ids) and every movie's metadata, unrated movies included."""
-    rows = session.execute(
-        select(Rating.user_id, Rating.movie_id, Rating.half_stars, Rating.updated_at)
-    ).all()
-    flat = itertools.chain.from_iterable(rows)  # far faster than np.array over Row objects
-    columns = np.fromiter(flat, np.int64, count=4 * len(rows)).reshape(-1, 4)
+    columns = rating_columns(session)
     return RatingTable(
         columns[:, 0].copy(),
         columns[:, 1].copy(),
@@ -110,6 +110,19 @@ def load_training_table(session: Session) -> RatingTable:
         columns[:, 3].copy(),
         movie_metadata(session),
     )
+
+
+def rating_columns(session: Session) -> npt.NDArray[np.int64]:
+    """Every rating as rows of (user, movie, half stars, updated at): on PostgreSQL one binary
+    ``COPY`` read straight into numpy (``server.datasets.bulk.copy_out``), elsewhere the rows of
+    one query flattened by ``np.fromiter``; never a Python object a rating."""
+    if session.get_bind().dialect.name == "postgresql":
+        return copy_out(session, RATING_COLUMNS, "ratings", 4)
+    rows = session.execute(
+        select(Rating.user_id, Rating.movie_id, Rating.half_stars, Rating.updated_at)
+    ).all()
+    flat = itertools.chain.from_iterable(rows)  # far faster than np.array over Row objects
+    return np.fromiter(flat, np.int64, count=4 * len(rows)).reshape(-1, 4)
 
 
 def load_feedback_signals(session: Session, weights: Mapping[str, float]) -> Signals:
