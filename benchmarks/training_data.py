@@ -1,6 +1,7 @@
-"""How fast a retrain reads the ratings from PostgreSQL into numpy: one binary COPY
-(``workers.training.rating_columns``) against fetching the rows of one query and flattening them
-with ``np.fromiter`` (what it did before; the reference, in the same run).
+"""How fast a retrain reads the ratings from PostgreSQL into numpy: packed by the database into
+one bytea a query and read by numpy whole (``workers.training.rating_columns``), against fetching
+the rows of one query and flattening them with ``np.fromiter`` (what it did before; the
+reference, in the same run).
 
     MOVIEREC_DATABASE_URL=postgresql+psycopg://root@127.0.0.1:5432/bench \\
         python -m benchmarks.training_data [--ratings 1000000] [--repeats 3]
@@ -82,22 +83,22 @@ def main() -> None:
     database = Database(url)
     ensure_ratings(database, args.ratings)
     print(f"{args.ratings:,} ratings on PostgreSQL; {machine()}")
-    copy, rows = [], []
+    packed, rows = [], []
     for _ in range(args.repeats):  # alternated, so both see the same state of the machine
-        copy.append(timed(database, rating_columns))
+        packed.append(timed(database, rating_columns))
         rows.append(timed(database, fetched_rows))
-    ratios = [c / r for c, r in zip(copy, rows, strict=True)]
+    ratios = [p / r for p, r in zip(packed, rows, strict=True)]
     print(
         table(
             ["reader", "median ratings/s", "min", "max"],
             [
-                ["binary COPY into numpy", np.median(copy), min(copy), max(copy)],
+                ["packed by the database", np.median(packed), min(packed), max(packed)],
                 ["rows of one query (before)", np.median(rows), min(rows), max(rows)],
             ],
         )
     )
     spread = ", ".join(f"{ratio:.1f}" for ratio in ratios)
-    print(f"COPY / rows: median {np.median(ratios):.1f}x (rounds: {spread})")
+    print(f"packed / rows: median {np.median(ratios):.1f}x (rounds: {spread})")
 
 
 if __name__ == "__main__":

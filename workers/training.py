@@ -18,11 +18,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, func, select, update
 from sqlalchemy.orm import Session
 
 from plugins.algorithms.baseline import Baseline
@@ -31,7 +31,7 @@ from plugins.data import MovieInfo
 from plugins.evaluation.runner import EvaluationProtocol, evaluate_fold
 from plugins.evaluation.splits import RatingTable, timeline_split
 from plugins.registry import Registry
-from server.datasets.bulk import copy_out
+from server.datasets.bulk import packed_columns
 from server.db import now
 from server.metrics import metrics
 from server.models import (
@@ -113,11 +113,11 @@ def load_training_table(session: Session) -> RatingTable:
 
 
 def rating_columns(session: Session) -> npt.NDArray[np.int64]:
-    """Every rating as rows of (user, movie, half stars, updated at): on PostgreSQL one binary
-    ``COPY`` read straight into numpy (``server.datasets.bulk.copy_out``), elsewhere the rows of
-    one query flattened by ``np.fromiter``; never a Python object a rating."""
+    """Every rating as rows of (user, movie, half stars, updated at): on PostgreSQL packed by the
+    database and read by numpy in one piece (``server.datasets.bulk.packed_columns``), elsewhere
+    the rows of one query flattened by ``np.fromiter``; never a Python object a rating."""
     if session.get_bind().dialect.name == "postgresql":
-        return copy_out(session, RATING_COLUMNS, "ratings", 4)
+        return packed_columns(session, cast(Table, Rating.__table__), RATING_COLUMNS)
     rows = session.execute(
         select(Rating.user_id, Rating.movie_id, Rating.half_stars, Rating.updated_at)
     ).all()

@@ -1,5 +1,6 @@
-"""Training reads every rating into numpy without a Python object a rating: on PostgreSQL by
-one binary COPY, on SQLite by one query; both give exactly the rows the database holds."""
+"""Training reads every rating into numpy without a Python object a rating: on PostgreSQL packed
+by the database (in pieces small enough for a bytea), on SQLite by one query; both give exactly
+the rows the database holds."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ import itertools
 
 import numpy as np
 import numpy.typing as npt
+import pytest
 from sqlalchemy import select
 
+from server.datasets import bulk
 from server.db import Database
 from server.models import Rating
 from workers.training import load_training_table, rating_columns
@@ -35,3 +38,15 @@ def test_rating_columns_are_the_stored_ratings(seeded: Database) -> None:
 def test_no_ratings_read_as_an_empty_table(database: Database) -> None:
     with database.transaction() as session:
         assert rating_columns(session).shape == (0, 4)
+
+
+def test_ratings_packed_in_many_pieces_are_read_whole(
+    seeded: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if seeded.engine.dialect.name != "postgresql":
+        pytest.skip("the database packs rows on PostgreSQL only (SQLite is read by one query)")
+    with seeded.transaction() as session:
+        whole = rating_columns(session)
+        monkeypatch.setattr(bulk, "_PACKED_BYTES", 4096)  # about 220 ratings a query
+        pieces = rating_columns(session)
+    np.testing.assert_array_equal(sorted_rows(pieces), sorted_rows(whole))
