@@ -347,11 +347,8 @@ def recommendations(
         _, hit = context.cache.user_list(name, user_external_id)
         if hit is not None:
             hit = _as_of(hit, asked.withheld)
-            answer = _cached_answer(context, hit, asked) or _held_deeper(
-                context, ("recs", name, user_external_id), hit, asked
-            )
+            answer = _from_cache(context, hit, ("recs", name, user_external_id), asked)
             if answer is not None:
-                context.cache.reads.count(hit=True)
                 return answer
         context.cache.reads.count(hit=False)
     with context.database.transaction() as session:
@@ -416,6 +413,17 @@ def _computed_recommendations(
                 return answer
             depth = min(depth * 4, MAX_CANDIDATES)
     return _fallback(context, session, user, rated, asked)
+
+
+def _from_cache(
+    context: ServingContext, hit: CachedList, key: tuple[str, str, str], asked: _Request
+) -> RankedAnswer | None:
+    """The page from the cached list ``hit`` (or the deeper copy this process holds of it,
+    ``key``), counted as a cache hit; None when neither holds enough for the page."""
+    answer = _cached_answer(context, hit, asked) or _held_deeper(context, key, hit, asked)
+    if answer is not None:
+        context.cache.reads.count(hit=True)
+    return answer
 
 
 def _ranker(
@@ -530,11 +538,8 @@ def similar_movies(
         _, hit = context.cache.similar_list(name, movie_external_id)
         if hit is not None and len(hit) > 0:
             hit = _as_of(hit, asked.withheld)
-            answer = _cached_answer(context, hit, asked) or _held_deeper(
-                context, ("similar", name, movie_external_id), hit, asked
-            )
+            answer = _from_cache(context, hit, ("similar", name, movie_external_id), asked)
             if answer is not None:
-                context.cache.reads.count(hit=True)
                 return answer
         else:
             hit = None
