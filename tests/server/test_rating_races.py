@@ -81,12 +81,18 @@ def wait_until_blocked(database: Database, outcome: Any) -> None:
     writer gets a moment to reach the database's write lock (a longer moment changes nothing:
     it waits there until the first commits)."""
     if database.dialect == "postgresql":
-        with database.engine.connect() as connection:
-            waiting = text(
-                "SELECT count(*) FROM pg_stat_activity "
-                "WHERE wait_event_type = 'Lock' AND datname = current_database()"
-            )
-            wait_for(lambda: connection.execute(waiting).scalar_one() > 0, timeout=30)
+        waiting = text(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+        )
+
+        def blocked() -> bool:
+            # A transaction of its own each time: within one, pg_stat_activity is a snapshot
+            # taken at its first read, and would never show a writer that blocked after it.
+            with database.engine.connect() as connection:
+                return bool(connection.execute(waiting).scalar_one() > 0)
+
+        wait_for(blocked, timeout=30)
     else:
         time.sleep(0.5)
     assert not outcome.done(), "the second writer did not wait for the first"
