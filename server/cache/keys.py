@@ -1,4 +1,10 @@
-"""Every Redis key and TTL of movierec, in one place."""
+"""Every Redis key and TTL of movierec, in one place.
+
+On a Redis Cluster, keys that one transaction changes together must be in one slot: a key's slot
+is worked out from its hash tag (the part in braces) when it has one. Only the catalogue's two
+keys need that; every other multi-key command is split by slot (``connection.mget``, redis-py's
+cluster pipelines, DEL and UNLINK).
+"""
 
 from __future__ import annotations
 
@@ -77,5 +83,9 @@ LAST_IMPORT = f"{PREFIX}import:last"
 # What lists may show (``server.serving.catalogue``): a number raised by every change of a movie
 # that lists must follow at once (hidden, shown, its window moved, deleted), and the movies deleted
 # (``<internal id>:<external id>``), which the trained models still know until they are retrained.
-CATALOGUE_GENERATION = f"{PREFIX}catalogue:generation"
+# One transaction changes both (``announce_change``): the generation's hash tag is the deleted
+# set's whole name, which puts both in the set's slot while the set keeps the name it had before
+# clusters were supported (an upgrade keeps the deleted movies; the generation starts afresh,
+# which only makes every process read the catalogue again).
 CATALOGUE_DELETED = f"{PREFIX}catalogue:deleted"
+CATALOGUE_GENERATION = f"{PREFIX}catalogue:generation:{{{CATALOGUE_DELETED}}}"

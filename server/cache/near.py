@@ -16,12 +16,19 @@ every read goes to Redis: the copy can be missing, never stale.
 A read that races a write is settled by a reservation: before fetching a key the reader puts a
 token in its place; an invalidation removes the token; the fetched value is kept only if its
 token is still there.
+
+On a Redis Cluster each primary tells only of its own keys, so the thread holds a listener and a
+tracker on every primary, and goes dark whenever any of them fails. It checks each second that
+the nodes it follows are still the primaries, and a read keeps nothing fetched once the client
+knows other primaries than those followed (a node added, a failover): the thread then follows
+the new ones.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import select
 import threading
 import time
 import weakref
@@ -29,7 +36,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
+from redis.cluster import RedisCluster
 
+from server.cache.connection import CACHE_ERRORS, Client, mget
 from server.metrics import metrics
 
 log = logging.getLogger(__name__)
@@ -40,7 +49,11 @@ CHECK_SECONDS = 1.0
 # After a failure, reconnect after this long (reads go to Redis meanwhile).
 RECONNECT_SECONDS = 1.0
 # Redis down or answering badly: the copy is dropped and reads go to Redis.
-LISTENER_ERRORS = (redis.RedisError, OSError)
+LISTENER_ERRORS = CACHE_ERRORS
+
+
+class ClusterChanged(redis.RedisError):
+    """The cluster's primaries are no longer the nodes followed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +67,7 @@ class NearCache:
     """Values of Redis keys under ``prefixes``, held in this process while Redis says they are
     unchanged. At most ``max_entries`` are held; the oldest go first."""
 
-    def __init__(self, client: redis.Redis, prefixes: tuple[str, ...], max_entries: int) -> None:
+    def __init__(self, client: Client, prefixes: tuple[str, ...], max_entries: int) -> None:
         self.client = client
         self.prefixes = prefixes
         self.max_entries = max_entries
@@ -62,6 +75,8 @@ class NearCache:
         self._lock = threading.Lock()
         self._live = False
         self._listener_pid: int | None = None
+        # The primaries followed (on a cluster; none for one server).
+        self._followed: frozenset[str] = frozenset()
 
     @property
     def live(self) -> bool:
@@ -72,15 +87,17 @@ class NearCache:
         """The values of ``keys``: held copies, the rest in one MGET (raises what Redis raises)."""
         self._start_listener()
         if not self._live:
-            return list(self.client.mget(keys))
+            return mget(self.client, keys)
         held = [self._entries.get(key) for key in keys]
         wanted = [key for key, entry in zip(keys, held, strict=True) if type(entry) is not _Held]
         fetched: dict[str, bytes | str | None] = {}
         if wanted:
             tokens = [self._reserve(key) for key in wanted]
-            fetched = dict(zip(wanted, self.client.mget(wanted), strict=True))
-            for key, token in zip(wanted, tokens, strict=True):
-                self._settle(key, token, fetched[key])
+            fetched = dict(zip(wanted, mget(self.client, wanted), strict=True))
+            # A value from a primary not followed would never be invalidated.
+            if primaries(self.client) == self._followed:
+                for key, token in zip(wanted, tokens, strict=True):
+                    self._settle(key, token, fetched[key])
         return [
             entry.value if isinstance(entry, _Held) else fetched[key]
             for key, entry in zip(keys, held, strict=True)
@@ -121,9 +138,10 @@ class NearCache:
             self._entries.clear()
             self._report_size()
 
-    def _go_live(self) -> None:
+    def _go_live(self, followed: frozenset[str]) -> None:
         with self._lock:
             self._entries.clear()
+            self._followed = followed
             self._live = True
 
     def _start_listener(self) -> None:
@@ -149,7 +167,7 @@ def _listen(cache_ref: weakref.ref[NearCache]) -> None:
     while True:
         failure = None
         try:
-            _follow(cache_ref)
+            _follow(cache_ref, refresh=attempts > 0)
         except LISTENER_ERRORS as error:
             failure = type(error).__name__
         cache = cache_ref()
@@ -163,33 +181,95 @@ def _listen(cache_ref: weakref.ref[NearCache]) -> None:
         time.sleep(RECONNECT_SECONDS)
 
 
-def _follow(cache_ref: weakref.ref[NearCache]) -> None:
-    """Turn tracking on, then drop what Redis says changed until a connection fails (raises)
-    or the cache is gone (returns)."""
+def _follow(cache_ref: weakref.ref[NearCache], refresh: bool = False) -> None:
+    """Turn tracking on, then drop what Redis says changed until a connection fails or the
+    cluster's primaries change (raises) or the cache is gone (returns). With ``refresh``, a
+    cluster client first asks the cluster for its nodes again (after a failure: a failover)."""
     cache = cache_ref()
     if cache is None:
         return
-    listener, tracker = _resp2_connection(cache.client), _resp2_connection(cache.client)
+    if refresh and isinstance(cache.client, RedisCluster):
+        cache.client.nodes_manager.initialize()
+    followed, servers = _servers(cache.client)
+    pairs = [(_resp2_connection(server), _resp2_connection(server)) for server in servers]
     try:
-        listener_id = _command(listener, "CLIENT", "ID")
-        _command(listener, "SUBSCRIBE", INVALIDATION_CHANNEL)
         prefixes = [part for prefix in cache.prefixes for part in ("PREFIX", prefix)]
-        _command(tracker, "CLIENT", "TRACKING", "ON", "REDIRECT", listener_id, "BCAST", *prefixes)
-        cache._go_live()
+        for listener, tracker in pairs:
+            listener_id = _command(listener, "CLIENT", "ID")
+            _command(listener, "SUBSCRIBE", INVALIDATION_CHANNEL)
+            _command(
+                tracker, "CLIENT", "TRACKING", "ON", "REDIRECT", listener_id, "BCAST", *prefixes
+            )
+        cache._go_live(followed)
         del cache
+        listeners = [listener for listener, _ in pairs]
+        check_at = time.monotonic() + CHECK_SECONDS
         while True:
-            message = listener.read_response() if listener.can_read(CHECK_SECONDS) else None
+            ready = _readable(listeners, CHECK_SECONDS)
             cache = cache_ref()
             if cache is None:
                 return
-            if isinstance(message, list) and message[0] == b"message":
-                cache.invalidate(message[2])
-            elif message is None:
-                _command(tracker, "PING")  # tracking lasts only as long as this connection
+            for listener in ready:
+                message = listener.read_response()
+                if isinstance(message, list) and message[0] == b"message":
+                    cache.invalidate(message[2])
+            if not ready or time.monotonic() >= check_at:
+                _check(cache.client, followed, [tracker for _, tracker in pairs])
+                check_at = time.monotonic() + CHECK_SECONDS
             del cache
     finally:
-        listener.disconnect()
-        tracker.disconnect()
+        for listener, tracker in pairs:
+            listener.disconnect()
+            tracker.disconnect()
+
+
+def primaries(client: Client) -> frozenset[str]:
+    """The names of a cluster's primaries as ``client`` knows them (none for one server)."""
+    if isinstance(client, RedisCluster):
+        return frozenset(node.name for node in _primary_nodes(client))
+    return frozenset()
+
+
+def _servers(client: Client) -> tuple[frozenset[str], list[redis.Redis]]:
+    """The servers to follow, with the names of the primaries among them: the one server, or
+    every primary of a cluster, each telling only of the keys it holds."""
+    if isinstance(client, RedisCluster):
+        nodes = _primary_nodes(client)
+        names = frozenset(node.name for node in nodes)
+        return names, [client.get_redis_connection(node) for node in nodes]
+    return frozenset(), [client]
+
+
+def _primary_nodes(client: RedisCluster) -> list[Any]:
+    """The primaries as the client last learnt them (redis-py's ``ClusterNode``)."""
+    nodes: list[Any] = client.nodes_manager.get_nodes_by_server_type("primary")
+    return nodes
+
+
+def _check(client: Client, followed: frozenset[str], trackers: list[Any]) -> None:
+    """Keep the trackers' connections alive (tracking lasts only as long as each), and on a
+    cluster check that every node followed is still a primary and no other one has appeared
+    (raises ``ClusterChanged``)."""
+    if not isinstance(client, RedisCluster):
+        _command(trackers[0], "PING")
+        return
+    for tracker in trackers:
+        role = _command(tracker, "ROLE")
+        if not isinstance(role, list) or role[0] != b"master":
+            raise ClusterChanged("a node followed is no longer a primary")
+    if primaries(client) != followed:
+        raise ClusterChanged("the cluster has other primaries")
+
+
+def _readable(listeners: list[Any], timeout: float) -> list[Any]:
+    """The listeners with a message waiting, after up to ``timeout`` seconds for one."""
+    if len(listeners) == 1:
+        return listeners if listeners[0].can_read(timeout) else []
+    ready = [listener for listener in listeners if listener.can_read(0)]  # buffered included
+    if not ready:
+        select.select([listener._sock for listener in listeners], [], [], timeout)
+        ready = [listener for listener in listeners if listener.can_read(0)]
+    return ready
 
 
 def _resp2_connection(client: redis.Redis) -> Any:

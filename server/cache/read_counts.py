@@ -6,10 +6,8 @@ import logging
 import threading
 import time
 
-import redis
-
 from server.cache import keys
-from server.cache.connection import CACHE_ERRORS
+from server.cache.connection import CACHE_ERRORS, Client
 from server.metrics import metrics
 
 log = logging.getLogger(__name__)
@@ -22,7 +20,7 @@ class ReadCounter:
     """Counts reads in memory and adds them to a per-minute Redis hash every
     ``FLUSH_SECONDS``: a Redis write per read would double the cost of a hit."""
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: Client) -> None:
         self.client = client
         self._lock = threading.Lock()
         self._hits = self._misses = 0

@@ -13,10 +13,9 @@ from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
-import redis
 
 from server.cache import keys
-from server.cache.connection import CACHE_ERRORS
+from server.cache.connection import CACHE_ERRORS, Client, mget
 from server.cache.lists import CachedList, pack, unpack
 from server.cache.near import NearCache
 from server.cache.read_counts import ReadCounter
@@ -29,7 +28,7 @@ class Cache:
     """The lists movierec keeps in Redis."""
 
     def __init__(
-        self, client: redis.Redis, ttl_seconds: int, list_length: int, near_entries: int = 0
+        self, client: Client, ttl_seconds: int, list_length: int, near_entries: int = 0
     ) -> None:
         self.client = client
         self.ttl = ttl_seconds
@@ -40,7 +39,7 @@ class Cache:
         self.reads = ReadCounter(client)
 
     @classmethod
-    def from_settings(cls, client: redis.Redis, settings: Settings, near: bool = False) -> Cache:
+    def from_settings(cls, client: Client, settings: Settings, near: bool = False) -> Cache:
         """The cache with the TTLs and lengths of ``settings``; with ``near``, values read are
         also held in this process (see ``server.cache.near``)."""
         return cls(
@@ -68,7 +67,7 @@ class Cache:
     ) -> tuple[int | None, CachedList | None]:
         wanted = [active_key, key]
         try:
-            active_raw, raw = self.near.mget(wanted) if self.near else self.client.mget(wanted)
+            active_raw, raw = self.near.mget(wanted) if self.near else mget(self.client, wanted)
         except CACHE_ERRORS as error:
             log.warning("cache read failed: %s", type(error).__name__)
             return None, None
@@ -104,6 +103,7 @@ class Cache:
         return self._store((keys.similar(algorithm, movie), entry) for movie, entry in lists)
 
     def _store(self, items: Iterable[tuple[str, CachedList]]) -> int:
+        # On a cluster, redis-py's pipeline sends each node its keys' commands.
         pipe = self.client.pipeline(transaction=False)
         written = []
         for key, entry in items:

@@ -7,13 +7,13 @@ the database, the cached lists in Redis and the model artifacts together."""
 
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 
 import redis
 from sqlalchemy import select
 
+from server.artifacts import ArtifactStore, remove_path
 from server.cache import keys
 from server.cache.connection import CACHE_ERRORS
 from server.cache.coordination import Coordination
@@ -65,9 +65,12 @@ def queue_import(tasks: TaskQueue, path: str, import_dir: Path) -> None:
         )
 
 
-def replace_catalogue(database: Database, client: redis.Redis) -> dict[str, int]:
+def replace_catalogue(
+    database: Database, client: redis.Redis, artifacts: ArtifactStore | None = None
+) -> dict[str, int]:
     """Delete the catalogue, its ratings, trained models and cached lists (``clear_catalogue``,
-    in one transaction); what was deleted.
+    in one transaction); what was deleted. The models' artifacts go from ``artifacts`` (without
+    it, their references are taken for directories, as the default store writes them).
 
     Refused (``Conflict``) while a worker runs on this Redis (its heartbeat is fresh): a running
     server keeps titles and models by internal id, which the new catalogue reuses. Redis must
@@ -89,10 +92,10 @@ def replace_catalogue(database: Database, client: redis.Redis) -> dict[str, int]
             code="workers_running",
         )
     with database.transaction() as session:
-        artifacts = [
-            path
-            for path in session.scalars(select(ModelVersion.artifact))
-            if path  # a version that failed has none
+        references = [
+            reference
+            for reference in session.scalars(select(ModelVersion.artifact))
+            if reference  # a version that failed has none
         ]
         deleted = clear_catalogue(session)
     try:
@@ -102,17 +105,12 @@ def replace_catalogue(database: Database, client: redis.Redis) -> dict[str, int]
             f"the catalogue was deleted, but Redis stopped answering ({type(error).__name__}) "
             "before its cached lists were: run the same import with --replace again"
         ) from None
-    for artifact in artifacts:  # no version names them any more
-        _remove(Path(artifact))
+    for reference in references:  # no version names them any more
+        if artifacts is None:
+            remove_path(Path(reference))
+        else:
+            artifacts.remove(reference)
     return deleted
-
-
-def _remove(path: Path) -> None:
-    """Delete a model artifact, a directory or a file; one already gone is fine."""
-    if path.is_dir():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)
 
 
 def _drop_cached_lists(client: redis.Redis) -> int:

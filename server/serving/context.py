@@ -8,6 +8,7 @@ import redis
 from threadpoolctl import threadpool_limits
 
 from plugins.registry import Registry, discover
+from server.artifacts import artifact_store
 from server.cache.store import Cache
 from server.config import Settings
 from server.db import Database
@@ -50,6 +51,7 @@ def build_serving_context(
     registry = discover(settings.algorithm_allow_list)
     cache = Cache.from_settings(client, settings, near=near_cache)
     movies = MovieDirectory(database)
+    models = ModelStore(registry, artifact_store(settings))
     return ServingContext(
-        settings, registry, cache, ModelStore(registry), movies, database, EvidenceStore(movies)
+        settings, registry, cache, models, movies, database, EvidenceStore(movies)
     )

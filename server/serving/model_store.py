@@ -1,15 +1,15 @@
-"""The models a process holds: loaded lazily from their artifacts (memory-mapped), replaced when
-the active version changes."""
+"""The models a process holds: loaded lazily from their artifacts (memory-mapped, from a local
+copy when they are in S3: ``server.artifacts``), replaced when the active version changes."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import Generic, TypeVar
 
 from plugins.base import Recommender
 from plugins.registry import Registry
+from server.artifacts import ArtifactStore, ArtifactUnavailable
 from server.models import ModelVersion
 
 T = TypeVar("T")
@@ -37,18 +37,21 @@ class HeldPerVersion(Generic[T]):
 
 
 class ModelStore:
-    """One loaded model per algorithm, keyed by its version; thread-safe."""
+    """One loaded model per algorithm, keyed by its version, from ``artifacts``; thread-safe."""
 
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: Registry, artifacts: ArtifactStore) -> None:
         self.registry = registry
+        self.artifacts = artifacts
         self._models: HeldPerVersion[Recommender] = HeldPerVersion()
 
     def model(self, version: ModelVersion) -> Recommender:
-        """The model of ``version``, loading its artifact the first time it is asked for."""
+        """The model of ``version``, loading its artifact the first time it is asked for;
+        ``ArtifactUnavailable`` (nothing held: the next call tries again) when it cannot be had
+        whole."""
 
         def load() -> Recommender:
             if not version.artifact:
-                raise FileNotFoundError(f"{version.algorithm} {version.number} has no artifact")
-            return self.registry.load(version.algorithm, Path(version.artifact))
+                raise ArtifactUnavailable(f"{version.algorithm} {version.number} has no artifact")
+            return self.registry.load(version.algorithm, self.artifacts.fetch(version.artifact))
 
         return self._models.get(version, load)
