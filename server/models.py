@@ -209,19 +209,28 @@ class Feedback(Base):
     created_at: Mapped[int] = mapped_column(BigInteger)
 
 
+# The kind of an import's one event in the outbox.
+IMPORT_EVENT = "imported"
+
+
 class RatingEvent(Base):
     """The transactional outbox: one row per change a person makes, written in the same
     transaction as the change: a created, updated or deleted rating, or (``feedback`` set to its
     type) feedback created or deleted. Workers consume it by id; ``processed_at`` marks it
-    done. The name stays from when ratings were the only feedback."""
+    done. A bulk import writes one row of kind ``imported`` instead of one per rating: of no
+    person and no movie, born processed, it marks the data changed (a retrain follows). The
+    name stays from when ratings were the only feedback."""
 
     __tablename__ = "rating_events"
     __table_args__ = (
-        CheckConstraint("kind IN ('created', 'updated', 'deleted')", name="kind_known"),
+        CheckConstraint("kind IN ('created', 'updated', 'deleted', 'imported')", name="kind_known"),
         CheckConstraint(
+            "(kind <> 'imported' AND user_id IS NOT NULL AND movie_id IS NOT NULL AND ("
             "(feedback IS NULL AND ((kind = 'deleted' AND half_stars IS NULL) OR "
             "(kind <> 'deleted' AND half_stars IS NOT NULL AND half_stars BETWEEN 1 AND 10)))"
-            " OR (feedback IS NOT NULL AND half_stars IS NULL AND kind <> 'updated')",
+            " OR (feedback IS NOT NULL AND half_stars IS NULL AND kind <> 'updated')))"
+            " OR (kind = 'imported' AND user_id IS NULL AND movie_id IS NULL"
+            " AND half_stars IS NULL AND feedback IS NULL)",
             name="half_stars_matches_kind",
         ),
         CheckConstraint(
@@ -234,11 +243,18 @@ class RatingEvent(Base):
             sqlite_where=text("processed_at IS NULL"),
         ),
         Index("ix_rating_events_user_id", "user_id"),
+        Index(
+            "ix_rating_events_imported",
+            "id",
+            postgresql_where=text(f"kind = '{IMPORT_EVENT}'"),
+            sqlite_where=text(f"kind = '{IMPORT_EVENT}'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    movie_id: Mapped[int] = mapped_column(ForeignKey("movies.id", ondelete="CASCADE"))
+    # None only on an import's event.
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    movie_id: Mapped[int | None] = mapped_column(ForeignKey("movies.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(16))
     half_stars: Mapped[int | None] = mapped_column(SmallInteger)
     feedback: Mapped[str | None] = mapped_column(String(16))
@@ -252,7 +268,8 @@ class ModelVersion(Base):
     ``status`` moves training → failed | rejected | ready | active; at most one version per
     algorithm is active (the one that serves), and a rolled-back version becomes ``retired``.
     ``data_version`` is the newest rating-event id the run saw: every change of a rating writes an
-    event, so an equal number means the data has not changed.
+    event (an import, one for all of its ratings), so an equal number means the data has not
+    changed.
     """
 
     __tablename__ = "model_versions"

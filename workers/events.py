@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session
 
 from server.db import now
 from server.metrics import metrics
-from server.models import RatingEvent
-from server.services.model_versions import latest_attempt
+from server.models import IMPORT_EVENT, ModelVersion, RatingEvent
+from server.services.model_versions import active_versions, latest_attempt
 from server.tasks import EVENTS_PER_TASK
 from workers.context import WorkerContext
 from workers.precompute import refresh_users
@@ -90,7 +90,20 @@ def _waiting_users(session: Session, event_ids: list[int]) -> set[int]:
     oldest = session.scalars(
         select(RatingEvent.user_id).where(unprocessed).order_by(RatingEvent.id).limit(DRAIN_LIMIT)
     ).all()
-    return set(asked) | set(oldest)
+    return {user for user in (*asked, *oldest) if user is not None}
+
+
+def _retrain_due(
+    attempt: ModelVersion | None, newest: int, imported: int, scheduled: bool, after_events: int
+) -> bool:
+    """Whether an algorithm is due a retrain: a scheduled one without any model yet or with
+    ``after_events`` new events since its last attempt; any one trained before the newest
+    import."""
+    if attempt is None:
+        return scheduled and newest > 0
+    if imported > attempt.data_version:
+        return True
+    return scheduled and newest - attempt.data_version >= after_events
 
 
 @dataclass(frozen=True)
@@ -106,7 +119,8 @@ def relay(
 ) -> RelayReport:
     """Re-send the newest unprocessed event of each user whose events waited longer than
     ``relay_after_seconds`` (the broker was down, or a worker died); ask for a retrain of each
-    scheduled algorithm that has ``retrain_after_events`` new events or no model at all."""
+    scheduled algorithm that has ``retrain_after_events`` new events or no model at all, and of
+    each scheduled or serving algorithm trained before the newest import."""
     context.coordination.beat_heartbeat(now())
     settings = context.settings
     cutoff = now() - settings.relay_after_seconds
@@ -122,13 +136,22 @@ def relay(
             .all()
         )
         newest = int(session.scalar(select(func.max(RatingEvent.id))) or 0)
-        due = []
-        for algorithm in settings.retrain_intervals:
-            attempt = latest_attempt(session, algorithm)
-            if newest > 0 and (
-                attempt is None or newest - attempt.data_version >= settings.retrain_after_events
-            ):
-                due.append(algorithm)
+        imported = session.scalar(
+            select(func.max(RatingEvent.id)).where(RatingEvent.kind == IMPORT_EVENT)
+        )
+        # Scheduled algorithms, and those serving: an import's new data is worth their retrain.
+        candidates = dict.fromkeys([*settings.retrain_intervals, *active_versions(session)])
+        due = [
+            algorithm
+            for algorithm in candidates
+            if _retrain_due(
+                latest_attempt(session, algorithm),
+                newest,
+                int(imported or 0),
+                algorithm in settings.retrain_intervals,
+                settings.retrain_after_events,
+            )
+        ]
     ids = [int(event_id) for event_id in waiting]
     for start in range(0, len(ids), EVENTS_PER_TASK):
         send_event(ids[start : start + EVENTS_PER_TASK])

@@ -41,11 +41,16 @@ def process_events_task(self: Any, event_ids: list[int]) -> int:
 
 @celery.task(name=RELAY_EVENTS)
 def relay_task() -> int:
-    """Re-send events left unprocessed; request retrains that are due."""
+    """Re-send events left unprocessed; request retrains that are due (a request coalesces
+    with one already waiting, so a busy training queue is not filled tick after tick)."""
+    context = process_context()
+
+    def send_retrain(algorithm: str) -> None:
+        if context.coordination.mark_retrain_waiting(algorithm):
+            retrain_task.apply_async((algorithm, False), queue=TRAINING_QUEUE)
+
     report = events.relay(
-        process_context(),
-        lambda event_ids: process_events_task.apply_async((event_ids,)),
-        lambda algorithm: retrain_task.apply_async((algorithm, False), queue=TRAINING_QUEUE),
+        context, lambda event_ids: process_events_task.apply_async((event_ids,)), send_retrain
     )
     return report.resent
 

@@ -64,10 +64,18 @@ def import_command(path: Path, format_name: str | None, quiet: bool, replace: bo
     summary = run_import(migrated_database(settings), reader, quiet, settings if replace else None)
     if problems.count > MAX_PROBLEMS_SHOWN:
         click.echo(f"warning: {problems.count - MAX_PROBLEMS_SHOWN} more problems", err=True)
-    added = ", ".join(f"{count} {name}" for name, count in summary.added.items())
+    added = ", ".join(
+        f"{count} {name}" for name, count in summary.added.items() if name != "events"
+    )
+    changed = (
+        "; the data changed: a running worker retrains the serving algorithms next"
+        if summary.added["events"]
+        else ""
+    )
     click.echo(
         f"imported {reader.format_name} from {path} in {summary.seconds:.1f} s: added {added}; "
         f"updated {summary.ratings_updated} ratings; skipped {summary.problems} malformed rows"
+        f"{changed}"
     )
 
 
@@ -98,10 +106,11 @@ def run_import(
 
 def _replace(database: Database, settings: Settings) -> None:
     """Delete the existing catalogue (database, cached lists, artifacts) and say what went."""
+    from server.artifacts import artifact_store
     from server.cache.connection import connect
     from server.services.imports import replace_catalogue
 
-    deleted = replace_catalogue(database, connect(settings))
+    deleted = replace_catalogue(database, connect(settings), artifact_store(settings))
     shown = ", ".join(f"{count} {name}" for name, count in deleted.items())
     click.echo(f"replaced the catalogue: deleted {shown}", err=True)
 

@@ -1,9 +1,11 @@
 """Load a dataset reader's records into the database, in bulk and idempotently.
 
-Set-based, chunked writes (one INSERT of many rows per statement, not one ORM object per row).
-A re-run adds nothing: existing movies, users, genres and tags are kept, a rating that did not
-change is left alone, and a rating whose value changed is updated. Every created or updated rating
-gets its event row in the same transaction as the rating itself (one transaction per chunk).
+Set-based, chunked writes (one statement for many rows, not one ORM object per row; ratings
+read and written as numpy columns). A re-run adds nothing: existing movies, users, genres and
+tags are kept, a rating that did not change is left alone, and a rating whose value changed is
+updated. An import that changed anything writes one event to the outbox at its end, not one per
+rating (``mark_imported``): a million ratings are new data for a retrain, not a million
+people's lists to refresh one by one.
 
 All or nothing: the whole dataset is read once before the first write (``check_dataset``), so a
 file that cannot be read (another encoding, broken quoting) stops the import before it changes
@@ -21,29 +23,40 @@ run by ``movierec import --replace``).
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from itertools import islice
 from typing import Any, TypeVar, cast
 
+import numpy as np
+import numpy.typing as npt
 from sqlalchemy import CursorResult, Table, delete, exists, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from server.datasets.bulk import bulk_insert
+from server.datasets.bulk import (
+    bulk_insert,
+    first_load,
+    restore_rating_checks,
+    upsert_ratings,
+)
+from server.datasets.columns import RatingColumns, rating_columns
 from server.datasets.records import (
     DatasetError,
     DatasetReader,
     FeedbackRecord,
     MovieRecord,
-    RatingRecord,
     TagRecord,
 )
 from server.db import Database, now
 from server.models import (
+    IMPORT_EVENT,
     TRAINED_STATUSES,
     Account,
     ChampionSet,
@@ -65,6 +78,9 @@ from server.services.stats import database_counts
 T = TypeVar("T")
 
 RATINGS_CHUNK = 50_000
+BIG_RATINGS_CHUNK = 250_000
+# Below this, the keys and indexes of an empty ratings table are not worth making again.
+FIRST_LOAD_MIN_RATINGS = 200_000
 ROWS_CHUNK = 5_000
 # SQLite allows 32,766 bound parameters per statement; stay well below for IN lists.
 IN_LIST_CHUNK = 10_000
@@ -101,7 +117,7 @@ def import_dataset(
     started = time.perf_counter()
     if replace is None:
         check_catalogue(database, reader.reopened())
-    check_dataset(reader, checking)
+    checked = check_dataset(reader, checking)
     writing = reader.reopened()  # its problems were reported by the check
     if replace is not None:
         replace()
@@ -110,19 +126,58 @@ def import_dataset(
     loader = _Loader(database, progress or (lambda _n: None))
     loader.load_movies(writing.movies())
     loader.load_tags(writing.tags())
-    updated = loader.load_ratings(writing.ratings())
+    loader.load_people_and_movies(checked.users, checked.movies)
+    restore_rating_checks(database)  # what an import that died while loading left dropped
+    with first_load(database) if checked.ratings >= FIRST_LOAD_MIN_RATINGS else nullcontext():
+        written = loader.load_ratings(rating_columns(writing, ratings_chunk(database)))
     loader.load_feedback(writing.feedback())
     with database.transaction() as session:
+        if database_counts(session) != before or written:
+            mark_imported(session)
         after = database_counts(session)
     counted = ("users", "movies", "ratings", "feedback", "events")
     added = {key: after[key] - before[key] for key in counted}
     return ImportSummary(
-        reader.format_name, added, updated, reader.problems.count, time.perf_counter() - started
+        reader.format_name,
+        added,
+        max(0, written - added["ratings"]),
+        reader.problems.count,
+        time.perf_counter() - started,
     )
 
 
-def check_dataset(reader: DatasetReader, progress: Callable[[int], None] | None = None) -> int:
-    """Read every record the import would write, writing nothing; the number of ratings.
+def rating_writers(database: Database) -> int:
+    """Chunks of ratings written at once: one on SQLite (one writer), one a core on
+    PostgreSQL, whose time goes to its indexes and key checks, a core a connection."""
+    return 1 if database.dialect == "sqlite" else max(1, min(4, os.cpu_count() or 1))
+
+
+def ratings_chunk(database: Database) -> int:
+    """Ratings per transaction: SQLite has one writer, which live ratings wait for; PostgreSQL
+    goes faster with bigger statements and keeps taking ratings meanwhile."""
+    return RATINGS_CHUNK if database.dialect == "sqlite" else BIG_RATINGS_CHUNK
+
+
+def mark_imported(session: Session) -> None:
+    """The import's one event: the data changed (so the next retrain trains, and the relay asks
+    for one); born processed, it refreshes no one: the retrain's precompute does, once."""
+    stamp = now()
+    session.add(RatingEvent(kind=IMPORT_EVENT, created_at=stamp, processed_at=stamp))
+
+
+@dataclass(frozen=True)
+class CheckedDataset:
+    """What reading a whole dataset found: its ratings and the ids they name."""
+
+    ratings: int
+    users: set[str]
+    movies: set[str]
+
+
+def check_dataset(
+    reader: DatasetReader, progress: Callable[[int], None] | None = None
+) -> CheckedDataset:
+    """Read every record the import would write, writing nothing.
 
     Raises ``DatasetError`` for a file that cannot be read; malformed rows go to the reader's
     problem log. ``progress`` is told the size of each chunk of ratings read.
@@ -130,12 +185,15 @@ def check_dataset(reader: DatasetReader, progress: Callable[[int], None] | None 
     deque(reader.movies(), maxlen=0)
     deque(reader.tags(), maxlen=0)
     deque(reader.feedback(), maxlen=0)
+    checked = CheckedDataset(0, set(), set())
     count = 0
-    for chunk in batched(reader.ratings(), RATINGS_CHUNK):
+    for chunk in rating_columns(reader, BIG_RATINGS_CHUNK):
         count += len(chunk)
+        checked.users.update(chunk.distinct_users())
+        checked.movies.update(chunk.distinct_movies())
         if progress is not None:
             progress(len(chunk))
-    return count
+    return replace(checked, ratings=count)
 
 
 # A re-import of the same dataset may differ in a few titles (a later release corrects some);
@@ -298,57 +356,76 @@ class _Loader:
             rows = [{"movie_id": m, "tag": t, "count": c} for (m, t), c in merged.items()]
             self._insert_ignore(session, MovieTag.__table__, rows)  # type: ignore[arg-type]
 
-    def load_ratings(self, ratings: Iterator[RatingRecord]) -> int:
-        """Insert new ratings and update changed ones, with their events; returns the updates."""
-        updated = 0
-        for chunk in batched(ratings, RATINGS_CHUNK):
+    def load_people_and_movies(self, users: set[str], movies: set[str]) -> None:
+        """Create the users and movies the ratings name that are not stored yet, before the
+        ratings: their writers then only read ids, and never wait on each other's inserts."""
+        for model, wanted, cache in ((User, users, self.user_ids), (Movie, movies, self.movie_ids)):
+            for chunk in batched(sorted(wanted), ROWS_CHUNK):
+                with self.database.transaction() as session:
+                    self._ensure(session, model, set(chunk), cache)
+
+    def load_ratings(self, chunks: Iterator[RatingColumns]) -> int:
+        """Insert new ratings and update changed ones, a chunk a transaction, ``writers``
+        transactions at a time; returns how many it wrote (new or changed)."""
+        writers = rating_writers(self.database)
+        written = 0
+
+        def write(columns: RatingColumns) -> int:
             with self.database.transaction() as session:
-                updated += self._write_ratings(session, chunk)
-            self.progress(len(chunk))
-        return updated
+                return self._write_ratings(session, columns)
 
-    def _write_ratings(self, session: Session, chunk: tuple[RatingRecord, ...]) -> int:
-        users = self._ensure_users(session, {r.user_id for r in chunk})
-        movies = self._ensure_movies(session, {r.movie_id for r in chunk})
-        latest: dict[tuple[int, int], RatingRecord] = {}
-        for record in sorted(chunk, key=lambda r: r.timestamp):  # the newest rating of a pair wins
-            latest[(users[record.user_id], movies[record.movie_id])] = record
-        stored = self._stored_ratings(session, latest.keys())
-        new = [key for key in latest if key not in stored]
-        changed = [key for key in latest if key in stored and stored[key] != latest[key].half_stars]
-        inserted = self._insert_ratings(session, [(key, latest[key]) for key in new])
-        if changed:
-            session.execute(
-                update(Rating),
-                [
-                    {
-                        "user_id": u,
-                        "movie_id": m,
-                        "half_stars": latest[(u, m)].half_stars,
-                        "updated_at": latest[(u, m)].timestamp,
-                    }
-                    for u, m in changed
-                ],
-            )
-        events = [(key, "created") for key in inserted] + [(key, "updated") for key in changed]
-        stamp = now()
-        event_rows = [
-            {
-                "user_id": u,
-                "movie_id": m,
-                "kind": kind,
-                "half_stars": latest[(u, m)].half_stars,
-                "created_at": stamp,
-            }
-            for (u, m), kind in events
-        ]
-        bulk_insert(session, RatingEvent.__table__, event_rows)  # type: ignore[arg-type]
-        return len(changed)
+        with ThreadPoolExecutor(writers, thread_name_prefix="import-writer") as pool:
+            pending: deque[tuple[Future[int], int]] = deque()
+            for columns in chunks:  # read the next chunk while the writers write
+                pending.append((pool.submit(write, columns), len(columns)))
+                while len(pending) > writers or (pending and pending[0][0].done()):
+                    written += self._finished(pending.popleft())
+            while pending:
+                written += self._finished(pending.popleft())
+        return written
 
-    def load_feedback(self, feedback: Iterator[FeedbackRecord]) -> None:
-        """Insert the feedback not yet stored (the same feedback again is kept as stored),
-        with a ``created`` event each."""
+    def _finished(self, task: tuple[Future[int], int]) -> int:
+        """Wait for a chunk's write (its error raised here); progress told its size."""
+        future, size = task
+        written = future.result()
+        self.progress(size)
+        return written
+
+    def _write_ratings(self, session: Session, columns: RatingColumns) -> int:
+        users = self._internal_ids(session, User, columns.users, self.user_ids)
+        movies = self._internal_ids(session, Movie, columns.movies, self.movie_ids)
+        # The newest rating of a pair wins (a stable sort: the later line of equal times).
+        order = np.lexsort((columns.timestamps, movies, users))
+        pairs_user, pairs_movie = users[order], movies[order]
+        last = np.ones(len(order), dtype=bool)
+        last[:-1] = (pairs_user[1:] != pairs_user[:-1]) | (pairs_movie[1:] != pairs_movie[:-1])
+        kept = order[last]
+        return upsert_ratings(
+            session, users[kept], movies[kept], columns.half_stars[kept], columns.timestamps[kept]
+        )
+
+    def _internal_ids(
+        self,
+        session: Session,
+        model: type[User] | type[Movie],
+        external: npt.NDArray[np.object_],
+        cache: dict[str, int],
+    ) -> npt.NDArray[np.int64]:
+        """The internal id of each external id, creating the ones not yet stored."""
+        import pandas as pd
+
+        codes, distinct = pd.factorize(external)
+        known = self._ensure(session, model, set(distinct), cache)
+        ids: npt.NDArray[np.int64] = np.fromiter(
+            (known[e] for e in distinct), np.int64, len(distinct)
+        )[codes]
+        return ids
+
+    def load_feedback(self, feedback: Iterator[FeedbackRecord]) -> int:
+        """Insert the feedback not yet stored (the same feedback again is kept as stored);
+        returns how many it inserted."""
         table: Table = Feedback.__table__  # type: ignore[assignment]
+        inserted = 0
         for chunk in batched(feedback, RATINGS_CHUNK):
             with self.database.transaction() as session:
                 users = self._ensure_users(session, {f.user_id for f in chunk})
@@ -358,67 +435,12 @@ class _Loader:
                     {"user_id": u, "movie_id": m, "type": t, "created_at": stamp}
                     for (u, m, t), stamp in rows.items()
                 ]
-                inserted = bulk_insert(
-                    session,
-                    table,
-                    values,
-                    ignore_conflicts=True,
-                    returning=("user_id", "movie_id", "type"),
+                inserted += len(
+                    bulk_insert(
+                        session, table, values, ignore_conflicts=True, returning=("user_id",)
+                    )
                 )
-                stamp = now()
-                events = [
-                    {
-                        "user_id": u,
-                        "movie_id": m,
-                        "kind": "created",
-                        "feedback": t,
-                        "created_at": stamp,
-                    }
-                    for u, m, t in inserted
-                ]
-                bulk_insert(session, RatingEvent.__table__, events)  # type: ignore[arg-type]
-
-    def _insert_ratings(
-        self, session: Session, rows: list[tuple[tuple[int, int], RatingRecord]]
-    ) -> list[tuple[int, int]]:
-        """Insert ratings; returns the keys really inserted (a concurrent writer may win one)."""
-        if not rows:
-            return []
-        values = [
-            {
-                "user_id": u,
-                "movie_id": m,
-                "half_stars": r.half_stars,
-                "created_at": r.timestamp,
-                "updated_at": r.timestamp,
-            }
-            for (u, m), r in rows
-        ]
-        table: Table = Rating.__table__  # type: ignore[assignment]
-        inserted = bulk_insert(
-            session, table, values, ignore_conflicts=True, returning=("user_id", "movie_id")
-        )
-        return [(u, m) for u, m in inserted]
-
-    def _stored_ratings(
-        self, session: Session, keys: Iterable[tuple[int, int]]
-    ) -> dict[tuple[int, int], int]:
-        """The stored half stars of those (user, movie) pairs that already have a rating.
-
-        Looks up by the side with fewer distinct ids (users for files sorted by user, movies for
-        Netflix's files sorted by movie), both indexed, and keeps the wanted pairs: databases
-        plan a long list of (user, movie) pairs poorly.
-        """
-        wanted = set(keys)
-        users, movies = {u for u, _ in wanted}, {m for _, m in wanted}
-        column = Rating.user_id if len(users) <= len(movies) else Rating.movie_id
-        stored: dict[tuple[int, int], int] = {}
-        for chunk in batched(users if column is Rating.user_id else movies, IN_LIST_CHUNK):
-            rows = session.execute(
-                select(Rating.user_id, Rating.movie_id, Rating.half_stars).where(column.in_(chunk))
-            )
-            stored.update({(u, m): h for u, m, h in rows if (u, m) in wanted})
-        return stored
+        return inserted
 
     def _ensure_users(self, session: Session, external_ids: set[str]) -> dict[str, int]:
         """Ids of these users, creating the new ones."""

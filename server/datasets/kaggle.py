@@ -15,6 +15,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, cast
 
+from server.datasets.columns import CSV, Layout
 from server.datasets.movielens import csv_ratings, read_links
 from server.datasets.records import (
     DatasetReader,
@@ -72,6 +73,10 @@ class KaggleMovies(DatasetReader):
     def ratings(self) -> Iterator[RatingRecord]:
         """Every rating."""
         return csv_ratings(self, self.ratings_files()[0])
+
+    def ratings_layout(self) -> tuple[Path, Layout]:
+        """The ratings file, a MovieLens CSV."""
+        return self.ratings_files()[0], CSV
 
     def _links(self) -> dict[str, tuple[str | None, int | None]]:
         names = ["links_small.csv", "links.csv"]

@@ -8,6 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import cast
 
+from server.datasets.columns import CSV, DOUBLE_COLON, TAB, Layout
 from server.datasets.records import (
     DatasetReader,
     FeedbackRecord,
@@ -57,6 +58,10 @@ class MovieLens100K(DatasetReader):
         """Every rating of ``u.data``."""
         rows = self._rows(self.ratings_files()[0], lambda p: rating_record(*p), fields(4, "\t"))
         return cast(Iterator[RatingRecord], rows)
+
+    def ratings_layout(self) -> tuple[Path, Layout]:
+        """``u.data``, tab-separated."""
+        return self.ratings_files()[0], TAB
 
     def movies(self) -> Iterator[MovieRecord]:
         """Every movie of ``u.item`` with the genre names of ``u.genre``."""
@@ -143,6 +148,10 @@ class MovieLensDat(DatasetReader):
             self._rows(self.ratings_files()[0], lambda p: rating_record(*p), split),
         )
 
+    def ratings_layout(self) -> tuple[Path, Layout]:
+        """``ratings.dat``, ``::``-separated."""
+        return self.ratings_files()[0], DOUBLE_COLON
+
     def movies(self) -> Iterator[MovieRecord]:
         """Every movie of ``movies.dat``."""
         path = self.path / "movies.dat"
@@ -180,6 +189,10 @@ class MovieLensCsv(DatasetReader):
     def ratings(self) -> Iterator[RatingRecord]:
         """Every rating of ``ratings.csv``."""
         return csv_ratings(self, self.ratings_files()[0])
+
+    def ratings_layout(self) -> tuple[Path, Layout]:
+        """``ratings.csv``."""
+        return self.ratings_files()[0], CSV
 
     def movies(self) -> Iterator[MovieRecord]:
         """Every movie of ``movies.csv`` with its IMDb and TMDb ids from ``links.csv``."""
@@ -292,6 +305,13 @@ class RatingsFile(DatasetReader):
     def ratings_files(self) -> list[Path]:
         """The file itself."""
         return [self.path]
+
+    def ratings_layout(self) -> tuple[Path, Layout]:
+        """The file, its layout told by the first line."""
+        first = first_line(self.path)
+        if DAT_SEPARATOR in first:
+            return self.path, DOUBLE_COLON
+        return self.path, TAB if "\t" in first else CSV
 
     def ratings(self) -> Iterator[RatingRecord]:
         """Every rating, the layout told by the first line."""

@@ -15,9 +15,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple, TextIO
+from typing import TYPE_CHECKING, NamedTuple, TextIO
 
 from server.models import EXTERNAL_ID_PATTERN, FEEDBACK_TYPES, MAX_TIMESTAMP
+
+if TYPE_CHECKING:
+    from server.datasets.columns import Layout
 
 BLOCK = 1 << 20
 UTF8 = "utf-8-sig"  # UTF-8 that tolerates the byte-order mark spreadsheet programs write
@@ -129,6 +132,11 @@ class DatasetReader:
     def ratings_files(self) -> list[Path]:
         """The files ``ratings`` reads, in order."""
         raise NotImplementedError
+
+    def ratings_layout(self) -> tuple[Path, Layout] | None:
+        """The ratings file and its layout when the ratings are one delimited file, which the
+        importer reads faster as columns (``server.datasets.columns``); None otherwise."""
+        return None
 
     def _rows(
         self,

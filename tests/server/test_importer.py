@@ -1,4 +1,5 @@
-"""Loading every format into the database: counts, idempotent re-runs, updates with events."""
+"""Loading every format into the database: counts, idempotent re-runs, updates, and the one
+event an import writes."""
 
 from __future__ import annotations
 
@@ -10,11 +11,11 @@ from typing import Any
 
 import pytest
 import redis
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from server.cache.coordination import Coordination
-from server.datasets import DatasetError, Problems, open_dataset
+from server.datasets import DatasetError, Problems, importer, open_dataset
 from server.datasets.importer import (
     RATINGS_CHUNK,
     CatalogueConflict,
@@ -64,7 +65,7 @@ def test_import_loads_everything_and_a_rerun_adds_nothing(database: Database, na
     users, movies, ratings = EXPECTED[name]
     first = counts(database)
     assert (first["users"], first["movies"], first["ratings"]) == (users, movies, ratings)
-    assert first["events"] == ratings  # one 'created' event per rating
+    assert first["events"] == 1  # the import's one event, not one per rating
     assert summary.added["ratings"] == ratings
     again = import_dataset(database, open_dataset(FIXTURES / name, Problems()))
     assert counts(database) == first
@@ -98,7 +99,9 @@ def test_kaggle_import_keeps_poster_paths(database: Database) -> None:
     assert posters == {"31": "/x.jpg", "1029": "/y.jpg", "1030": None}
 
 
-def test_changed_rating_is_updated_with_an_event(database: Database, tmp_path: Path) -> None:
+def test_a_changed_rating_is_updated_and_each_import_marks_the_data_changed(
+    database: Database, tmp_path: Path
+) -> None:
     source = tmp_path / "ratings.csv"
     source.write_text("userId,movieId,rating,timestamp\n1,1,4.0,100\n1,2,3.0,100\n")
     import_dataset(database, open_dataset(source, Problems()))
@@ -109,7 +112,10 @@ def test_changed_rating_is_updated_with_an_event(database: Database, tmp_path: P
         values = sorted(session.execute(select(Rating.half_stars, Rating.updated_at)).all())
         kinds = session.scalars(select(RatingEvent.kind).order_by(RatingEvent.id)).all()
     assert [tuple(v) for v in values] == [(5, 200), (6, 100)]
-    assert kinds == ["created", "created", "updated"]
+    assert kinds == ["imported", "imported"]
+    import_dataset(database, open_dataset(source, Problems()))  # the same again: no change
+    with database.transaction() as session:
+        assert session.scalar(select(func.count()).select_from(RatingEvent)) == 2
 
 
 def test_the_newest_duplicate_in_a_file_wins(database: Database, tmp_path: Path) -> None:
@@ -190,14 +196,14 @@ def test_text_is_stored_as_every_database_takes_it(database: Database, tmp_path:
 
 @pytest.fixture
 def failing_user(database: Database) -> Iterator[Callable[[str], None]]:
-    """Makes the database refuse one user's insert, as a full disk would: a real trigger, no
+    """Makes the database refuse one user's ratings, as a full disk would: a real trigger, no
     mock. Call the result with the user's id; the trigger is gone after the test (or at once,
     called with "")."""
     postgres = database.engine.dialect.name == "postgresql"
 
     def drop() -> None:
         with database.transaction() as session:
-            session.execute(text("DROP TRIGGER IF EXISTS stop_import" + (" ON users" * postgres)))
+            session.execute(text("DROP TRIGGER IF EXISTS stop_import" + (" ON ratings" * postgres)))
             if postgres:
                 session.execute(text("DROP FUNCTION IF EXISTS stop_import()"))
 
@@ -210,21 +216,23 @@ def failing_user(database: Database) -> Iterator[Callable[[str], None]]:
             if postgres:
                 session.execute(
                     text(
-                        "CREATE FUNCTION stop_import() RETURNS trigger LANGUAGE plpgsql AS "
-                        "$$ BEGIN RAISE EXCEPTION 'disk full'; END $$"
+                        "CREATE FUNCTION stop_import() RETURNS trigger LANGUAGE plpgsql AS $$ "
+                        "BEGIN IF NEW.user_id = (SELECT id FROM users WHERE external_id = "
+                        f"'{user}') THEN RAISE EXCEPTION 'disk full'; END IF; RETURN NEW; END $$"
                     )
                 )
                 session.execute(
                     text(
-                        "CREATE TRIGGER stop_import BEFORE INSERT ON users FOR EACH ROW "
-                        f"WHEN (NEW.external_id = '{user}') EXECUTE FUNCTION stop_import()"
+                        "CREATE TRIGGER stop_import BEFORE INSERT ON ratings FOR EACH ROW "
+                        "EXECUTE FUNCTION stop_import()"
                     )
                 )
             else:
                 session.execute(
                     text(
-                        f"CREATE TRIGGER stop_import BEFORE INSERT ON users WHEN "
-                        f"NEW.external_id = '{user}' BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+                        "CREATE TRIGGER stop_import BEFORE INSERT ON ratings WHEN NEW.user_id = "
+                        f"(SELECT id FROM users WHERE external_id = '{user}') "
+                        "BEGIN SELECT RAISE(ABORT, 'disk full'); END"
                     )
                 )
 
@@ -243,7 +251,10 @@ def stored_ratings(database: Database) -> set[tuple[str, str, int, int]]:
 
 
 def test_an_import_stopped_by_the_database_resumes_exactly(
-    database: Database, tmp_path: Path, failing_user: Callable[[str], None]
+    database: Database,
+    tmp_path: Path,
+    failing_user: Callable[[str], None],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     path = tmp_path / "synthetic"
     write_dataset(SyntheticSpec(users=300, movies=600, ratings=70_000, seed=5), path)
@@ -253,6 +264,7 @@ def test_an_import_stopped_by_the_database_resumes_exactly(
     late_user = rows[RATINGS_CHUNK + 10_000][0]  # first seen in the second chunk
     assert late_user not in {row[0] for row in rows[:RATINGS_CHUNK]}
     failing_user(late_user)
+    monkeypatch.setattr(importer, "BIG_RATINGS_CHUNK", RATINGS_CHUNK)  # two chunks on any database
     with pytest.raises(SQLAlchemyError, match="disk full"):
         import_dataset(database, open_dataset(path, Problems()))
     assert counts(database)["ratings"] == RATINGS_CHUNK  # whole chunks only
@@ -260,7 +272,7 @@ def test_an_import_stopped_by_the_database_resumes_exactly(
     import_dataset(database, open_dataset(path, Problems()))
     done = counts(database)
     assert (done["users"], done["movies"], done["ratings"]) == (300, 600, len(rows))
-    assert done["events"] == len(rows)  # one per rating: nothing doubled by the resumed run
+    assert done["events"] == 1  # the resumed run's: the stopped one ended before its event
     assert stored_ratings(database) == expected
 
 
@@ -380,3 +392,90 @@ def test_replacing_drops_cached_lists_and_artifacts_and_waits_for_workers(
     assert not artifact.exists()
     summary = import_dataset(database, open_dataset(FIXTURES / "ml-latest", Problems()))
     assert summary.added["movies"] == 4
+
+
+def rating_checks(database: Database) -> dict[str, bool]:
+    """The foreign keys and secondary index of ``ratings`` present, each with its validity."""
+    with database.transaction() as session:
+        keys = session.execute(
+            text(
+                "SELECT conname, convalidated FROM pg_constraint "
+                "WHERE conrelid = 'ratings'::regclass AND contype = 'f'"
+            )
+        )
+        indexes = session.execute(
+            text(
+                "SELECT c.relname, i.indisvalid FROM pg_index i "
+                "JOIN pg_class c ON c.oid = i.indexrelid "
+                "WHERE i.indrelid = 'ratings'::regclass AND NOT i.indisprimary"
+            )
+        )
+        return {str(name): bool(valid) for name, valid in [*keys, *indexes]}
+
+
+ALL_CHECKS = {
+    "fk_ratings_user_id_users": True,
+    "fk_ratings_movie_id_movies": True,
+    "ix_ratings_movie_id": True,
+}
+
+
+@pytest.fixture
+def postgres(database: Database) -> Database:
+    if database.dialect != "postgresql":
+        pytest.skip("the first load drops and makes keys on PostgreSQL only")
+    return database
+
+
+def test_a_first_load_makes_the_rating_keys_and_index_after_the_ratings(
+    postgres: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(importer, "FIRST_LOAD_MIN_RATINGS", 0)
+    path = tmp_path / "synthetic"
+    write_dataset(SyntheticSpec(users=60, movies=150, ratings=3000, seed=4), path)
+    seen_while_loading: list[dict[str, bool]] = []
+    import_dataset(
+        postgres, open_dataset(path), lambda _n: seen_while_loading.append(rating_checks(postgres))
+    )
+    assert seen_while_loading and seen_while_loading[0] == {}  # loaded without them
+    assert rating_checks(postgres) == ALL_CHECKS  # made again, validated
+    assert counts(postgres)["ratings"] == 3000
+    seen_while_loading.clear()
+    (tmp_path / "more.csv").write_text("userId,movieId,rating,timestamp\n1,2,4.0,5\n")
+    import_dataset(
+        postgres,
+        open_dataset(tmp_path / "more.csv"),
+        lambda _n: seen_while_loading.append(rating_checks(postgres)),
+    )
+    assert seen_while_loading == [ALL_CHECKS]  # ratings there already: loaded with the checks
+
+
+def test_keys_a_dead_first_load_left_dropped_come_back_without_orphans(
+    postgres: Database,
+    tmp_path: Path,
+    failing_user: Callable[[str], None],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(importer, "FIRST_LOAD_MIN_RATINGS", 0)
+    monkeypatch.setattr(importer, "BIG_RATINGS_CHUNK", 1000)
+    path = tmp_path / "synthetic"
+    write_dataset(SyntheticSpec(users=60, movies=150, ratings=3000, seed=4), path)
+    with (path / "ratings.csv").open() as handle:
+        late_user = list(csv.reader(handle))[2500][0]
+    failing_user(late_user)
+    with pytest.raises(SQLAlchemyError, match="disk full"):
+        import_dataset(postgres, open_dataset(path))
+    assert rating_checks(postgres) == ALL_CHECKS  # restored on the way out
+    failing_user("")
+    with postgres.transaction() as session:  # a process killed mid-load leaves them dropped...
+        session.execute(text("ALTER TABLE ratings DROP CONSTRAINT fk_ratings_user_id_users"))
+        session.execute(text("DROP INDEX ix_ratings_movie_id"))
+        # ... and meanwhile a person went, their ratings left behind
+        gone = session.scalar(select(Rating.user_id).limit(1))
+        session.execute(text("DELETE FROM users WHERE id = :id"), {"id": gone})
+    importer.restore_rating_checks(postgres)
+    assert rating_checks(postgres) == ALL_CHECKS
+    with postgres.transaction() as session:
+        assert not session.scalar(select(func.count()).where(Rating.user_id == gone))
+    import_dataset(postgres, open_dataset(path))  # the same import resumes
+    assert counts(postgres)["ratings"] == 3000

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,12 +14,14 @@ from kombu import Connection
 from sqlalchemy import func, select
 
 from server.config import Settings
+from server.datasets import open_dataset
+from server.datasets.importer import import_dataset
 from server.db import Database
 from server.models import RatingEvent
 from server.tasks import EVENTS_QUEUE, PROCESS_EVENTS, TaskQueue, broker_url
 from tests.conftest import API_KEY
-from workers.context import WorkerContext
-from workers.events import process_events
+from workers.context import WorkerContext, build_context
+from workers.events import process_events, relay
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 
@@ -60,8 +63,7 @@ def test_one_batch_drains_every_waiting_user_and_repeats_are_no_ops(
     seeded: Database, train: Callable[..., Any], context: WorkerContext, api: FlaskClient
 ) -> None:
     train("als", "content")
-    while oldest := oldest_waiting(seeded):  # the import's events, users of 500 at a time
-        assert process_events(context, [oldest]) > 0
+    assert waiting(seeded) == 0  # the import wrote one event, born processed
     before = api.get("/api/v1/users/7/recommendations?n=20", headers=AUTH).get_json()
     top = before["items"][0]["movie_id"]
     for user, movie in (("7", top), ("7", "3"), ("8", "4"), ("9", "5")):
@@ -73,6 +75,37 @@ def test_one_batch_drains_every_waiting_user_and_repeats_are_no_ops(
     assert process_events(context, [asked]) == 0  # redelivered: nothing to do
     after = api.get("/api/v1/users/7/recommendations?n=20", headers=AUTH).get_json()
     assert after["cached"] and top not in [item["movie_id"] for item in after["items"]]
+
+
+def relay_asks(context: WorkerContext) -> tuple[list[list[int]], list[str]]:
+    """What one relay tick sends: event ids, and algorithms to retrain."""
+    events: list[list[int]] = []
+    retrains: list[str] = []
+    relay(context, events.append, retrains.append)
+    return events, retrains
+
+
+def test_an_import_asks_each_serving_algorithm_for_one_retrain_and_refreshes_no_one(
+    seeded: Database,
+    train: Callable[..., Any],
+    pipeline_settings: dict[str, Any],
+    tmp_path: Path,
+) -> None:
+    train("als", "content")
+    unscheduled = build_context(Settings.load(pipeline_settings | {"train_schedule": []}))
+    assert relay_asks(unscheduled) == ([], [])  # trained on the data there is
+    more = tmp_path / "ratings.csv"
+    rows = [
+        f"{user},{movie},4.0,{user * movie}" for user in range(100, 120) for movie in range(1, 30)
+    ]
+    more.write_text("\n".join(["userId,movieId,rating,timestamp", *rows]) + "\n")
+    import_dataset(seeded, open_dataset(more))
+    assert waiting(seeded) == 0  # no event per rating: nobody's list is refreshed one by one
+    assert relay_asks(unscheduled) == ([], ["als", "content"])  # serving, so retrained
+    train("als")
+    assert relay_asks(unscheduled) == ([], ["content"])
+    train("content")
+    assert relay_asks(unscheduled) == ([], [])
 
 
 # Event ids no test's database reaches.
