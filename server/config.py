@@ -87,9 +87,13 @@ class Settings:
     cache_list_length: int = 100
     cache_ttl_seconds: int = 7 * 86_400
     precompute_shard_users: int = 5_000
-    # Workers run at this CPU niceness: on a shared host the web processes get the CPU first,
-    # so ratings are accepted (durably) while the cache refresh catches up (0: same priority).
+    # The bulk lane's workers (retrains, precompute, imports) run at this CPU niceness: the web
+    # and the live lane (people's events) get the CPU first (0: the same priority).
     worker_nice: int = 5
+    # Processes of each worker lane: the live one takes only people's events, so bulk work
+    # can never occupy it.
+    live_workers: int = 1
+    bulk_workers: int = 1
     # Sign-in attempts allowed per client address and per username in a minute.
     login_attempts_per_minute: int = 10
     # Each web process holds up to this many cached lists itself, kept exact by Redis's

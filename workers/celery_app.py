@@ -38,6 +38,7 @@ def make_celery(settings: Settings) -> Celery:
             "options": {"queue": TRAINING_QUEUE},
         }
     app.conf.beat_schedule = schedule
+    app.conf.beat_scheduler = "workers.beat:OneScheduler"  # one beat schedules (a lease)
     app.conf.beat_schedule_filename = str(settings.resolved_data_dir / "celerybeat-schedule")
     return app
 

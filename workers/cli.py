@@ -21,16 +21,28 @@ from server.cli.common import load_settings, migrated_database, open_or_fail, re
 from server.config import Settings
 from server.db import Database
 from server.metrics import prepare_multiprocess_dir
+from server.tasks import EVENTS_QUEUE, TRAINING_QUEUE
 
-QUEUES = "events,training"
+# Two lanes, each a Celery worker of its own: the live lane takes only people's events (a
+# rating reaching its person's lists) at the web's CPU priority; the bulk lane takes retrains,
+# precompute shards and imports at a lower one. Bulk work can then never occupy the live
+# lane's processes, however much of it waits.
+LANES = {"live": EVENTS_QUEUE, "bulk": TRAINING_QUEUE}
 
 
-def _celery_argv(settings: Settings, role: str, concurrency: int | None = None) -> list[str]:
-    argv = [sys.executable, "-m", "celery", "-A", "workers.celery_app", role, "--loglevel", "INFO"]
-    if role == "worker":
-        argv += ["-Q", QUEUES, "--hostname", f"movierec@{os.uname().nodename}-{os.getpid()}"]
-        argv += ["--concurrency", str(concurrency or 2)]
-    return argv
+def _celery_argv(role: str) -> list[str]:
+    return [sys.executable, "-m", "celery", "-A", "workers.celery_app", role, "--loglevel", "INFO"]
+
+
+def _lane_argv(settings: Settings, lane: str, bulk_concurrency: int | None = None) -> list[str]:
+    """The Celery worker of one lane: its queue, its processes."""
+    concurrency = settings.live_workers if lane == "live" else bulk_concurrency
+    hostname = f"movierec-{lane}@{os.uname().nodename}-{os.getpid()}"
+    return [
+        *_celery_argv("worker"),
+        *("-Q", LANES[lane], "--hostname", hostname),
+        *("--concurrency", str(concurrency or settings.bulk_workers)),
+    ]
 
 
 def _environment(settings: Settings) -> dict[str, str]:
@@ -43,7 +55,7 @@ def _environment(settings: Settings) -> dict[str, str]:
 
 
 def _lower_priority(settings: Settings) -> None:
-    """Lower this process's CPU priority by ``worker_nice`` (workers yield to the web)."""
+    """Lower this process's CPU priority by ``worker_nice`` (bulk work yields to the web)."""
     if settings.worker_nice > 0:
         os.nice(settings.worker_nice)
 
@@ -53,21 +65,44 @@ def _resolved_settings() -> Settings:
 
 
 @click.command()
-@click.option("--concurrency", type=click.IntRange(1), default=2, show_default=True)
-def worker(concurrency: int) -> None:
-    """Run a Celery worker on the events and training queues."""
+@click.option(
+    "--lane",
+    type=click.Choice(["all", *LANES]),
+    default="all",
+    show_default=True,
+    help="live: people's events only; bulk: retrains, precompute and imports; all: both, as "
+    "two worker processes.",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1),
+    default=None,
+    help="Processes of the bulk lane (default MOVIEREC_BULK_WORKERS; the live lane has "
+    "MOVIEREC_LIVE_WORKERS).",
+)
+def worker(lane: str, concurrency: int | None) -> None:
+    """Run Celery workers: the live lane, the bulk lane, or both."""
     settings = _resolved_settings()
     migrated_database(settings).dispose()
-    argv = _celery_argv(settings, "worker", concurrency)
-    _lower_priority(settings)
-    os.execve(sys.executable, argv, _environment(settings))  # noqa: S606 (our own argv)
+    if lane != "all":
+        argv = _lane_argv(settings, lane, concurrency)
+        if lane == "bulk":
+            _lower_priority(settings)
+        os.execve(sys.executable, argv, _environment(settings))  # noqa: S606 (our own argv)
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    children = _start_lanes(settings, concurrency, beat=False)
+    try:
+        os.wait()  # until either lane's worker ends (or a signal)
+    finally:
+        for child in children:
+            _stop_worker(child)
 
 
 @click.command()
 def beat() -> None:
     """Run Celery beat: the event relay and the retraining schedule."""
     settings = _resolved_settings()
-    os.execve(sys.executable, _celery_argv(settings, "beat"), _environment(settings))  # noqa: S606
+    os.execve(sys.executable, _celery_argv("beat"), _environment(settings))  # noqa: S606
 
 
 @click.command()
@@ -149,11 +184,11 @@ def serve(host: str, port: int, workers: int, demo: str | None, no_worker: bool)
     try:
         migrated_database(settings).dispose()
         sign_in = None if demo is None else _load_demo(settings, demo)
-        child = None if no_worker else _start_worker(settings)
+        children = [] if no_worker else _start_lanes(settings)
         try:
-            run_server(settings, host, port, workers, sign_in, with_worker=child is not None)
+            run_server(settings, host, port, workers, sign_in, with_worker=bool(children))
         finally:
-            if child is not None:
+            for child in children:
                 _stop_worker(child)
     finally:
         stop_embedded_redis()
@@ -163,18 +198,27 @@ def _exit_on_signal(signum: int, _frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
-def _start_worker(settings: Settings) -> subprocess.Popen[bytes]:
-    """The Celery worker with beat, in its own process group: serve stops it (a terminal's
-    Ctrl-C reaching it as well would be a second signal, Celery's cue to stop at once)."""
-    argv = [*_celery_argv(settings, "worker", 2), "--beat"]
-    child = subprocess.Popen(  # noqa: S603 (our own argv)
-        argv,
-        env=_environment(settings),
-        preexec_fn=lambda: _lower_priority(settings),
-        process_group=0,
-    )
-    click.echo(f"worker and beat started (pid {child.pid})")
-    return child
+def _start_lanes(
+    settings: Settings, concurrency: int | None = None, beat: bool = True
+) -> list[subprocess.Popen[bytes]]:
+    """A Celery worker for each lane (beat within the live one's), each in its own process
+    group: the caller stops them (a terminal's Ctrl-C reaching them as well would be a second
+    signal, Celery's cue to stop at once)."""
+    children = []
+    for lane in LANES:
+        argv = _lane_argv(settings, lane, concurrency)
+        argv += ["--beat"] if beat and lane == "live" else []
+        children.append(
+            subprocess.Popen(  # noqa: S603 (our own argv)
+                argv,
+                env=_environment(settings),
+                preexec_fn=(lambda: _lower_priority(settings)) if lane == "bulk" else None,
+                process_group=0,
+            )
+        )
+    pids = ", ".join(f"{lane} {child.pid}" for lane, child in zip(LANES, children, strict=True))
+    click.echo(f"workers started ({pids}){' with beat' if beat else ''}")
+    return children
 
 
 WORKER_STOP_SECONDS = 30

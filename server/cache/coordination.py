@@ -21,6 +21,15 @@ from server.cache.connection import CACHE_ERRORS, Client
 log = logging.getLogger(__name__)
 
 
+# KEYS[1] the lease, ARGV[1] its holder, ARGV[2] seconds: extends it when the holder holds it.
+_RENEW_IF_HELD = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+    return redis.call('EXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+
+
 class Coordination:
     """Locks, heartbeats, sign-in attempts and import reports over one Redis client."""
 
@@ -72,6 +81,20 @@ class Coordination:
         """When a worker last ran the relay (None if not within the heartbeat TTL)."""
         raw = self.client.get(keys.HEARTBEAT)
         return int(raw) if raw else None
+
+    def scheduler_lease(self, holder: str) -> bool:
+        """Take or renew the lease of the one beat that schedules, for ``holder``; False while
+        another beat holds it. With Redis down every beat schedules: the relay and retrain
+        requests are idempotent, and losing the schedule would lose the relay."""
+        lease, seconds = keys.SCHEDULER_LEASE, keys.SCHEDULER_LEASE_SECONDS
+        try:
+            if self.client.set(lease, holder, nx=True, ex=seconds):
+                return True
+            # Renewed only by its holder: compare and extend in one script.
+            renewed = self.client.eval(_RENEW_IF_HELD, 1, lease, holder, seconds)
+        except CACHE_ERRORS:
+            return True
+        return bool(renewed)
 
     @contextmanager
     def training_lock(self, algorithm: str) -> Iterator[bool]:

@@ -16,6 +16,10 @@ AUTO = "auto"
 ACTIVE_TTL_SECONDS = 86_400
 # A worker's heartbeat: beat's relay renews it every few seconds.
 HEARTBEAT_TTL_SECONDS = 30
+# The lease of the one beat that schedules: renewed at every tick, taken over by a standby beat
+# once it lapses.
+SCHEDULER_LEASE_SECONDS = 30
+SCHEDULER_LEASE = f"{PREFIX}beat:lease"
 # Read counts are kept per minute for this long.
 READ_STATS_TTL_SECONDS = 3600
 # Popular lists are a cheap aggregate of the database, recomputed at most this often.
