@@ -37,6 +37,7 @@ RETRAIN = "movierec.training.retrain"
 PRECOMPUTE = "movierec.training.precompute"
 IMPORT_DATASET = "movierec.data.import"
 ENRICH_MOVIES = "movierec.data.enrich"
+KEEP_POPULAR = "movierec.popular.keep"
 QUIET_AFTER_FAILURE_SECONDS = 5.0
 # The announcer's rest after a publish: the most often one process publishes events.
 ANNOUNCE_INTERVAL_SECONDS = 0.05
@@ -68,6 +69,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             PRECOMPUTE: {"queue": TRAINING_QUEUE},
             IMPORT_DATASET: {"queue": TRAINING_QUEUE},
             ENRICH_MOVIES: {"queue": TRAINING_QUEUE},  # minutes of paced requests
+            KEEP_POPULAR: {"queue": TRAINING_QUEUE},  # aggregates over every rating
         },
         # A task is acknowledged after it ran: a worker killed mid-task leaves it for another.
         "task_acks_late": True,

@@ -14,10 +14,11 @@ from typing import Any
 from celery import Celery, current_task
 from celery.signals import after_setup_logger, after_setup_task_logger, worker_process_shutdown
 
+from server.cache import keys
 from server.config import Settings
 from server.logs import use_format
 from server.metrics import mark_process_dead
-from server.tasks import RELAY_EVENTS, RETRAIN, TRAINING_QUEUE, celery_config
+from server.tasks import KEEP_POPULAR, RELAY_EVENTS, RETRAIN, TRAINING_QUEUE, celery_config
 
 
 def make_celery(settings: Settings) -> Celery:
@@ -29,6 +30,12 @@ def make_celery(settings: Settings) -> Celery:
             "task": RELAY_EVENTS,
             "schedule": float(max(1, settings.relay_after_seconds)),
         }
+    }
+    schedule["keep-popular"] = {
+        "task": KEEP_POPULAR,
+        "schedule": float(keys.POPULAR_REFRESH_SECONDS),
+        # A run the bulk lane could not start in time is dropped: the next one does its work.
+        "options": {"queue": TRAINING_QUEUE, "expires": keys.POPULAR_REFRESH_SECONDS},
     }
     for algorithm, seconds in settings.retrain_intervals.items():
         schedule[f"retrain-{algorithm}"] = {

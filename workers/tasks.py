@@ -7,10 +7,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from server.services import enrich
+from server.services import enrich, popular
 from server.tasks import (
     ENRICH_MOVIES,
     IMPORT_DATASET,
+    KEEP_POPULAR,
     PRECOMPUTE,
     PROCESS_EVENTS,
     RELAY_EVENTS,
@@ -102,6 +103,14 @@ def _log_enrich_progress(report: enrich.EnrichReport) -> None:
     done = report.asked + report.failed
     if done % ENRICH_LOG_EVERY == 0:
         log.info("enrich: %d/%d movies asked (%d failed)", done, report.to_ask, report.failed)
+
+
+@celery.task(name=KEEP_POPULAR)
+def keep_popular_task() -> int:
+    """Compute again the popular lists people asked for within a day."""
+    context = process_context()
+    with context.db.transaction() as session:
+        return popular.keep_popular_lists(context.serving.cache, session)
 
 
 @celery.task(name=PRECOMPUTE)

@@ -22,8 +22,14 @@ SCHEDULER_LEASE_SECONDS = 30
 SCHEDULER_LEASE = f"{PREFIX}beat:lease"
 # Read counts are kept per minute for this long.
 READ_STATS_TTL_SECONDS = 3600
-# Popular lists are a cheap aggregate of the database, recomputed at most this often.
-POPULAR_TTL_SECONDS = 10
+# Popular lists are kept by the workers: each list someone asked for within a day is computed
+# again every few seconds (``server.services.popular``); readers take the kept one, however old.
+POPULAR_REFRESH_SECONDS = 10
+POPULAR_KEPT_SECONDS = 86_400
+# The lists to keep: a sorted set of "window:genres", scored by when one was last asked for.
+POPULAR_WANTED = f"{PREFIX}popular-wanted"
+# One process computes a list nobody has kept yet; the others wait for it this long at most.
+POPULAR_FIRST_SECONDS = 30
 # The outcome of the latest dataset import, for the admin page.
 IMPORT_REPORT_TTL_SECONDS = 86_400
 
@@ -54,6 +60,11 @@ def active(algorithm: str) -> str:
 def popular(window_days: int, genres: str) -> str:
     """A popular list over a window (0: all time) and a set of genres ('' for all)."""
     return f"{PREFIX}popular:{window_days}:{genres}"
+
+
+def popular_first(window_days: int, genres: str) -> str:
+    """Held by the one process computing a popular list not kept yet."""
+    return f"{PREFIX}popular-first:{window_days}:{genres}"
 
 
 def reads(minute: int) -> str:

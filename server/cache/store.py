@@ -8,6 +8,7 @@ the answer another way.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterable
 from typing import Any
@@ -147,27 +148,58 @@ class Cache:
 
     # Popular lists ------------------------------------------------------------------------------
 
-    def popular(self, window_days: int, genres: str) -> list[tuple[int, float]] | None:
-        """A cached popular list of (movie, score); None on a miss."""
+    def popular(self, window_days: int, genres: str) -> tuple[list[tuple[int, float]], int] | None:
+        """A kept popular list of (movie, score), with when it was computed (Unix seconds);
+        None on a miss."""
         try:
             raw = self.client.get(keys.popular(window_days, genres))
         except CACHE_ERRORS:
             return None
         entry = unpack(raw)
-        return None if entry is None else entry.pairs()
+        # A popular list's "version" is when it was computed.
+        return None if entry is None else (entry.pairs(), entry.version)
 
-    def store_popular(self, window_days: int, genres: str, pairs: list[tuple[int, float]]) -> None:
-        """Cache a popular list for ``POPULAR_TTL_SECONDS``."""
+    def store_popular(
+        self, window_days: int, genres: str, pairs: list[tuple[int, float]], computed_at: int
+    ) -> None:
+        """Keep a popular list for ``POPULAR_KEPT_SECONDS``."""
         movies = np.array([m for m, _ in pairs], np.int32)
         scores = np.array([s for _, s in pairs], np.float32)
         try:
             self.client.set(
                 keys.popular(window_days, genres),
-                pack(CachedList(0, "popularity", movies, scores)),
-                ex=keys.POPULAR_TTL_SECONDS,
+                pack(CachedList(computed_at, "popularity", movies, scores)),
+                ex=keys.POPULAR_KEPT_SECONDS,
             )
         except CACHE_ERRORS as error:
             log.warning("could not cache a popular list: %s", type(error).__name__)
+
+    def want_popular(self, window_days: int, genres: str, at: int) -> None:
+        """Ask the workers to keep this popular list (someone asked for it at ``at``)."""
+        with contextlib.suppress(*CACHE_ERRORS):
+            self.client.zadd(keys.POPULAR_WANTED, {f"{window_days}:{genres}": at})
+
+    def wanted_popular(self, since: int) -> list[tuple[int, str]]:
+        """The popular lists someone asked for since ``since`` (window, genres); the others
+        are forgotten."""
+        self.client.zremrangebyscore(keys.POPULAR_WANTED, "-inf", f"({since}")
+        wanted: list[bytes] = self.client.zrange(keys.POPULAR_WANTED, 0, -1)  # type: ignore[assignment]
+        pairs = (member.decode().partition(":") for member in wanted)
+        return [(int(window), genres) for window, _, genres in pairs]
+
+    def first_to_compute_popular(self, window_days: int, genres: str) -> bool:
+        """True for the one process that is to compute a list not kept yet (and when Redis is
+        down: each computes its own)."""
+        try:
+            key = keys.popular_first(window_days, genres)
+            return bool(self.client.set(key, 1, nx=True, ex=keys.POPULAR_FIRST_SECONDS))
+        except CACHE_ERRORS:
+            return True
+
+    def computed_popular(self, window_days: int, genres: str) -> None:
+        """The first computation of a list is over (kept or failed)."""
+        with contextlib.suppress(*CACHE_ERRORS):
+            self.client.delete(keys.popular_first(window_days, genres))
 
     def memory_usage(self, key_kind: str, name: str, algorithm: str) -> int:
         """Bytes Redis uses for one list (``recs`` or ``similar``), for the benchmarks."""

@@ -1,17 +1,25 @@
 """Popular movies by the Bayesian weighted rating (the ``popularity`` plugin's formula, with m the
-90th percentile of the counts), live from the database over a window of days and a set of genres.
-The aggregate is exact (no counters to drift when an event is redelivered) and cheap, so it is
-cached for a few seconds only. Movies no list may show now (``server.serving.catalogue``) are left
-out as the list is read, cached or not.
+90th percentile of the counts), from the database over a window of days and a set of genres.
+
+The aggregate is exact (no counters to drift when an event is redelivered) but reads every
+rating in its window: seconds at tens of millions. So readers never compute it once it is kept:
+the workers keep every list someone asked for within a day, computed again every
+``POPULAR_REFRESH_SECONDS`` (``keep_popular_lists``), and a reader takes the kept one however old.
+Only the first request of a list nobody kept yet computes it, one process for all (the others
+wait for its answer). Movies no list may show now (``server.serving.catalogue``) are left out as
+the list is read.
 """
 
 from __future__ import annotations
+
+import time
 
 import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from plugins.algorithms.popularity import vote_quantile, weighted_rating
+from server.cache.keys import POPULAR_KEPT_SECONDS
 from server.cache.store import Cache
 from server.db import now
 from server.models import Genre, MovieGenre, Rating
@@ -23,6 +31,14 @@ MIN_VOTES_QUANTILE = 0.9
 MIN_WINDOW_VOTES = 2
 SECONDS_PER_DAY = 86_400
 CACHED_LENGTH = 500
+# Each process tells the workers a list is still read this often (they keep lists asked for
+# within POPULAR_KEPT_SECONDS).
+ASK_AGAIN_AFTER_SECONDS = 300.0
+_last_asked: dict[str, float] = {}  # "window:genres" -> when this process last asked
+# How long a reader waits for another process computing a list nobody kept yet, and how often
+# it looks.
+FIRST_WAIT_SECONDS = 10.0
+FIRST_POLL_SECONDS = 0.05
 
 
 def popular_movies(
@@ -31,18 +47,68 @@ def popular_movies(
     """The ``n`` most popular movies (internal id, weighted rating), optionally only of
     ``genres`` (any of them) and only counting ratings of the last ``window_days`` (then only
     movies rated there by ``MIN_WINDOW_VOTES`` people or more); and whether the list came from
-    the cache. Withheld movies are left out (the cached list is as deep again as they are many, so
+    the cache. Withheld movies are left out (the kept list is as deep again as they are many, so
     it still holds ``n`` after them)."""
     withheld = withheld_movies(cache, in_session(session))
     window = window_days or 0
     genre_key = "|".join(sorted(genres))
-    pairs = cache.popular(window, genre_key) if n <= CACHED_LENGTH else None
-    if pairs is not None:
-        return withheld.keep(pairs)[:n], True
+    if n <= CACHED_LENGTH:
+        kept = cache.popular(window, genre_key) or _first_computed(cache, session, window, genres)
+        if kept is not None:
+            _ask_to_keep(cache, window, genre_key)
+            return withheld.keep(kept[0])[:n], True
     depth = max(n, CACHED_LENGTH) + len(withheld.movies)
-    pairs = _weighted_ratings(session, genres, window_days, depth)
-    cache.store_popular(window, genre_key, pairs)
-    return withheld.keep(pairs)[:n], False
+    return withheld.keep(_weighted_ratings(session, genres, window_days, depth))[:n], False
+
+
+def _ask_to_keep(cache: Cache, window: int, genre_key: str) -> None:
+    """Tell the workers this list is still read, at most every ``ASK_AGAIN_AFTER_SECONDS`` per
+    process: a write to Redis now and then, not at every read."""
+    key = f"{window}:{genre_key}"
+    if time.monotonic() - _last_asked.get(key, -ASK_AGAIN_AFTER_SECONDS) >= ASK_AGAIN_AFTER_SECONDS:
+        _last_asked[key] = time.monotonic()
+        cache.want_popular(window, genre_key, now())
+
+
+def _first_computed(
+    cache: Cache, session: Session, window: int, genres: list[str]
+) -> tuple[list[tuple[int, float]], int] | None:
+    """A list nobody kept yet: computed and kept by the first process to ask (the workers keep
+    it from then on), waited for by the others; None when it is not there in time (or Redis is
+    down) and the caller computes its own."""
+    genre_key = "|".join(sorted(genres))
+    cache.want_popular(window, genre_key, now())
+    if cache.first_to_compute_popular(window, genre_key):
+        try:
+            return compute_popular(cache, session, window, genres)
+        finally:
+            cache.computed_popular(window, genre_key)
+    deadline = time.monotonic() + FIRST_WAIT_SECONDS
+    while time.monotonic() < deadline:
+        time.sleep(FIRST_POLL_SECONDS)
+        if (kept := cache.popular(window, genre_key)) is not None:
+            return kept
+    return None
+
+
+def compute_popular(
+    cache: Cache, session: Session, window: int, genres: list[str]
+) -> tuple[list[tuple[int, float]], int]:
+    """Compute a popular list, as deep as the withheld movies may need, and keep it."""
+    depth = CACHED_LENGTH + len(withheld_movies(cache, in_session(session)).movies)
+    pairs = _weighted_ratings(session, genres, window or None, depth)
+    computed_at = now()
+    cache.store_popular(window, "|".join(sorted(genres)), pairs, computed_at)
+    return pairs, computed_at
+
+
+def keep_popular_lists(cache: Cache, session: Session) -> int:
+    """Compute again every popular list asked for within ``POPULAR_KEPT_SECONDS`` (the workers
+    run it every ``POPULAR_REFRESH_SECONDS``); returns how many."""
+    wanted = cache.wanted_popular(now() - POPULAR_KEPT_SECONDS)
+    for window, genre_key in wanted:
+        compute_popular(cache, session, window, genre_key.split("|") if genre_key else [])
+    return len(wanted)
 
 
 def _weighted_ratings(

@@ -209,7 +209,7 @@ def test_trending_needs_two_people_in_the_window(client: FlaskClient, auth: dict
     assert get_ok(client, "/api/v1/movies/popular", window="30d")["items"] == []
     for movie in FILLERS[:5]:
         client.put(f"/api/v1/users/p2/ratings/{movie['id']}", json={"rating": 5}, headers=auth)
-    client.application.extensions["movierec.redis"].delete(keys.popular(30, ""))  # cached 5 s
+    client.application.extensions["movierec.redis"].delete(keys.popular(30, ""))  # kept
     trending = get_ok(client, "/api/v1/movies/popular", window="30d")["items"]
     assert {item["movie_id"] for item in trending} == {movie["id"] for movie in FILLERS[:5]}
     assert "Trending now: the last 30 days" in client.get("/").get_data(as_text=True)

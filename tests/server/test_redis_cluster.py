@@ -118,8 +118,8 @@ def test_users_lists_are_written_across_nodes_in_one_pipeline_and_read_back(
     assert client.exists(keys.recs("als", "8")) == 0
     assert cache.store_similar_lists("als", [("10", listed(3, [5, 6]))]) == 1
     assert cache.similar_list("als", "10")[1] is not None
-    cache.store_popular(0, "", [(4, 2.5), (5, 1.5)])
-    assert cache.popular(0, "") == [(4, 2.5), (5, 1.5)]
+    cache.store_popular(0, "", [(4, 2.5), (5, 1.5)], 1234)
+    assert cache.popular(0, "") == ([(4, 2.5), (5, 1.5)], 1234)
 
 
 def test_near_copies_follow_writes_on_every_node(
