@@ -70,6 +70,9 @@ class Settings:
     # What serves when a request names no algorithm ("auto": each segment's champion, chosen by
     # the served holdout), and what answers when it cannot.
     default_algorithm: str = "auto"
+    # A ranker whose lists are kept for everyone beside the champions' (for experiments); other
+    # algorithms asked for by name are computed on demand.
+    challenger: str = ""
     similar_algorithm: str = "knn-item"
     predict_algorithm: str = "svd"
     fallback_chain: tuple[str, ...] = ("content", "popularity")

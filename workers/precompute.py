@@ -116,21 +116,27 @@ def precompute_similar(
 
 
 def refresh_users(context: WorkerContext, session: Session, user_ids: list[int]) -> int:
-    """Recompute these users' cached lists for every active ranking model from their current
-    ratings (fold-in, no retraining), and their "auto" lists, one pipelined write per
-    algorithm; returns how many lists were written. A user with no ratings left loses their
-    lists (the fallback answers)."""
+    """Recompute these users' cached lists for every precomputed ranking model
+    (``champions.precomputed``) from their current ratings (fold-in, no retraining), and their
+    "auto" lists, one pipelined write per algorithm; the lists other algorithms' reads cached
+    are dropped (their next read computes them). Returns how many lists were written. A user
+    with no ratings left loses their lists (the fallback answers)."""
     ratings = ratings_by_user(session, user_ids, context.settings.feedback_weight_map)
     users = session.scalars(select(User).where(User.id.in_(user_ids))).all()
     written = 0
     active = active_versions(session)
     registry = context.serving.registry
     chosen = champions.current(session)
+    settings = context.settings
+    served = champions.precomputed(chosen, settings.default_algorithm, settings.challenger)
     withheld = withheld_movies(context.serving.cache, in_session(session)).lasting()
     auto: dict[str, CachedList | None] = {user.external_id: None for user in users}
     for algorithm, version in sorted(active.items()):
         # A version trained before its algorithm left the allow-list no longer serves.
         if algorithm not in registry.names() or "rank" not in registry.get(algorithm).capabilities:
+            continue
+        if algorithm not in served:
+            context.serving.cache.drop_user_lists(algorithm, [u.external_id for u in users])
             continue
         lists = []
         for user in users:

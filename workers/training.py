@@ -317,7 +317,9 @@ def _decide(
             return Outcome(RetrainStatus.REJECTED, row.number, detail)
         algorithm, number = row.algorithm, row.number
     changed = model_versions.activate(context.db, context.serving.cache, algorithm, number)
-    precompute(context, algorithm, number, model, dispatch)
+    with context.db.transaction() as session:
+        served = _precomputed(context, session)
+    precompute(context, algorithm, number, model, dispatch, algorithm in served)
     if changed:  # every "auto" list is stale: the other champions fill theirs again
         precompute_champions(context, algorithm, dispatch)
     return Outcome(RetrainStatus.PROMOTED, number)
@@ -341,15 +343,24 @@ def precompute(
     number: int,
     model: Recommender,
     dispatch: Dispatch | None,
+    served: bool = True,
 ) -> None:
-    """Fill the cache for a newly promoted version: similar lists here, users' lists in
-    shards (handed to other workers by ``dispatch`` when given)."""
+    """Fill the cache for a newly promoted version: similar lists here, and when it is
+    ``served`` (``champions.precomputed``) users' lists in shards (handed to other workers by
+    ``dispatch`` when given)."""
     from workers.precompute import precompute_similar
 
     if "similar" in model.capabilities:
         precompute_similar(context, algorithm, number, model)
-    if "rank" in model.capabilities:
+    if "rank" in model.capabilities and served:
         _precompute_users(context, algorithm, number, dispatch)
+
+
+def _precomputed(context: WorkerContext, session: Session) -> set[str]:
+    """The rankers whose lists are kept for everyone now."""
+    settings = context.settings
+    chosen = champions.current(session)
+    return champions.precomputed(chosen, settings.default_algorithm, settings.challenger)
 
 
 def _precompute_users(

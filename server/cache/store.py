@@ -125,6 +125,17 @@ class Cache:
         self.client.delete(keys.recs(algorithm, user))
         self._forget_near([keys.recs(algorithm, user)])
 
+    def drop_user_lists(self, algorithm: str, users: list[str]) -> None:
+        """Forget these users' cached lists of ``algorithm`` (one pipelined round trip)."""
+        if not users:
+            return
+        # On a cluster, redis-py's pipeline sends each node its keys' commands.
+        pipe = self.client.pipeline(transaction=False)
+        for user in users:
+            pipe.delete(keys.recs(algorithm, user))
+        pipe.execute()
+        self._forget_near([keys.recs(algorithm, user) for user in users])
+
     # Active versions ----------------------------------------------------------------------------
 
     def active_version(self, algorithm: str) -> int | None:

@@ -56,6 +56,15 @@ def champion_of(champions: ChampionSet | None, segment: Segment) -> str:
     return str(entry["algorithm"]) if isinstance(entry, dict) else POPULARITY
 
 
+def precomputed(chosen: ChampionSet | None, default_algorithm: str, challenger: str) -> set[str]:
+    """The rankers whose lists the workers keep for everyone: the champions (under ``auto``),
+    the configured default when it is one algorithm, and the challenger of experiments. Any
+    other algorithm asked for by name is computed on demand and cached by the read."""
+    served = {champion_of(chosen, segment) for segment in SEGMENTS}
+    served |= {name for name in (default_algorithm, challenger) if name and name != AUTO}
+    return served
+
+
 def champion_reason(champions: ChampionSet | None, segment: Segment) -> str | None:
     """Why ``segment``'s champion was chosen (None before any choice)."""
     entry = None if champions is None else champions.choice.get(segment)

@@ -1,0 +1,63 @@
+"""The workers keep for everyone only the lists that are served: the champions', the default
+algorithm's and the challenger's. Another algorithm asked for by name is computed by the read,
+cached, and dropped when the person's ratings change."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import redis
+from flask.testing import FlaskClient
+
+from server.cache import keys
+from server.db import Database
+from server.services import champions
+from tests.conftest import API_KEY
+from tests.workers.test_events import newest_event_of, rate
+from workers.context import WorkerContext
+from workers.events import process_events
+
+AUTH = {"Authorization": f"Bearer {API_KEY}"}
+
+
+def kept_lists(redis_client: redis.Redis, algorithm: str) -> int:
+    return sum(1 for _ in redis_client.scan_iter(keys.recs(algorithm, "*"), count=1000))
+
+
+def served_by(api: FlaskClient, user: str, algorithm: str) -> dict[str, Any]:
+    response = api.get(
+        f"/api/v1/users/{user}/recommendations?n=5&algorithm={algorithm}", headers=AUTH
+    )
+    assert response.status_code == 200, response.get_json()
+    body: dict[str, Any] = response.get_json()
+    return body
+
+
+def test_only_served_lists_are_kept_and_others_are_computed_by_the_read(
+    seeded: Database,
+    train: Callable[..., Any],
+    context: WorkerContext,
+    api: FlaskClient,
+    redis_client: redis.Redis,
+) -> None:
+    train("als", "content", "knn-item")
+    with seeded.transaction() as session:
+        chosen = champions.current(session)
+        served = champions.precomputed(chosen, "als", "")  # the pipeline's default is als
+    assert "als" in served
+    unserved = sorted({"content", "knn-item"} - served)
+    assert unserved, served  # the test needs an active ranker that is not served
+    other = unserved[0]
+    assert kept_lists(redis_client, "als") == 60  # every person's
+    assert kept_lists(redis_client, other) == 0  # nobody's: not served
+    first = served_by(api, "7", other)
+    assert not first["cached"] and first["items"]
+    assert served_by(api, "7", other)["cached"]  # the read cached it
+    rate(api, "7", first["items"][0]["movie_id"], 0.5)
+    assert process_events(context, [newest_event_of(seeded, "7")]) == 1
+    assert redis_client.exists(keys.recs(other, "7")) == 0  # dropped: it knew the old ratings
+    assert redis_client.exists(keys.recs("als", "7")) == 1  # served: written again
+    again = served_by(api, "7", other)
+    assert not again["cached"]
+    assert first["items"][0]["movie_id"] not in [item["movie_id"] for item in again["items"]]
