@@ -3,6 +3,7 @@ else installed in this environment."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from plugins.base import RecommenderBase
@@ -28,7 +29,10 @@ BUILT_INS = {
 
 
 def test_every_built_in_loads() -> None:
-    assert REGISTRY.skipped == []
+    # spark-als needs the spark extra and Java; CI installs both and requires it.
+    optional = set() if os.environ.get("MOVIEREC_REQUIRE_SPARK") else {"spark-als"}
+    missing = [s for s in REGISTRY.skipped if s.name not in optional or "[spark]" not in s.reason]
+    assert missing == []
     assert set(REGISTRY.names()) >= BUILT_INS
 
 

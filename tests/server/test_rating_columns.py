@@ -107,6 +107,4 @@ def test_an_id_with_the_separator_in_a_dat_file_is_read_by_the_records(tmp_path:
 
 def test_ids_are_stripped_as_the_records_strip_them(tmp_path: Path) -> None:
     path = write(tmp_path / "ratings.csv", [CSV_HEADER, " 7 ,x1,0.5,5"])
-    assert as_rows(list(rating_columns(open_dataset(path, Problems()), 10))) == [
-        ("7", "x1", 1, 5)
-    ]
+    assert as_rows(list(rating_columns(open_dataset(path, Problems()), 10))) == [("7", "x1", 1, 5)]

@@ -86,7 +86,7 @@ def test_a_cluster_url_names_every_startup_node_and_needs_a_broker_of_its_own(
     cluster: LocalCluster,
 ) -> None:
     with pytest.raises(SettingsError, match="BROKER_URL"):
-        Settings.load({"redis_url": cluster.url})
+        Settings.load({"redis_url": cluster.url, "broker_url": ""})
     settings = Settings.load({"redis_url": cluster.url, "broker_url": "memory://"})
     assert settings.uses_redis_cluster and not settings.uses_embedded_redis
     client = connect(settings)
