@@ -282,30 +282,39 @@ def memory(url: str, users: list[str]) -> None:
     )
 
 
-def freshness(users: list[str], samples: int = 40) -> None:
+def freshness(users: list[str], samples: int = 40) -> list[float]:
     """PUT a rating of the user's current top movie; time until the cached list no longer
-    holds it (the rating was folded in and the list rewritten)."""
+    holds it (the rating was folded in and the list rewritten). Returns the delays (s)."""
     delays = []
     connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=10)
     for user in random.Random(0).sample(users, samples):
-        top = get_json(f"/api/v1/users/{user}/recommendations?n=10", connection)["items"][0][
-            "movie_id"
-        ]
-        began = time.perf_counter()
-        put_rating(connection, user, top, 5.0)
-        while True:
-            body = get_json(f"/api/v1/users/{user}/recommendations?n=10", connection)
-            if body["cached"] and top not in [item["movie_id"] for item in body["items"]]:
-                break
-            if time.perf_counter() - began > 10:
-                raise SystemExit(f"user {user}: not fresh after 10 s")
-            time.sleep(0.005)
-        delays.append(time.perf_counter() - began)
+        delay = fresh_delay(connection, user)
+        if delay is None:
+            raise SystemExit(f"user {user}: not fresh after 10 s")
+        delays.append(delay)
     print(
         f"\nfreshness (PUT rating -> cached list reflects it), {samples} ratings: "
         f"p50 {np.percentile(delays, 50) * 1000:.0f} ms, "
         f"p95 {np.percentile(delays, 95) * 1000:.0f} ms"
     )
+    return delays
+
+
+def fresh_delay(
+    connection: http.client.HTTPConnection, user: str, timeout: float = 10.0
+) -> float | None:
+    """Seconds from a PUT rating of ``user``'s current top movie until their cached list no
+    longer holds it; None when it still does after ``timeout`` seconds."""
+    top = get_json(f"/api/v1/users/{user}/recommendations?n=10", connection)["items"][0]["movie_id"]
+    began = time.perf_counter()
+    put_rating(connection, user, top, 5.0)
+    while True:
+        body = get_json(f"/api/v1/users/{user}/recommendations?n=10", connection)
+        if body["cached"] and top not in [item["movie_id"] for item in body["items"]]:
+            return time.perf_counter() - began
+        if time.perf_counter() - began > timeout:
+            return None
+        time.sleep(0.005)
 
 
 def put_rating(connection: http.client.HTTPConnection, user: str, movie: str, stars: float) -> int:
