@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import psycopg
 
 from plugins.base import Recommender
 from plugins.testing import structured_ratings
@@ -52,3 +53,18 @@ def machine() -> str:
     """One line about where the numbers come from."""
     cpu = platform.processor() or platform.machine()
     return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def fresh_database(server: str, name: str) -> str:
+    """An empty database ``name``; its SQLAlchemy URL."""
+    drop_database(server, name)
+    with psycopg.connect(f"{server} dbname=postgres", autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    host = dict(part.split("=") for part in server.split())
+    return f"postgresql+psycopg://{host['user']}@{host['host']}:{host.get('port', 5432)}/{name}"
+
+
+def drop_database(server: str, name: str) -> None:
+    """Drop database ``name`` on ``server`` (a libpq connection string), connections and all."""
+    with psycopg.connect(f"{server} dbname=postgres", autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

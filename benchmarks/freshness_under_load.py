@@ -45,11 +45,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import psycopg
 import redis as redis_lib
 from sqlalchemy import select
 
-from benchmarks.common import machine, table
+from benchmarks.common import drop_database, fresh_database, machine, table
 from benchmarks.serving import (
     API_KEY,
     CLIENTS,
@@ -563,20 +562,6 @@ def fresh_services(args: argparse.Namespace, vhost: str) -> None:
 
 def rabbitmqctl(*argv: str, check: bool = True) -> None:
     subprocess.run(["rabbitmqctl", "-q", *argv], check=check, capture_output=True)  # noqa: S603,S607
-
-
-def fresh_database(server: str, name: str) -> str:
-    """An empty database ``name``; its SQLAlchemy URL."""
-    drop_database(server, name)
-    with psycopg.connect(f"{server} dbname=postgres", autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    host = dict(part.split("=") for part in server.split())
-    return f"postgresql+psycopg://{host['user']}@{host['host']}:{host.get('port', 5432)}/{name}"
-
-
-def drop_database(server: str, name: str) -> None:
-    with psycopg.connect(f"{server} dbname=postgres", autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def descendants(pids: list[int]) -> list[int]:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import psycopg
 
-from benchmarks.common import machine, table
+from benchmarks.common import drop_database, fresh_database, machine, table
 from server.datasets.synthetic import SyntheticSpec, write_dataset
 
 # users, movies for each size: MovieLens 1M-, 10M- and 25M-like catalogues.
@@ -35,20 +35,6 @@ SHAPES = {
 }
 IMPORT_DB = "movierec_bench_import"
 FLOOR_DB = "movierec_bench_floor"
-
-
-def recreate(server: str, name: str) -> str:
-    """An empty database ``name``; its SQLAlchemy URL."""
-    with psycopg.connect(f"{server} dbname=postgres", autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        connection.execute(f'CREATE DATABASE "{name}"')
-    host = dict(part.split("=") for part in server.split())
-    return f"postgresql+psycopg://{host['user']}@{host['host']}:{host.get('port', 5432)}/{name}"
-
-
-def drop(server: str, name: str) -> None:
-    with psycopg.connect(f"{server} dbname=postgres", autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}"')
 
 
 def movierec(*args: str, url: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
@@ -64,7 +50,7 @@ def movierec(*args: str, url: str, data_dir: Path) -> subprocess.CompletedProces
 
 def timed_import(server: str, dataset: Path, scratch: Path) -> tuple[float, str]:
     """Seconds of one import into a fresh, migrated database; and what the CLI said."""
-    url = recreate(server, IMPORT_DB)
+    url = fresh_database(server, IMPORT_DB)
     movierec("db", "upgrade", url=url, data_dir=scratch)
     started = time.perf_counter()
     said = movierec("import", "--quiet", str(dataset), url=url, data_dir=scratch).stdout
@@ -79,7 +65,7 @@ def outbox_rows(server: str) -> int:
 
 def timed_floor(server: str, dataset: Path) -> float:
     """Seconds of PostgreSQL's COPY of the ratings file into a bare table."""
-    recreate(server, FLOOR_DB)
+    fresh_database(server, FLOOR_DB)
     with psycopg.connect(f"{server} dbname={FLOOR_DB}") as connection:
         connection.execute(
             "CREATE TABLE bare (user_id text, movie_id text, rating real, stamp bigint)"
@@ -116,8 +102,8 @@ def main() -> None:
                 imports.append(seconds)
                 floors.append(timed_floor(options.server, dataset))
             events = outbox_rows(options.server)
-        drop(options.server, IMPORT_DB)
-        drop(options.server, FLOOR_DB)
+        drop_database(options.server, IMPORT_DB)
+        drop_database(options.server, FLOOR_DB)
         best, floor = min(imports), min(floors)
         rows.append(
             [
