@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import uuid
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ import pytest
 import redis
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
 from server import create_app
@@ -43,6 +44,25 @@ def get_ok(client: FlaskClient, path: str, **query: Any) -> dict[str, Any]:
     assert response.status_code == 200, response.get_json()
     body: dict[str, Any] = response.get_json()
     return body
+
+
+_ENGINES_IN_USE: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+@event.listens_for(Engine, "engine_connect")
+def _remember_engine(connection: Connection) -> None:
+    _ENGINES_IN_USE.add(connection.engine)
+
+
+@pytest.fixture(autouse=True)
+def closed_connections() -> Iterator[None]:
+    """Every engine a test used gives its pooled connections back at the end of the test.
+    Tests build an app (and so an engine) each; left to the garbage collector, their idle
+    connections pile up past PostgreSQL's ``max_connections``."""
+    yield
+    for engine in list(_ENGINES_IN_USE):
+        engine.dispose()
+    _ENGINES_IN_USE.clear()
 
 
 @pytest.fixture(autouse=True)
