@@ -337,7 +337,7 @@ def writes(run: Run) -> Samples:
         # Each connection's cycle is its pause and a response: the pause that gives the rate,
         # less the response time a short run shows.
         pause = CLIENTS / run.args.write_rate
-        trial = run_wrk(str(script), 3, BENCH_DELAY_MS=str(pause * 1000), **variables)
+        trial = run_wrk(str(script), 3, variables | {"BENCH_DELAY_MS": str(pause * 1000)})
         pause = max(0.0, pause - (CLIENTS / max(1.0, accepted_rate(trial)) - pause))
         writer = paced_wrk(script, pause, variables)
         try:

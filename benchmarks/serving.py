@@ -178,18 +178,21 @@ def wrk(paths: list[str], seconds: float, delay_ms: float = 0.0) -> dict[str, fl
     """One read run: CLIENTS keep-alive connections GETting random ``paths``; with ``delay_ms``
     each connection pauses a random 0..2x that long between requests (paced load)."""
     listing = write_lines(paths)
-    figures = run_wrk("wrk_paths.lua", seconds, BENCH_PATHS=listing, BENCH_DELAY_MS=str(delay_ms))
+    variables = {"BENCH_PATHS": listing, "BENCH_DELAY_MS": str(delay_ms)}
+    figures = run_wrk("wrk_paths.lua", seconds, variables)
     os.unlink(listing)
     if figures["errors"]:
         raise SystemExit(f"wrk saw {figures['errors']:.0f} errors")
     return figures
 
 
-def run_wrk(script: str, seconds: float, **variables: str) -> dict[str, float]:
+def run_wrk(
+    script: str, seconds: float, variables: dict[str, str], connections: int = CLIENTS
+) -> dict[str, float]:
     """Run wrk (a C load generator, so the client's own cost and pauses stay out of the
     figures) with one of our scripts; its figures, with ``rate`` in requests per second."""
     env = dict(os.environ, BENCH_RESULT_LUA=str(HERE / "wrk_result.lua"), **variables)
-    argv = ["wrk", "-t1", f"-c{CLIENTS}", f"-d{max(1, round(seconds))}s", "--timeout", "10s"]
+    argv = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "10s"]
     # Every request carries the key, the bare endpoint's too, so both pay for the same bytes.
     argv += ["-H", f"Authorization: Bearer {API_KEY}", "-s", str(HERE / script)]
     output = subprocess.run(  # noqa: S603 (our own command line)
@@ -339,13 +342,8 @@ def writes(seconds: float, database: Database) -> None:
     ratings_before, events_before = rating_and_event_counts(database)
     movies = [item["id"] for item in get_json("/api/v1/movies?limit=1000")["items"]]
     listing = write_lines(movies)
-    figures = run_wrk(
-        "wrk_writes.lua",
-        seconds,
-        BENCH_MOVIES=listing,
-        BENCH_USERS=str(WRITER_USERS),
-        BENCH_KEY=API_KEY,
-    )
+    variables = {"BENCH_MOVIES": listing, "BENCH_USERS": str(WRITER_USERS), "BENCH_KEY": API_KEY}
+    figures = run_wrk("wrk_writes.lua", seconds, variables)
     os.unlink(listing)
     accepted = int(figures["requests"] - figures["errors"])
     drain_seconds = wait_until_processed(database)

@@ -86,6 +86,10 @@ class Settings:
     # than this fraction (RMSE for rating models, NDCG@10 for rankers).
     promote_tolerance: float = 0.02
     holdout_fraction: float = 0.1
+    # The holdout scores at most this many test people (a random sample; every figure of the
+    # served policy carries its 95 % confidence interval): scoring cost stops growing with
+    # the catalogue's people.
+    holdout_max_people: int = 10_000
     # Cached lists hold this many movies; one precompute task covers this many users.
     cache_list_length: int = 100
     cache_ttl_seconds: int = 7 * 86_400
@@ -154,6 +158,9 @@ class Settings:
             raise SettingsError(f"{ENV_PREFIX}BROKER_URL must be set with a Redis Cluster")
         if not 0.0 <= self.rerank_calibration < 1.0:
             raise SettingsError(f"{ENV_PREFIX}RERANK_CALIBRATION must be at least 0 and below 1")
+        if self.holdout_max_people < 100:
+            # Fewer people leave the champion's segments (20 people each at least) empty.
+            raise SettingsError(f"{ENV_PREFIX}HOLDOUT_MAX_PEOPLE must be at least 100")
         if self.rerank_popularity < 0.0:
             raise SettingsError(f"{ENV_PREFIX}RERANK_POPULARITY must be at least 0")
         if not 0.0 < self.tmdb_requests_per_second <= 1000.0:

@@ -39,9 +39,10 @@ MAX_DEPTH = 30_000
 def precompute_users(
     context: WorkerContext, algorithm: str, number: int, user_ids: list[int]
 ) -> int:
-    """Compute and cache the lists of ``user_ids`` for a version, and their "auto" lists where
-    it is their segment's champion; nothing if it no longer serves. Returns how many lists of
-    the version were written."""
+    """Compute and cache the lists of ``user_ids`` for a version: each person's own list of
+    the algorithm when it is served by name (``champions.served_by_name``), and their "auto"
+    list where it is their segment's champion; nothing for other people, nor if it no longer
+    serves. Returns how many people's lists were written."""
     started = time.perf_counter()
     written = 0
     with context.db.transaction() as session:
@@ -53,23 +54,29 @@ def precompute_users(
         content = active_version(session, CONTENT)
         chosen = champions.current(session)
         withheld = withheld_movies(context.serving.cache, in_session(session)).lasting()
+        everyone = algorithm in _served_by_name(context)
         batch: list[tuple[str, CachedList]] = []
         auto: list[tuple[str, CachedList]] = []
         for user in users:
             rated = ratings.get(user.id)
             if rated is None:
                 continue
+            champion = _champion(context, chosen, rated) == algorithm
+            if not (everyone or champion):
+                continue  # served to this person by no one: not worth its memory
             entry = _list_for(context, version, content, user, rated, True, withheld)
             if entry is None:
                 continue
-            batch.append((user.external_id, entry))
-            if _champion(context, chosen, rated) == algorithm:
+            written += 1
+            if everyone:
+                batch.append((user.external_id, entry))
+            if champion:
                 auto.append((user.external_id, entry.under(_generation(chosen))))
-            if len(batch) >= BATCH:
-                written += context.serving.cache.store_user_lists(algorithm, batch)
+            if len(batch) + len(auto) >= BATCH:
+                context.serving.cache.store_user_lists(algorithm, batch)
                 context.serving.cache.store_user_lists(champions.AUTO, auto)
                 batch, auto = [], []
-        written += context.serving.cache.store_user_lists(algorithm, batch)
+        context.serving.cache.store_user_lists(algorithm, batch)
         context.serving.cache.store_user_lists(champions.AUTO, auto)
         _add_precompute_time(session, version.id, time.perf_counter() - started)
     return written
@@ -79,6 +86,11 @@ def _champion(context: WorkerContext, chosen: ChampionSet | None, rated: RatedMo
     """The algorithm serving someone with these ratings under ``auto``."""
     segment = segment_of(rated.evidence, context.settings.cold_start_ratings)
     return champions.champion_of(chosen, segment)
+
+
+def _served_by_name(context: WorkerContext) -> set[str]:
+    settings = context.settings
+    return champions.served_by_name(settings.default_algorithm, settings.challenger)
 
 
 def _generation(chosen: ChampionSet | None) -> int:
@@ -116,11 +128,12 @@ def precompute_similar(
 
 
 def refresh_users(context: WorkerContext, session: Session, user_ids: list[int]) -> int:
-    """Recompute these users' cached lists for every precomputed ranking model
-    (``champions.precomputed``) from their current ratings (fold-in, no retraining), and their
-    "auto" lists, one pipelined write per algorithm; the lists other algorithms' reads cached
-    are dropped (their next read computes them). Returns how many lists were written. A user
-    with no ratings left loses their lists (the fallback answers)."""
+    """Recompute these users' cached lists as ``precompute_users`` keeps them (the lists of
+    algorithms served by name, and each person's "auto" list by their segment's champion) from
+    their current ratings (fold-in, no retraining), one pipelined write per algorithm; the
+    lists other algorithms' reads cached are dropped (their next read computes them). Returns
+    how many lists were written. A user with no ratings left loses their lists (the fallback
+    answers)."""
     ratings = ratings_by_user(session, user_ids, context.settings.feedback_weight_map)
     users = session.scalars(select(User).where(User.id.in_(user_ids))).all()
     written = 0
@@ -129,18 +142,24 @@ def refresh_users(context: WorkerContext, session: Session, user_ids: list[int])
     chosen = champions.current(session)
     settings = context.settings
     served = champions.precomputed(chosen, settings.default_algorithm, settings.challenger)
+    by_name = _served_by_name(context)
     withheld = withheld_movies(context.serving.cache, in_session(session)).lasting()
     auto: dict[str, CachedList | None] = {user.external_id: None for user in users}
+    everyone = [user.external_id for user in users]
     for algorithm, version in sorted(active.items()):
         # A version trained before its algorithm left the allow-list no longer serves.
         if algorithm not in registry.names() or "rank" not in registry.get(algorithm).capabilities:
             continue
+        if algorithm not in by_name:  # its own lists come from reads: now out of date
+            context.serving.cache.drop_user_lists(algorithm, everyone)
         if algorithm not in served:
-            context.serving.cache.drop_user_lists(algorithm, [u.external_id for u in users])
             continue
         lists = []
         for user in users:
             rated = ratings.get(user.id)
+            champion = rated is not None and _champion(context, chosen, rated) == algorithm
+            if algorithm not in by_name and not champion:
+                continue
             entry = None
             if rated is not None:
                 content = active.get(CONTENT)
@@ -148,8 +167,9 @@ def refresh_users(context: WorkerContext, session: Session, user_ids: list[int])
             if entry is None:
                 context.serving.cache.drop_user_list(algorithm, user.external_id)
                 continue
-            lists.append((user.external_id, entry))
-            if rated is not None and _champion(context, chosen, rated) == algorithm:
+            if algorithm in by_name:
+                lists.append((user.external_id, entry))
+            if champion:
                 auto[user.external_id] = entry.under(_generation(chosen))
         written += context.serving.cache.store_user_lists(algorithm, lists)
     for user_key, entry in auto.items():

@@ -26,7 +26,7 @@ from plugins.algorithms.baseline import Baseline
 from plugins.base import FitOptions, Recommender
 from plugins.data import MovieInfo
 from plugins.evaluation.runner import EvaluationProtocol, evaluate_fold
-from plugins.evaluation.splits import RatingTable, timeline_split
+from plugins.evaluation.splits import RatingTable, sample_test_people, timeline_split
 from plugins.registry import Registry
 from server.datasets.bulk import packed_columns
 from server.db import now
@@ -232,6 +232,7 @@ def _train(
         context.settings.holdout_fraction,
         registry,
         Policy.from_settings(context.settings),
+        context.settings.holdout_max_people,
     )
     evaluate_seconds = time.perf_counter() - started
     model = registry.create(row.algorithm)
@@ -259,13 +260,17 @@ def holdout_metrics(
     fraction: float,
     registry: Registry,
     policy: Policy,
+    most_people: int,
 ) -> dict[str, Any]:
     """The evaluation engine's metrics for ``model`` on the timeline holdout (each person's
-    newest ``fraction``, and the newest ``fraction`` of people as newcomers); for a ranker also
-    ``served``: what the served policy gives each test person, by segment."""
+    newest ``fraction``, and the newest ``fraction`` of people as newcomers), scored on at most
+    ``most_people`` test people (a seeded sample, the same for every algorithm on the same
+    data; ``holdout_people`` says how many of how many); for a ranker also ``served``: what
+    the served policy gives each test person, by segment."""
     if len(table) < MIN_RATINGS_TO_EVALUATE:
         return {}
-    fold = next(timeline_split(table, fraction, policy.cold_start_ratings))
+    whole = next(timeline_split(table, fraction, policy.cold_start_ratings))
+    fold = sample_test_people(whole, most_people)
     catalogue = table.catalogue()
     fallback = Baseline().fit(fold.train.to_ratings(catalogue))
     result, _ = evaluate_fold(model, fold, catalogue, EvaluationProtocol(k=10), fallback)
@@ -276,6 +281,11 @@ def holdout_metrics(
     if "rank" in model.capabilities:  # ``model`` is fitted on the fold's training part
         serving = FoldServing.fit(fold, catalogue, registry)
         metrics["served"] = served_metrics(model, serving, policy)
+    if fold is not whole:
+        metrics["holdout_people"] = {
+            "scored": len(np.unique(fold.test.users)),
+            "of": len(np.unique(whole.test.users)),
+        }
     return metrics
 
 
@@ -345,12 +355,13 @@ def precompute(
     dispatch: Dispatch | None,
     served: bool = True,
 ) -> None:
-    """Fill the cache for a newly promoted version: similar lists here, and when it is
-    ``served`` (``champions.precomputed``) users' lists in shards (handed to other workers by
-    ``dispatch`` when given)."""
+    """Fill the cache for a newly promoted version: similar lists here when it is the one that
+    finds similar movies (``similar_algorithm``; another's are computed by the read), and when
+    it is ``served`` (``champions.precomputed``) users' lists in shards (handed to other
+    workers by ``dispatch`` when given)."""
     from workers.precompute import precompute_similar
 
-    if "similar" in model.capabilities:
+    if "similar" in model.capabilities and algorithm == context.settings.similar_algorithm:
         precompute_similar(context, algorithm, number, model)
     if "rank" in model.capabilities and served:
         _precompute_users(context, algorithm, number, dispatch)

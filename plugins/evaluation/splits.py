@@ -132,6 +132,17 @@ def timeline_split(table: RatingTable, fraction: float, cold_start: int = 5) -> 
     yield Fold(1, table.take(~test), table.take(test))
 
 
+def sample_test_people(fold: Fold, most: int, seed: int = 0) -> Fold:
+    """``fold`` with its test part cut to a random ``most`` of its people (all their test
+    ratings kept), the training part untouched: scoring grows with the people scored, so a
+    big catalogue's holdout is bounded while the model still learns from everyone."""
+    people = np.unique(fold.test.users)
+    if len(people) <= most:
+        return fold
+    chosen = np.random.default_rng(seed).choice(people, size=most, replace=False)
+    return Fold(fold.number, fold.train, fold.test.take(np.isin(fold.test.users, chosen)))
+
+
 def make_folds(
     table: RatingTable, kind: SplitKind, folds: int, seed: int, fraction: float = 0.2
 ) -> Iterator[Fold]:

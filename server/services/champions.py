@@ -57,12 +57,17 @@ def champion_of(champions: ChampionSet | None, segment: Segment) -> str:
 
 
 def precomputed(chosen: ChampionSet | None, default_algorithm: str, challenger: str) -> set[str]:
-    """The rankers whose lists the workers keep for everyone: the champions (under ``auto``),
-    the configured default when it is one algorithm, and the challenger of experiments. Any
-    other algorithm asked for by name is computed on demand and cached by the read."""
+    """The rankers whose lists the workers keep: the champions (each for the people of its
+    segments, as their ``auto`` list) and those ``served_by_name``. Any other algorithm asked
+    for by name is computed on demand and cached by the read."""
     served = {champion_of(chosen, segment) for segment in SEGMENTS}
-    served |= {name for name in (default_algorithm, challenger) if name and name != AUTO}
-    return served
+    return served | served_by_name(default_algorithm, challenger)
+
+
+def served_by_name(default_algorithm: str, challenger: str) -> set[str]:
+    """The rankers whose own lists are kept for everyone: the configured default when it is
+    one algorithm, and the challenger of experiments."""
+    return {name for name in (default_algorithm, challenger) if name and name != AUTO}
 
 
 def champion_reason(champions: ChampionSet | None, segment: Segment) -> str | None:

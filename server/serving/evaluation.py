@@ -145,6 +145,8 @@ def _summary(people: list[_Served], k: int, serving: FoldServing) -> dict[str, f
         # The share of these people the ranker served itself (the rest got the fallback).
         "own_share": sum(person.own for person in people) / len(people),
         f"ndcg@{k}": served.ndcg,
+        # Half the width of its 95 % interval (normal approximation over the people scored).
+        f"ndcg@{k}_ci95": _half_interval([person.served.ndcg for person in people]),
         f"precision@{k}": served.precision,
         f"recall@{k}": served.recall,
         f"hit_rate@{k}": served.hit_rate,
@@ -160,6 +162,13 @@ def _summary(people: list[_Served], k: int, serving: FoldServing) -> dict[str, f
             {index: people[index].movies for index in mixed}, mixed, serving.genres
         )
     return figures
+
+
+def _half_interval(values: list[float]) -> float:
+    """1.96 standard errors of the mean of ``values`` (0 for fewer than two)."""
+    if len(values) < 2:
+        return 0.0
+    return float(1.96 * np.std(values, ddof=1) / np.sqrt(len(values)))
 
 
 def lift(figures: dict[str, Any], k: int = 10) -> float | None:
@@ -207,6 +216,8 @@ def _mean_over_folds(rows: list[dict[str, dict[str, float]]]) -> dict[str, dict[
         if not people:
             continue
         names = {name for figures in present for name in figures} - {"users"}
+        if len(present) > 1:  # one fold's interval says nothing of the mean over folds
+            names = {name for name in names if not name.endswith("_ci95")}
         means[segment] = {"users": people}
         for name in sorted(names):
             weighed = [(f[name], f["users"]) for f in present if f.get(name) is not None]

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from plugins.algorithms.popularity import Popularity
-from plugins.evaluation.splits import RatingTable, timeline_split
+from plugins.evaluation.splits import RatingTable, sample_test_people, timeline_split
 from plugins.registry import discover
+from server.config import Settings, SettingsError
 from server.serving.evaluation import FoldServing, served_metrics
 from server.serving.policy import Policy, RatedMovies, Segment, Served, segment_of, served_list
+from workers.training import holdout_metrics
 
 
 def table(people: int = 40, per_person: int = 12) -> RatingTable:
@@ -74,3 +77,47 @@ def test_popularity_served_is_its_own_reference_and_segments_count_people() -> N
     )
     assert personal["new"]["own_share"] == 0.0 and personal["warm"]["own_share"] == 1.0
     assert personal["new"]["ndcg@10"] == personal["new"]["popularity_ndcg@10"]
+
+
+def test_a_sampled_holdout_scores_some_people_on_their_whole_future() -> None:
+    fold = next(timeline_split(table(people=200), 0.1, cold_start=5))
+    sampled = sample_test_people(fold, 50, seed=3)
+    people = np.unique(sampled.test.users)
+    assert len(people) == 50 and sampled.train is fold.train
+    for person in people:  # every test rating of a chosen person stays
+        assert (sampled.test.users == person).sum() == (fold.test.users == person).sum()
+    again = sample_test_people(fold, 50, seed=3)
+    assert np.array_equal(np.unique(again.test.users), people)
+    assert sample_test_people(fold, 1_000) is fold  # fewer people than that: all scored
+
+
+def test_served_figures_carry_their_interval_which_narrows_with_more_people() -> None:
+    data = table(people=400)
+    fold = next(timeline_split(data, 0.1, cold_start=5))
+    model = discover().create("knn-item").fit(fold.train.to_ratings(data.catalogue()))
+
+    def everyone(scored: int) -> dict[str, float]:
+        part = sample_test_people(fold, scored)
+        serving = FoldServing.fit(part, data.catalogue(), discover())
+        return served_metrics(model, serving, Policy(cold_start_ratings=5))["all"]
+
+    few, many = everyone(40), everyone(400)
+    assert few["users"] == 40 and many["users"] == 400
+    assert 0 < many["ndcg@10_ci95"] < few["ndcg@10_ci95"]
+
+
+def test_the_workers_holdout_says_how_many_people_it_scored() -> None:
+    data = table(people=300)
+    knn = discover().create("knn-item")
+    policy = Policy(cold_start_ratings=5)
+    metrics = holdout_metrics(knn, data, 0.1, discover(), policy, most_people=100)
+    assert metrics["holdout_people"] == {"scored": 100, "of": 300}
+    assert metrics["served"]["all"]["users"] == 100
+    whole = holdout_metrics(knn, data, 0.1, discover(), policy, most_people=10_000)
+    assert "holdout_people" not in whole and whole["served"]["all"]["users"] == 300
+
+
+def test_a_holdout_too_small_for_the_segments_is_refused() -> None:
+    with pytest.raises(SettingsError, match="HOLDOUT_MAX_PEOPLE"):
+        Settings.load({"holdout_max_people": 99})
+    assert Settings.load({"holdout_max_people": 100}).holdout_max_people == 100
