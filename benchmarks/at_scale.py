@@ -8,9 +8,10 @@ train), Redis memory per person, and list reads under 16 connections.
 Each size gets a fresh database (``movierec_bench_scale`` on ``--server``, dropped after) and an
 emptied Redis db (``--redis``). Everything runs as a user runs it: ``movierec import``, then
 ``movierec train ALGO`` in a process of its own per algorithm (timed whole, its peak resident
-memory from the kernel), then ``movierec serve --no-worker`` read by wrk with 16 connections
-as fast as they go: a random person's recommendations (the service key reads anyone's), and
-the popular lists (everyone, two genres, a recent window). The first size is the reference:
+memory from the kernel), then the app under gunicorn as ``benchmarks.serving`` runs it, read by
+wrk with 16 connections as fast as they go: a bare endpoint of the same app (the reference of
+the same run), a random person's recommendations (the service key reads anyone's), and the
+popular lists (everyone, two genres, a recent window). The first size is the reference too:
 each read's p99 at a bigger size is printed over the reference's.
 
 Redis is measured with ``MEMORY USAGE`` of every key (SCAN), by kind of key, and divided by the
@@ -35,7 +36,7 @@ from sqlalchemy import select
 
 from benchmarks.common import drop_database, fresh_database, machine, table
 from benchmarks.import_speed import SHAPES as IMPORT_SHAPES
-from benchmarks.serving import API_KEY, PORT, run_wrk, stop, wait_up, write_lines
+from benchmarks.serving import API_KEY, run_wrk, start_web, stop, wait_up, write_lines
 from server.config import Settings
 from server.datasets.synthetic import SyntheticSpec, write_dataset
 from server.db import Database
@@ -63,7 +64,7 @@ def main() -> None:
     parser.add_argument("--algorithms", default=",".join(Settings().retrain_intervals))
     parser.add_argument("--seconds", type=float, default=15.0, help="one wrk run")
     parser.add_argument("--rounds", type=int, default=3, help="wrk runs per read kind")
-    parser.add_argument("--web-workers", type=int, default=2)
+    parser.add_argument("--web-workers", type=int, default=4, help="gunicorn processes")
     parser.add_argument("--server", default="host=127.0.0.1 port=5432 user=root")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/11", help="flushed")
     parser.add_argument("--seed", type=int, default=1)
@@ -202,15 +203,10 @@ def report_redis(url: str, people: int) -> None:
 
 def measure_reads(env: dict[str, str], people: int, args: argparse.Namespace) -> dict[str, Any]:
     """wrk against the served app: recommendations of random people, and popular lists."""
-    serve = ["serve", "--no-worker", "--port", str(PORT), "--workers", str(args.web_workers)]
-    web = subprocess.Popen(  # noqa: S603 (our own command line)
-        [sys.executable, "-m", "workers", *serve],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    web = start_web(env, args.web_workers)
     chosen = np.random.default_rng(args.seed).choice(people, min(people, READ_PEOPLE), False)
     kinds = {
+        "bare": ["/bench/constant"],
         "recommendations": [f"/api/v1/users/{p + 1}/recommendations?n=10" for p in chosen],
         "popular": list(POPULAR),
     }

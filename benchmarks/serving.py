@@ -79,25 +79,7 @@ def main() -> None:
     run([*movierec, "models", "list"], env)
     env["MOVIEREC_REDIS_URL"] = env.get("MOVIEREC_REDIS_URL") or embedded_redis(data_dir)
     env["MOVIEREC_API_KEYS"] = API_KEY
-    web = subprocess.Popen(  # noqa: S603
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--bind",
-            f"127.0.0.1:{PORT}",
-            "--workers",
-            str(args.web_workers),
-            "--worker-class",
-            "gthread",
-            "--threads",
-            str(THREADS_PER_WORKER),
-            "--log-level",
-            "warning",
-            "benchmarks.serving_app:app",
-        ],
-        env=env,
-    )
+    web = start_web(env, args.web_workers)
     worker = quiet([*movierec, "worker", "--concurrency", "2"], env)
     beat = quiet([*movierec, "beat"], env)
     database = Database(Settings.load(environ=env).resolved_database_url)
@@ -118,6 +100,30 @@ def main() -> None:
     finally:
         stop((web, worker, beat))
     print(machine())
+
+
+def start_web(env: dict[str, str], web_workers: int) -> subprocess.Popen[bytes]:
+    """gunicorn serving movierec's app and the bare endpoint on ``PORT``, as production runs it:
+    ``web_workers`` processes of ``THREADS_PER_WORKER`` threads."""
+    return subprocess.Popen(  # noqa: S603 (our own command line)
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--bind",
+            f"127.0.0.1:{PORT}",
+            "--workers",
+            str(web_workers),
+            "--worker-class",
+            "gthread",
+            "--threads",
+            str(THREADS_PER_WORKER),
+            "--log-level",
+            "warning",
+            "benchmarks.serving_app:app",
+        ],
+        env=env,
+    )
 
 
 def stop(processes: tuple[subprocess.Popen[bytes], ...]) -> None:

@@ -1,12 +1,21 @@
 """Ranked lists as the cache holds them: a small header (the model version that produced the list,
-the champion set it was served under, whether it carries reasons, and its source label), then
-``int32`` movie ids and ``float32`` scores, then, when it carries them, each movie's reason."""
+the champion set it was served under, whether it carries reasons and is compressed, and its source
+label), then ``int32`` movie ids and ``float32`` scores, then, when it carries them, each movie's
+reason.
+
+The body is stored compressed: its columns byte-shuffled (every value's first byte, then every
+second byte...) and deflated. Ids below 65,536 leave two zero bytes each, sorted scores share
+their leading bytes and most reasons repeat, so the shuffled runs deflate to about half; the
+cache holds one list per person, and this is most of Redis's memory. A read unpacks a value once
+while the near cache holds it (``server.cache.store``)."""
 
 from __future__ import annotations
 
 import struct
+import zlib
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -14,6 +23,7 @@ import numpy.typing as npt
 # Model version number, champion set (0 unless served as "auto"), flags, source label length.
 HEADER = struct.Struct("<IIBB")
 HAS_REASONS = 1
+COMPRESSED = 2  # lists written before compression are still read
 # Bytes per movie: id and score; with reasons also two references, a kind and two half-stars.
 PLAIN_BYTES = 8
 REASON_BYTES = 8 + 1 + 2
@@ -89,19 +99,29 @@ def pack(entry: CachedList) -> bytes:
     """The compact bytes of a list."""
     source = entry.source.encode()[:255]
     reasons = entry.reasons
-    parts = [
-        HEADER.pack(entry.version, entry.generation, HAS_REASONS if reasons else 0, len(source)),
-        source,
-        np.asarray(entry.movies, "<i4").tobytes(),
-        np.asarray(entry.scores, "<f4").tobytes(),
-    ]
+    flags = COMPRESSED | (HAS_REASONS if reasons else 0)
+    columns = [np.asarray(entry.movies, "<i4"), np.asarray(entry.scores, "<f4")]
     if reasons is not None:
-        parts += [
-            np.asarray(reasons.refs, "<i4").tobytes(),
-            np.asarray(reasons.kinds, "u1").tobytes(),
-            np.asarray(reasons.half_stars, "u1").tobytes(),
+        columns += [
+            np.asarray(reasons.refs, "<i4"),
+            np.asarray(reasons.kinds, "u1"),
+            np.asarray(reasons.half_stars, "u1"),
         ]
-    return b"".join(parts)
+    body = b"".join(_shuffled(column) for column in columns)
+    header = HEADER.pack(entry.version, entry.generation, flags, len(source))
+    return header + source + zlib.compress(body, 1)
+
+
+def _shuffled(column: npt.NDArray[np.generic]) -> bytes:
+    """The column's bytes, grouped by their place in each value: first bytes, then seconds..."""
+    return column.reshape(-1).view("u1").reshape(-1, column.itemsize).T.tobytes()
+
+
+def _unshuffled(body: bytes, dtype: str, count: int, offset: int) -> npt.NDArray[Any]:
+    """``count`` values of ``dtype`` from the shuffled bytes at ``offset`` of ``body``."""
+    size = np.dtype(dtype).itemsize
+    grouped = np.frombuffer(body, "u1", count * size, offset).reshape(size, count)
+    return np.ascontiguousarray(grouped.T).view(dtype).reshape(count)
 
 
 def unpack(raw: bytes | str | None) -> CachedList | None:
@@ -111,17 +131,28 @@ def unpack(raw: bytes | str | None) -> CachedList | None:
     version, generation, flags, source_length = HEADER.unpack_from(raw)
     start = HEADER.size + source_length
     body = raw[start:]
+    if flags & COMPRESSED:
+        try:
+            body = zlib.decompress(body)
+        except zlib.error:
+            return None
     per_movie = PLAIN_BYTES + (REASON_BYTES if flags & HAS_REASONS else 0)
     if len(body) % per_movie:
         return None
     count = len(body) // per_movie
-    movies = np.frombuffer(body, "<i4", count)
-    scores = np.frombuffer(body, "<f4", count, offset=4 * count)
+    read = _unshuffled if flags & COMPRESSED else _plain
+    movies = read(body, "<i4", count, 0)
+    scores = read(body, "<f4", count, 4 * count)
     reasons = None
     if flags & HAS_REASONS:
-        refs = np.frombuffer(body, "<i4", 2 * count, offset=8 * count).reshape(count, 2)
-        kinds = np.frombuffer(body, "u1", count, offset=16 * count)
-        half_stars = np.frombuffer(body, "u1", 2 * count, offset=17 * count).reshape(count, 2)
+        refs = read(body, "<i4", 2 * count, 8 * count).reshape(count, 2)
+        kinds = read(body, "u1", count, 16 * count)
+        half_stars = read(body, "u1", 2 * count, 17 * count).reshape(count, 2)
         reasons = Reasons(kinds, refs, half_stars)
     source = raw[HEADER.size : start].decode(errors="replace")
     return CachedList(version, source, movies, scores, generation, reasons)
+
+
+def _plain(body: bytes, dtype: str, count: int, offset: int) -> npt.NDArray[Any]:
+    """``count`` values of ``dtype`` at ``offset`` of an uncompressed ``body``."""
+    return np.frombuffer(body, dtype, count, offset)

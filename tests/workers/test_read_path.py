@@ -11,7 +11,15 @@ import pytest
 from click.testing import CliRunner
 from flask.testing import FlaskClient
 
-from server.cache.lists import CachedList, pack, unpack
+from server.cache.lists import (
+    HEADER,
+    PLAIN_BYTES,
+    REASON_BYTES,
+    CachedList,
+    Reasons,
+    pack,
+    unpack,
+)
 from server.cli.root import main as cli
 from server.db import Database
 from tests.conftest import SERVICE_AUTH, get_ok
@@ -26,8 +34,28 @@ def test_packed_lists_round_trip_and_garbage_is_a_miss() -> None:
     assert back is not None and back.version == 7 and back.source == "als"
     assert back.generation == 4  # the champion set an "auto" list was served under
     assert back.movies.tolist() == [3, 1, 2] and np.allclose(back.scores, [0.9, 0.5, 0.1])
-    assert len(pack(entry)) == 10 + 3 + 3 * 8  # header, source, 4-byte id and score per movie
     assert unpack(b"\x01") is None and unpack(None) is None and unpack(pack(entry)[:-3]) is None
+    # A list written uncompressed (before compression) is still read: header, source, columns.
+    plain = HEADER.pack(7, 4, 0, 3) + b"als" + entry.movies.tobytes() + entry.scores.tobytes()
+    old = unpack(plain)
+    assert old is not None and old.movies.tolist() == [3, 1, 2] and old.generation == 4
+
+
+def test_lists_with_reasons_round_trip_in_about_half_their_plain_size() -> None:
+    count, rng = 100, np.random.default_rng(0)
+    movies = rng.choice(60_000, count, replace=False).astype(np.int32)
+    scores = np.sort(rng.random(count, np.float32))[::-1] * 5
+    refs = rng.choice(movies[:5], (count, 2)).astype(np.int32)
+    reasons = Reasons(rng.integers(0, 3, count, np.uint8), refs, np.full((count, 2), 9, np.uint8))
+    entry = CachedList(3, "als", movies, scores, 0, reasons)
+    back = unpack(pack(entry))
+    assert back is not None and back.reasons is not None
+    assert np.array_equal(back.movies, movies) and np.array_equal(back.scores, scores)
+    assert np.array_equal(back.reasons.refs, refs)
+    assert np.array_equal(back.reasons.kinds, reasons.kinds)
+    assert np.array_equal(back.reasons.half_stars, reasons.half_stars)
+    plain = count * (PLAIN_BYTES + REASON_BYTES)
+    assert len(pack(entry)) < 0.6 * plain
 
 
 def test_promotion_rule_judges_rmse_down_and_ndcg_up() -> None:
