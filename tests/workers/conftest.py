@@ -137,16 +137,16 @@ def worker_factory(
     # Tasks left on a shared broker by an earlier test must not run against this test's data.
     TaskQueue(Settings.load(pipeline_settings)).celery.control.purge()
 
-    def start(extra_path: Path | None = None, **overrides: Any) -> WorkerProcess:
-        worker = WorkerProcess(
-            pipeline_settings | overrides, extra_path, tmp_path / "worker.log"
-        ).start()
-        started.append(worker)
+    def start(
+        extra_path: Path | None = None, log_name: str = "worker.log", **overrides: Any
+    ) -> WorkerProcess:
+        worker = WorkerProcess(pipeline_settings | overrides, extra_path, tmp_path / log_name)
+        started.append(worker.start())
         return worker
 
     yield start
     for worker in started:
         worker.stop()
-    log = tmp_path / "worker.log"
-    if log.exists():
-        sys.stderr.write(log.read_text()[-4000:])
+    for log in sorted({worker.log for worker in started}):
+        if log.exists():
+            sys.stderr.write(log.read_text()[-4000:])
