@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 import numpy.typing as npt
 
@@ -109,25 +110,47 @@ def rerank(
     popularity = np.where(rows >= 0, traits.popularity[rows], 0.0)
     relevance = 1.0 / np.log2(np.arange(len(entry)) + 2.0)
     base = (1.0 - calibration) * relevance - weights.popularity * popularity
-    positive = target > 0
-    chosen: list[int] = []
+    chosen = _greedy_places(
+        base, np.asarray(shares, np.float64), target, calibration, min(depth, len(entry))
+    )
     open_ = np.ones(len(entry), bool)
-    held = np.zeros(shares.shape[1])
-    for place in range(min(depth, len(entry))):
-        value = base.copy()
-        if calibration > 0:
-            mixes = (held + shares) / (place + 1)
-            smoothed = (1.0 - CALIBRATION_ALPHA) * mixes[:, positive] + CALIBRATION_ALPHA * (
-                target[positive]
-            )
-            divergence = (target[positive] * np.log2(target[positive] / smoothed)).sum(axis=1)
-            value -= calibration * divergence
-        value[~open_] = -np.inf
-        pick = int(np.argmax(value))
-        chosen.append(pick)
-        open_[pick] = False
-        held += shares[pick]
-    order = np.array(chosen + np.flatnonzero(open_).tolist(), np.int64)
+    open_[chosen] = False
+    order = np.concatenate([chosen, np.flatnonzero(open_)])
     return CachedList(
         entry.version, entry.source, entry.movies[order], entry.scores[order], entry.generation
     )
+
+
+@numba.njit(cache=True)
+def _greedy_places(  # type: ignore[no-untyped-def]
+    base, shares, target, calibration, places
+):
+    """The rows picked for the first ``places`` places, one after another: each the open row
+    maximising its ``base`` value minus ``calibration`` x the KL divergence of ``target`` from
+    the (smoothed) genre mix the list would have with it. Every person's precomputed list goes
+    through this loop, so it is compiled."""
+    rows, genres = shares.shape
+    chosen = np.empty(places, np.int64)
+    open_ = np.ones(rows, np.bool_)
+    held = np.zeros(genres)
+    for place in range(places):
+        best, best_value = -1, -np.inf
+        for row in range(rows):
+            if not open_[row]:
+                continue
+            value = base[row]
+            if calibration > 0:
+                divergence = 0.0
+                for genre in range(genres):
+                    wanted = target[genre]
+                    if wanted > 0:
+                        mix = (held[genre] + shares[row, genre]) / (place + 1)
+                        smoothed = (1.0 - CALIBRATION_ALPHA) * mix + CALIBRATION_ALPHA * wanted
+                        divergence += wanted * np.log2(wanted / smoothed)
+                value -= calibration * divergence
+            if value > best_value:
+                best, best_value = row, value
+        chosen[place] = best
+        open_[best] = False
+        held += shares[best]
+    return chosen
