@@ -27,7 +27,7 @@ from server.services.model_versions import active_version, active_versions, get_
 from server.services.ratings import ratings_by_user
 from server.serving.catalogue import Withheld, in_session, withheld_movies
 from server.serving.lists import compute_user_list, similar_list
-from server.serving.policy import CONTENT, RatedMovies, segment_of
+from server.serving.policy import CONTENT, RatedMovies, is_personal, segment_of
 from workers.context import WorkerContext
 
 # Lists are written to Redis this many at a time, one round trip each.
@@ -55,6 +55,9 @@ def precompute_users(
         chosen = champions.current(session)
         withheld = withheld_movies(context.serving.cache, in_session(session)).lasting()
         everyone = algorithm in _served_by_name(context)
+        model = context.serving.models.model(version)
+        if is_personal(model):  # many lists to explain: count the most rated's co-raters once
+            context.serving.evidence.tabled(version, model)
         batch: list[tuple[str, CachedList]] = []
         auto: list[tuple[str, CachedList]] = []
         for user in users:

@@ -35,6 +35,11 @@ class HeldPerVersion(Generic[T]):
                 self._held[version.algorithm] = held
         return held[1]
 
+    def put(self, version: ModelVersion, value: T) -> None:
+        """Hold ``value`` as ``version``'s from now on."""
+        with self._lock:
+            self._held[version.algorithm] = (version.number, value)
+
 
 class ModelStore:
     """One loaded model per algorithm, keyed by its version, from ``artifacts``; thread-safe."""

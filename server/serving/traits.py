@@ -27,6 +27,15 @@ class EvidenceStore:
         """The evidence of ``model``, ``version``'s."""
         return self._evidence.get(version, lambda: self._build(model))
 
+    def tabled(self, version: ModelVersion, model: Recommender) -> Evidence:
+        """The evidence of ``model`` with its most rated movies' co-raters counted ahead
+        (``Evidence.tabled``), held from now on: for a process about to explain many lists."""
+        evidence = self.of(version, model)
+        if evidence.table is None:
+            evidence = evidence.tabled()
+            self._evidence.put(version, evidence)
+        return evidence
+
     def _build(self, model: Recommender) -> Evidence:
         data = getattr(model, "data", None)  # a plugin not built on RecommenderBase may lack it
         if isinstance(data, Ratings):

@@ -1,0 +1,53 @@
+"""Counting who rated both of two movies, which explanations rest on: the compiled count is the
+sparse product's, and the table of the most rated movies' pairs changes no count."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from server.serving.explain import Evidence, co_rated
+
+
+def ratings(people: int = 400, movies: int = 300, seed: int = 0) -> sp.csc_matrix:
+    """Stars with a popular head: a few movies most people rated, a long tail."""
+    rng = np.random.default_rng(seed)
+    weights = 1.0 / np.arange(1, movies + 1) ** 0.8
+    columns = [
+        rng.choice(movies, 25, replace=False, p=weights / weights.sum()) for _ in range(people)
+    ]
+    rows = np.repeat(np.arange(people), 25)
+    stars = rng.integers(1, 11, people * 25) / 2.0
+    return sp.csc_matrix((stars, (rows, np.concatenate(columns))), shape=(people, movies))
+
+
+def evidence(stars: sp.csc_matrix) -> Evidence:
+    ids = np.arange(stars.shape[1], dtype=np.int64)
+    return Evidence.build(ids, stars, {}, {}, trending=False)
+
+
+def test_counts_of_raters_in_common_are_the_sparse_products() -> None:
+    stars = ratings()
+    raters = (stars > 0).astype(np.float64).tocsc()
+    rng = np.random.default_rng(1)
+    for wide, narrow in ((100, 50), (7, 130), (1, 1), (0, 3)):  # 130: more than one 64-bit pass
+        first = rng.choice(300, wide, replace=False).astype(np.int64)
+        second = rng.choice(300, narrow, replace=False).astype(np.int64)
+        counted = co_rated(raters.indptr, raters.indices, raters.shape[0], first, second)
+        assert np.array_equal(counted, (raters[:, first].T @ raters[:, second]).toarray())
+
+
+def test_the_table_of_the_most_rated_changes_no_count_nor_cosine() -> None:
+    plain = evidence(ratings())
+    tabled = plain.tabled(size=40)  # a head of 40 movies, the rest counted as before
+    assert tabled.table is not None and (tabled.table.place >= 0).sum() == 40
+    most_rated = np.argsort(-plain.counts, kind="stable")[:40]
+    assert set(np.flatnonzero(tabled.table.place >= 0)) == set(most_rated.tolist())
+    rng = np.random.default_rng(2)
+    for _ in range(20):
+        first = rng.choice(300, 60, replace=False).astype(np.int64)
+        second = rng.choice(300, 30, replace=False).astype(np.int64)
+        assert np.array_equal(tabled.co_rated(first, second), plain.co_rated(first, second))
+        assert np.array_equal(tabled.alike(first, second), plain.alike(first, second))
+    head = most_rated[:10].astype(np.int64)  # pairs all in the table
+    assert np.array_equal(tabled.co_rated(head, head), plain.co_rated(head, head))
