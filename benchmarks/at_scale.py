@@ -213,8 +213,13 @@ def measure_reads(env: dict[str, str], people: int, args: argparse.Namespace) ->
     figures: dict[str, Any] = {}
     try:
         wait_up()
-        for paths in kinds.values():  # each process's connections, catalogue and lists
-            wrk(paths, args.seconds)
+        for kind, paths in kinds.items():  # each process's connections, catalogue and lists
+            first = wrk(paths, args.seconds)
+            print(
+                f"  warm-up {kind}: p99 {first['p99_ms']:.1f} ms, max {first['max_ms']:.0f} ms, "
+                f"{first['errors']:.0f} errors ({first['timeouts']:.0f} timeouts of 10 s, "
+                f"{first['statuses']:.0f} statuses other than 2xx)"
+            )
         for kind, paths in kinds.items():
             runs = [wrk(paths, args.seconds) for _ in range(args.rounds)]
             figures[kind] = {
@@ -222,6 +227,7 @@ def measure_reads(env: dict[str, str], people: int, args: argparse.Namespace) ->
                 "p50_ms": float(np.median([run["p50_ms"] for run in runs])),
                 "p99_ms": float(np.median([run["p99_ms"] for run in runs])),
                 "p99_each": [run["p99_ms"] for run in runs],
+                "errors": sum(run["errors"] for run in runs),
             }
     finally:
         stop((web,))
@@ -234,8 +240,6 @@ def wrk(paths: list[str], seconds: float) -> dict[str, float]:
         figures = run_wrk("wrk_paths.lua", seconds, {"BENCH_PATHS": listing}, CONNECTIONS)
     finally:
         os.unlink(listing)
-    if figures["errors"]:
-        raise SystemExit(f"wrk saw {figures['errors']:.0f} errors")
     return figures
 
 
@@ -255,10 +259,12 @@ def report_reads(reads: dict[int, dict[str, Any]]) -> None:
                     f"{figures['p99_ms']:.1f}",
                     each,
                     f"{ratio:.2f}",
+                    f"{figures['errors']:.0f}",
                 ]
             )
     print(f"\nreads: wrk, {CONNECTIONS} connections as fast as they go; medians over the runs")
     headers = ["ratings", "read", "req/s", "p50 ms", "p99 ms", "p99 each run", "p99 / smallest"]
+    headers.append("errors")
     print(table(headers, rows))
 
 
