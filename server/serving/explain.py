@@ -102,20 +102,22 @@ class Evidence:
     ) -> npt.NDArray[np.float64]:
         """How many people rated both traits rows ``first[i]`` and ``second[j]``: read from
         the table where it holds both, counted (``co_rated``) for the other pairs."""
-        raters, table = self.raters, self.table
+        table = self.table
         if table is None:
-            return co_rated(raters.indptr, raters.indices, raters.shape[0], first, second)  # type: ignore[no-any-return]
+            return self._count(first, second)
         places, others = table.place[first], table.place[second]
         rows, columns = places >= 0, others >= 0
         counts = np.empty((len(first), len(second)))
         counts[np.ix_(rows, columns)] = table.counts[np.ix_(places[rows], others[columns])]
-        counts[~rows] = co_rated(
-            raters.indptr, raters.indices, raters.shape[0], first[~rows], second
-        )
-        counts[np.ix_(rows, ~columns)] = co_rated(
-            raters.indptr, raters.indices, raters.shape[0], first[rows], second[~columns]
-        )
+        counts[~rows] = self._count(first[~rows], second)
+        counts[np.ix_(rows, ~columns)] = self._count(first[rows], second[~columns])
         return counts
+
+    def _count(
+        self, first: npt.NDArray[np.int64], second: npt.NDArray[np.int64]
+    ) -> npt.NDArray[np.float64]:
+        raters = self.raters
+        return co_rated(raters.indptr, raters.indices, raters.shape[0], first, second)  # type: ignore[no-any-return]
 
     def tabled(self, size: int = TABLED_MOVIES) -> Evidence:
         """The same evidence with the co-raters of its ``size`` most rated movies counted
