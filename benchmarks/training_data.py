@@ -37,13 +37,14 @@ from server.models import Rating
 from workers.training import rating_columns
 
 
-def fetched_rows(session: Session) -> npt.NDArray[np.int64]:
+def fetched_rows(session: Session) -> list[npt.NDArray[np.int64]]:
     """The reference: the rows of one query, flattened (the loader before COPY)."""
     rows = session.execute(
         select(Rating.user_id, Rating.movie_id, Rating.half_stars, Rating.updated_at)
     ).all()
     flat = itertools.chain.from_iterable(rows)
-    return np.fromiter(flat, np.int64, count=4 * len(rows)).reshape(-1, 4)
+    table = np.fromiter(flat, np.int64, count=4 * len(rows)).reshape(-1, 4)
+    return [table[:, column] for column in range(4)]
 
 
 def ensure_ratings(database: Database, size: int) -> None:
@@ -63,12 +64,12 @@ def ensure_ratings(database: Database, size: int) -> None:
         print(f"imported {size:,} ratings in {time.perf_counter() - started:.0f} s")
 
 
-def timed(database: Database, read: Callable[[Session], npt.NDArray[np.int64]]) -> float:
+def timed(database: Database, read: Callable[[Session], list[npt.NDArray[np.int64]]]) -> float:
     """Ratings read a second by ``read`` in one transaction."""
     with database.transaction() as session:
         started = time.perf_counter()
         columns = read(session)
-        return len(columns) / (time.perf_counter() - started)
+        return len(columns[0]) / (time.perf_counter() - started)
 
 
 def main() -> None:

@@ -99,27 +99,25 @@ def data_version(session: Session) -> int:
 
 def load_training_table(session: Session) -> RatingTable:
     """Every rating (internal ids) and every movie's metadata, unrated movies included."""
-    columns = rating_columns(session)
-    return RatingTable(
-        columns[:, 0].copy(),
-        columns[:, 1].copy(),
-        columns[:, 2].astype(np.float32) / 2.0,
-        columns[:, 3].copy(),
-        movie_metadata(session),
-    )
+    users, movies, half_stars, updated_at = rating_columns(session)
+    stars = half_stars.astype(np.float32)
+    stars /= 2.0
+    return RatingTable(users, movies, stars, updated_at, movie_metadata(session))
 
 
-def rating_columns(session: Session) -> npt.NDArray[np.int64]:
-    """Every rating as rows of (user, movie, half stars, updated at): on PostgreSQL packed by the
-    database and read by numpy in one piece (``server.datasets.bulk.packed_columns``), elsewhere
-    the rows of one query flattened by ``np.fromiter``; never a Python object a rating."""
+def rating_columns(session: Session) -> list[npt.NDArray[np.int64]]:
+    """Every rating's user, movie, half stars and updated at, one array a column: on
+    PostgreSQL packed by the database and read by numpy in one piece
+    (``server.datasets.bulk.packed_columns``), elsewhere the rows of one query flattened by
+    ``np.fromiter``; never a Python object a rating."""
     if session.get_bind().dialect.name == "postgresql":
         return packed_columns(session, cast(Table, Rating.__table__), RATING_COLUMNS)
     rows = session.execute(
         select(Rating.user_id, Rating.movie_id, Rating.half_stars, Rating.updated_at)
     ).all()
     flat = itertools.chain.from_iterable(rows)  # far faster than np.array over Row objects
-    return np.fromiter(flat, np.int64, count=4 * len(rows)).reshape(-1, 4)
+    table = np.fromiter(flat, np.int64, count=4 * len(rows)).reshape(-1, 4)
+    return [table[:, column].copy() for column in range(4)]
 
 
 def load_feedback_signals(session: Session, weights: Mapping[str, float]) -> Signals:
@@ -217,6 +215,7 @@ def _retrain_locked(
         problem = f"{type(error).__name__}: {error}"
         _finish(context, row.id, status=ModelStatus.FAILED, error=problem[:2000])
         return Outcome(RetrainStatus.FAILED, row.number, problem)
+    del table, signals  # the precompute needs neither: 28 bytes a rating given back
     return _decide(context, row.id, model, dispatch)
 
 
@@ -272,14 +271,16 @@ def holdout_metrics(
     whole = next(timeline_split(table, fraction, policy.cold_start_ratings))
     fold = sample_test_people(whole, most_people)
     catalogue = table.catalogue()
-    fallback = Baseline().fit(fold.train.to_ratings(catalogue))
-    result, _ = evaluate_fold(model, fold, catalogue, EvaluationProtocol(k=10), fallback)
+    train = fold.train.to_ratings(catalogue)  # one copy for the fallback, the model and serving
+    fallback = Baseline().fit(train)
+    protocol = EvaluationProtocol(k=10)
+    result, _ = evaluate_fold(model, fold, catalogue, protocol, fallback, train)
     row = result.to_json(10)
     metrics: dict[str, Any] = {
         name: row[name] for name in KEPT_METRICS if row.get(name) is not None
     }
     if "rank" in model.capabilities:  # ``model`` is fitted on the fold's training part
-        serving = FoldServing.fit(fold, catalogue, registry)
+        serving = FoldServing.fit(fold, catalogue, registry, train)
         metrics["served"] = served_metrics(model, serving, policy)
     if fold is not whole:
         metrics["holdout_people"] = {

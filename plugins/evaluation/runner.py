@@ -14,6 +14,7 @@ import numpy as np
 from plugins.algorithms.baseline import Baseline
 from plugins.base import FitOptions, Recommender
 from plugins.config import ConfigError
+from plugins.data import Ratings
 from plugins.evaluation.beyond_accuracy import (
     Popularity,
     calibration,
@@ -142,9 +143,11 @@ def evaluate_fold(
     catalogue: np.ndarray,
     protocol: EvaluationProtocol,
     fallback: Baseline,
+    train: Ratings | None = None,
 ) -> tuple[FoldResult, FoldOutput]:
-    """Fit ``model`` on the fold's training part and measure it on the test part."""
-    train = fold.train.to_ratings(catalogue)
+    """Fit ``model`` on the fold's training part (``train``: made here unless the caller made
+    it for the fold's other uses; models never change it) and measure it on the test part."""
+    train = fold.train.to_ratings(catalogue) if train is None else train
     started = time.perf_counter()
     model.fit(train, FitOptions(seed=protocol.seed))
     fit_seconds = time.perf_counter() - started
@@ -272,10 +275,11 @@ def run(
     catalogue = table.catalogue()
     results: list[FoldResult] = []
     for fold in folds:
-        fallback = Baseline().fit(fold.train.to_ratings(catalogue))
+        train = fold.train.to_ratings(catalogue)
+        fallback = Baseline().fit(train)
         for spec in specs:
             model = registry.create(spec.name, spec.params)
-            result, output = evaluate_fold(model, fold, catalogue, protocol, fallback)
+            result, output = evaluate_fold(model, fold, catalogue, protocol, fallback, train)
             result.params = dict(spec.params)
             results.append(result)
             if on_fold is not None:

@@ -14,6 +14,7 @@ import numpy as np
 
 from plugins.algorithms.popularity import Popularity as PopularityModel
 from plugins.base import FitOptions, Recommender
+from plugins.data import Ratings
 from plugins.evaluation.beyond_accuracy import (
     Popularity,
     calibration,
@@ -59,17 +60,19 @@ class FoldServing:
     genres: dict[int, tuple[str, ...]]
 
     @classmethod
-    def fit(cls, fold: Fold, catalogue: np.ndarray, registry: Registry) -> FoldServing:
-        """Fit the fallback and (when installed) the content model on ``fold.train``."""
-        train = fold.train.to_ratings(catalogue)
+    def fit(
+        cls, fold: Fold, catalogue: np.ndarray, registry: Registry, train: Ratings | None = None
+    ) -> FoldServing:
+        """Fit the fallback and (when installed) the content model on ``fold.train`` (``train``
+        when the caller made its ``Ratings`` already); the history of its test people only."""
+        train = fold.train.to_ratings(catalogue) if train is None else train
         content = None
         if CONTENT in registry.names():
             content = Served(registry.create(CONTENT).fit(train, FitOptions(seed=0)), 0)
+        known = fold.train.take(np.isin(fold.train.users, np.unique(fold.test.users)))
         history = {
-            user: RatedMovies(
-                fold.train.movies[rows].astype(np.int64), fold.train.stars[rows].astype(np.float32)
-            )
-            for user, rows in rows_by_user(fold.train.users)
+            user: RatedMovies(known.movies[rows], known.stars[rows].astype(np.float32))
+            for user, rows in rows_by_user(known.users)
         }
         genres = {movie: info.genres for movie, info in fold.train.movie_info.items()}
         counts = np.diff(train.csc.indptr)
@@ -194,7 +197,7 @@ def run_served(
     per_fold: dict[str, list[dict[str, dict[str, float]]]] = {}
     for fold in folds:
         train = fold.train.to_ratings(catalogue)
-        serving = FoldServing.fit(fold, catalogue, registry)
+        serving = FoldServing.fit(fold, catalogue, registry, train)
         for spec in specs:
             model = registry.create(spec.name, spec.params)
             if "rank" in model.capabilities:

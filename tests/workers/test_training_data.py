@@ -17,8 +17,11 @@ from server.models import Rating
 from workers.training import load_training_table, rating_columns
 
 
-def sorted_rows(columns: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-    return columns[np.lexsort((columns[:, 1], columns[:, 0]))]
+def sorted_rows(columns: list[npt.NDArray[np.int64]]) -> npt.NDArray[np.int64]:
+    """The columns as rows (user, movie, half stars, updated at), by user and movie."""
+    assert all(column.dtype == np.int64 for column in columns)
+    rows = np.column_stack(columns)
+    return rows[np.lexsort((rows[:, 1], rows[:, 0]))]
 
 
 def test_rating_columns_are_the_stored_ratings(seeded: Database) -> None:
@@ -29,15 +32,15 @@ def test_rating_columns_are_the_stored_ratings(seeded: Database) -> None:
         ).all()
         table = load_training_table(session)
     expected = np.fromiter(itertools.chain.from_iterable(rows), np.int64).reshape(-1, 4)
-    assert read.dtype == np.int64 and read.shape == (4000, 4)
-    np.testing.assert_array_equal(sorted_rows(read), sorted_rows(expected))
+    assert [len(column) for column in read] == [4000] * 4
+    np.testing.assert_array_equal(sorted_rows(read), sorted_rows(list(expected.T)))
     assert set(np.unique(table.stars)) <= {h / 2 for h in range(1, 11)}
     assert len(table) == 4000
 
 
 def test_no_ratings_read_as_an_empty_table(database: Database) -> None:
     with database.transaction() as session:
-        assert rating_columns(session).shape == (0, 4)
+        assert [len(column) for column in rating_columns(session)] == [0] * 4
 
 
 def test_ratings_packed_in_many_pieces_are_read_whole(
