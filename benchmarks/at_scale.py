@@ -6,13 +6,18 @@ train), Redis memory per person, and list reads under 16 connections.
         [--seconds 15] [--rounds 3]
 
 Each size gets a fresh database (``movierec_bench_scale`` on ``--server``, dropped after) and an
-emptied Redis db (``--redis``). Everything runs as a user runs it: ``movierec import``, then
-``movierec train ALGO`` in a process of its own per algorithm (timed whole, its peak resident
-memory from the kernel), then the app under gunicorn as ``benchmarks.serving`` runs it, read by
-wrk with 16 connections as fast as they go: a bare endpoint of the same app (the reference of
-the same run), a random person's recommendations (the service key reads anyone's), and the
-popular lists (everyone, two genres, a recent window). The first size is the reference too:
-each read's p99 at a bigger size is printed over the reference's.
+emptied Redis db (``--redis``). Everything runs as a user runs it: ``movierec import``, then a
+forced retrain of each algorithm through the bulk lane, as the workers run it: ``--bulk-processes``
+``movierec worker --lane bulk --concurrency 1`` processes (separate Celery nodes; the retrain
+runs on one, its precompute shards on all), timed from the request until the lane is idle again
+(nothing queued, nothing running), with each process's peak resident memory (the kernel's
+``VmHWM``, reset before each algorithm). ``--bulk-processes 0`` runs ``movierec train ALGO`` in a
+process of its own instead (precompute in that one process). Then the app under gunicorn as
+``benchmarks.serving`` runs it, read by wrk with 16 connections as fast as they go: a bare
+endpoint of the same app (the reference of the same run), a random person's recommendations
+(the service key reads anyone's), and the popular lists (everyone, two genres, a recent
+window). The first size is the reference too: each read's p99 at a bigger size is printed over
+the reference's.
 
 Redis is measured with ``MEMORY USAGE`` of every key (SCAN), by kind of key, and divided by the
 people of the catalogue. Freshness under load is ``benchmarks.freshness_under_load``.
@@ -41,6 +46,7 @@ from server.config import Settings
 from server.datasets.synthetic import SyntheticSpec, write_dataset
 from server.db import Database
 from server.models import ModelVersion
+from server.tasks import KEEP_POPULAR, RETRAIN, TRAINING_QUEUE, TaskQueue
 
 SHAPES = {100_000: (1_000, 1_700), **IMPORT_SHAPES}
 NAME = "movierec_bench_scale"
@@ -68,6 +74,9 @@ def main() -> None:
     parser.add_argument("--server", default="host=127.0.0.1 port=5432 user=root")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/11", help="flushed")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--bulk-processes", type=int, default=2, help="bulk lane processes (0: movierec train)"
+    )
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
     algorithms = args.algorithms.split(",")
@@ -90,6 +99,7 @@ def one_size(size: int, algorithms: list[str], args: argparse.Namespace) -> dict
             os.environ,
             MOVIEREC_DATABASE_URL=fresh_database(args.server, NAME),
             MOVIEREC_REDIS_URL=args.redis,
+            MOVIEREC_BROKER_URL=args.redis,
             MOVIEREC_DATA_DIR=str(scratch / "data"),
             MOVIEREC_API_KEYS=API_KEY,
             MOVIEREC_LOG_LEVEL="WARNING",
@@ -102,7 +112,7 @@ def one_size(size: int, algorithms: list[str], args: argparse.Namespace) -> dict
             print(f"generated in {time.perf_counter() - started:.1f} s")
             seconds, _ = movierec(["import", "--quiet", str(scratch / "set")], env)
             print(f"import: {seconds:.1f} s, {size / seconds:,.0f} ratings/s (whole process)")
-            report_training(algorithms, env, database)
+            report_training(algorithms, env, database, args.bulk_processes)
             report_redis(args.redis, people)
             return measure_reads(env, people, args)
         finally:
@@ -130,37 +140,131 @@ def movierec(argv: list[str], env: dict[str, str]) -> tuple[float, int]:
     return seconds, usage.ru_maxrss // 1024
 
 
-def report_training(algorithms: list[str], env: dict[str, str], database: Database) -> None:
-    """``movierec train`` of each algorithm, timed whole, with what its version row says."""
+def report_training(
+    algorithms: list[str], env: dict[str, str], database: Database, processes: int
+) -> None:
+    """A forced retrain + precompute of each algorithm, timed whole, with what its version row
+    says: through ``processes`` bulk lane processes, or ``movierec train`` with none."""
+    lane = BulkLane(env, processes) if processes else None
     rows = []
-    for algorithm in algorithms:
-        seconds, peak = movierec(["train", algorithm], env)
-        with database.transaction() as session:
-            version = session.scalars(
-                select(ModelVersion)
-                .where(ModelVersion.algorithm == algorithm)
-                .order_by(ModelVersion.number.desc())
-            ).first()
-            assert version is not None
-            metrics = cast(dict[str, Any], version.metrics)
-            scored = metrics.get("holdout_people", {})
-            served = metrics.get("served", {}).get("all", {})
-            rows.append(
-                [
-                    algorithm,
-                    f"{seconds:.0f}",
-                    f"{peak:,}",
-                    f"{version.fit_seconds or 0:.1f}",
-                    f"{version.evaluate_seconds or 0:.1f}",
-                    f"{version.precompute_seconds or 0:.1f}",
-                    str(version.status),
-                    f"{scored.get('scored', '')}/{scored.get('of', 'all')}",
-                    _served(served),
-                ]
-            )
-        print(f"  train {algorithm}: {seconds:.0f} s, {peak:,} MB")
+    try:
+        for algorithm in algorithms:
+            if lane is None:
+                seconds, peak = movierec(["train", algorithm], env)
+                peaks = [peak]
+            else:
+                seconds, peaks = lane.run(RETRAIN, [algorithm, True])
+            figures = [algorithm, f"{seconds:.0f}", _peaks(peaks)]
+            rows.append([*figures, *_version(database, algorithm)])
+            print(f"  train {algorithm}: {seconds:.0f} s, {_peaks(peaks)} MB")
+        if lane is not None:  # as the beat would: the standard popular lists, kept
+            seconds, _ = lane.run(KEEP_POPULAR, [])
+            print(f"  popular lists kept (everyone's, each genre's) in {seconds:.1f} s")
+    finally:
+        if lane is not None:
+            lane.stop()
+    where = f"{processes} bulk lane processes" if processes else "movierec train, one process"
     headers = ["algorithm", "total s", "peak MB", "fit s", "holdout s", "precompute s"]
+    print(
+        f"retrain + precompute ({where}; peak MB: the biggest process / all of them; "
+        "precompute s summed over shards):"
+    )
     print(table([*headers, "status", "people scored", "served NDCG@10 (95 % CI)"], rows))
+
+
+def _peaks(peaks: list[int]) -> str:
+    """The biggest process's peak and, with several processes, all of theirs summed."""
+    return f"{max(peaks):,}" if len(peaks) == 1 else f"{max(peaks):,} / {sum(peaks):,}"
+
+
+def _version(database: Database, algorithm: str) -> list[str]:
+    """What the algorithm's newest version row says of its run."""
+    with database.transaction() as session:
+        version = session.scalars(
+            select(ModelVersion)
+            .where(ModelVersion.algorithm == algorithm)
+            .order_by(ModelVersion.number.desc())
+        ).first()
+        assert version is not None
+        metrics = cast(dict[str, Any], version.metrics)
+        scored = metrics.get("holdout_people", {})
+        return [
+            f"{version.fit_seconds or 0:.1f}",
+            f"{version.evaluate_seconds or 0:.1f}",
+            f"{version.precompute_seconds or 0:.1f}",
+            str(version.status),
+            f"{scored['scored']}/{scored['of']}" if scored else "all",
+            _served(metrics.get("served", {}).get("all", {})),
+        ]
+
+
+class BulkLane:
+    """``processes`` bulk lane workers, each a Celery node of its own with one pool process."""
+
+    def __init__(self, env: dict[str, str], processes: int) -> None:
+        self.queue = TaskQueue(Settings.load(environ=env))
+        self.broker = redis_lib.Redis.from_url(env["MOVIEREC_BROKER_URL"])
+        argv = [sys.executable, "-m", "workers", "worker", "--lane", "bulk", "--concurrency", "1"]
+        self.workers = [
+            subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)  # noqa: S603
+            for _ in range(processes)
+        ]
+        deadline = time.monotonic() + 120
+        while len(self.queue.celery.control.ping(timeout=1)) < processes:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{processes} bulk workers did not start")
+
+    def run(self, task: str, args: list[Any]) -> tuple[float, list[int]]:
+        """One task (a forced retrain, say): seconds until the lane is idle again, and each
+        process's peak MB meanwhile."""
+        for pid in self._processes():
+            Path(f"/proc/{pid}/clear_refs").write_text("5")  # resets VmHWM
+        started = time.perf_counter()
+        if not self.queue.send(task, args, TRAINING_QUEUE):
+            raise SystemExit(f"the broker did not take {task}")
+        while not self._idle():
+            time.sleep(0.5)
+        seconds = time.perf_counter() - started
+        return seconds, sorted((_peak_mb(pid) for pid in self._processes()), reverse=True)
+
+    def _idle(self) -> bool:
+        """Nothing waits in the training queue and no node runs a task (asked twice, a second
+        apart: a shard is queued the moment the retrain's version becomes active)."""
+        for attempt in range(2):
+            if self.broker.llen(TRAINING_QUEUE):
+                return False
+            inspect = self.queue.celery.control.inspect(timeout=5, limit=len(self.workers))
+            active = inspect.active() or {}
+            if any(active.values()) or len(active) < len(self.workers):
+                return False
+            if not attempt:
+                time.sleep(1)
+        return True
+
+    def _processes(self) -> list[int]:
+        """The workers' processes and their pool processes."""
+        found = []
+        pending = [worker.pid for worker in self.workers]
+        while pending:
+            pid = pending.pop()
+            found.append(pid)
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                pending += [int(child) for child in (task / "children").read_text().split()]
+        return found
+
+    def stop(self) -> None:
+        for worker in self.workers:
+            worker.terminate()
+        for worker in self.workers:
+            worker.wait(timeout=60)
+
+
+def _peak_mb(pid: int) -> int:
+    """A process's peak resident memory since its last reset (``VmHWM``), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) // 1024
+    return 0
 
 
 def _served(figures: dict[str, float]) -> str:

@@ -13,10 +13,10 @@ person's next rating, the next precompute).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Row, func, select, update
 from sqlalchemy.orm import Session
 
 from plugins.base import Recommender
@@ -50,7 +50,7 @@ def precompute_users(
         if version.status != ModelStatus.ACTIVE:
             return 0
         ratings = ratings_by_user(session, user_ids, context.settings.feedback_weight_map)
-        users = session.scalars(select(User).where(User.id.in_(user_ids))).all()
+        users = _people(session, user_ids)
         content = active_version(session, CONTENT)
         chosen = champions.current(session)
         withheld = withheld_movies(context.serving.cache, in_session(session)).lasting()
@@ -67,7 +67,7 @@ def precompute_users(
             champion = _champion(context, chosen, rated) == algorithm
             if not (everyone or champion):
                 continue  # served to this person by no one: not worth its memory
-            entry = _list_for(context, version, content, user, rated, True, withheld)
+            entry = _list_for(context, version, content, user.id, rated, True, withheld)
             if entry is None:
                 continue
             written += 1
@@ -83,6 +83,12 @@ def precompute_users(
         context.serving.cache.store_user_lists(champions.AUTO, auto)
         _add_precompute_time(session, version.id, time.perf_counter() - started)
     return written
+
+
+def _people(session: Session, user_ids: list[int]) -> Sequence[Row[int, str]]:
+    """The id and external id of each of ``user_ids`` (no ORM objects: a shard has thousands,
+    and a ``User`` loads its favourite genres too)."""
+    return session.execute(select(User.id, User.external_id).where(User.id.in_(user_ids))).all()
 
 
 def _champion(context: WorkerContext, chosen: ChampionSet | None, rated: RatedMovies) -> str:
@@ -138,7 +144,7 @@ def refresh_users(context: WorkerContext, session: Session, user_ids: list[int])
     how many lists were written. A user with no ratings left loses their lists (the fallback
     answers)."""
     ratings = ratings_by_user(session, user_ids, context.settings.feedback_weight_map)
-    users = session.scalars(select(User).where(User.id.in_(user_ids))).all()
+    users = _people(session, user_ids)
     written = 0
     active = active_versions(session)
     registry = context.serving.registry
@@ -166,7 +172,7 @@ def refresh_users(context: WorkerContext, session: Session, user_ids: list[int])
             entry = None
             if rated is not None:
                 content = active.get(CONTENT)
-                entry = _list_for(context, version, content, user, rated, False, withheld)
+                entry = _list_for(context, version, content, user.id, rated, False, withheld)
             if entry is None:
                 context.serving.cache.drop_user_list(algorithm, user.external_id)
                 continue
@@ -186,7 +192,7 @@ def _list_for(
     context: WorkerContext,
     version: ModelVersion,
     content: ModelVersion | None,
-    user: User,
+    user_id: int,
     rated: RatedMovies,
     prefer_trained: bool,
     withheld: Withheld,
@@ -195,7 +201,7 @@ def _list_for(
     answer."""
     return _shown(
         lambda depth: compute_user_list(
-            context.serving, version, content, user.id, rated, depth, prefer_trained=prefer_trained
+            context.serving, version, content, user_id, rated, depth, prefer_trained=prefer_trained
         ),
         context.serving.cache.list_length,
         withheld,

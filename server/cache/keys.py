@@ -23,11 +23,14 @@ SCHEDULER_LEASE = f"{PREFIX}beat:lease"
 # Read counts are kept per minute for this long.
 READ_STATS_TTL_SECONDS = 3600
 # Popular lists are kept by the workers: each list someone asked for within a day is computed
-# again every few seconds (``server.services.popular``); readers take the kept one, however old.
+# again every few seconds at most (``server.services.popular``); readers take the kept one,
+# however old.
 POPULAR_REFRESH_SECONDS = 10
 POPULAR_KEPT_SECONDS = 86_400
 # The lists to keep: a sorted set of "window:genres", scored by when one was last asked for.
 POPULAR_WANTED = f"{PREFIX}popular-wanted"
+# When each window's lists were last computed and what it took: a hash of window -> "began:took".
+POPULAR_COSTS = f"{PREFIX}popular-costs"
 # One process computes a list nobody has kept yet; the others wait for it this long at most.
 POPULAR_FIRST_SECONDS = 30
 # The outcome of the latest dataset import, for the admin page.

@@ -198,6 +198,23 @@ class Cache:
         pairs = (member.decode().partition(":") for member in wanted)
         return [(int(window), genres) for window, _, genres in pairs]
 
+    def popular_cost(self, window_days: int) -> tuple[float, float] | None:
+        """When the workers last began computing a window's popular lists (Unix seconds) and
+        how many seconds it took; None if unknown."""
+        try:
+            raw = self.client.hget(keys.POPULAR_COSTS, str(window_days))
+        except CACHE_ERRORS:
+            return None
+        if not isinstance(raw, bytes):
+            return None
+        began, _, took = raw.decode().partition(":")
+        return float(began), float(took)
+
+    def store_popular_cost(self, window_days: int, began: float, took: float) -> None:
+        """Note when a window's popular lists were computed and what it took."""
+        with contextlib.suppress(*CACHE_ERRORS):
+            self.client.hset(keys.POPULAR_COSTS, str(window_days), f"{began:.3f}:{took:.3f}")
+
     def first_to_compute_popular(self, window_days: int, genres: str) -> bool:
         """True for the one process that is to compute a list not kept yet (and when Redis is
         down: each computes its own)."""

@@ -279,6 +279,22 @@ _SENDS = {2: ("int2send", ">i2"), 4: ("int4send", ">i4"), 8: ("int8send", ">i8")
 _PACKED_BYTES = 256 << 20
 
 
+# The tables an import writes, whose planner statistics it refreshes.
+IMPORTED_TABLES = ("users", "genres", "movies", "movie_genres", "movie_tags", "ratings", "feedback")
+
+
+def refresh_statistics(database: Database) -> None:
+    """``ANALYZE`` the tables an import wrote (PostgreSQL; a sample of each, seconds at 25M
+    ratings). Without it the planner knows nothing of millions of rows just loaded until
+    autovacuum comes round, and plans a scan of every rating for a shard's ``user_id IN (...)``
+    (1.1 s a query at 25M, against 0.27 s through the primary key)."""
+    if database.dialect != "postgresql":
+        return
+    with database.engine.connect() as connection:
+        connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+        connection.execute(text("ANALYZE " + ", ".join(IMPORTED_TABLES)))
+
+
 def packed_columns(
     session: Session, table: Table, columns: Sequence[str]
 ) -> list[npt.NDArray[np.int64]]:

@@ -43,6 +43,7 @@ from sqlalchemy.orm import Session
 from server.datasets.bulk import (
     bulk_insert,
     first_load,
+    refresh_statistics,
     restore_rating_checks,
     upsert_ratings,
 )
@@ -131,6 +132,7 @@ def import_dataset(
     with first_load(database) if checked.ratings >= FIRST_LOAD_MIN_RATINGS else nullcontext():
         written = loader.load_ratings(rating_columns(writing, ratings_chunk(database)))
     loader.load_feedback(writing.feedback())
+    refresh_statistics(database)
     with database.transaction() as session:
         if database_counts(session) != before or written:
             mark_imported(session)

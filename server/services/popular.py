@@ -3,18 +3,21 @@
 
 The aggregate is exact (no counters to drift when an event is redelivered) but reads every
 rating in its window: seconds at tens of millions. So readers never compute it once it is kept:
-the workers keep every list someone asked for within a day, computed again every
-``POPULAR_REFRESH_SECONDS`` (``keep_popular_lists``), and a reader takes the kept one however old.
-Only the first request of a list nobody kept yet computes it, one process for all (the others
-wait for its answer). Movies no list may show now (``server.serving.catalogue``) are left out as
-the list is read.
+the workers keep every list someone asked for within a day and the catalogue's standard ones
+(everyone's and each genre's, of all time), computed again as often as ``keep_popular_lists``
+paces them, and a reader takes the kept one however old. Only the first request of a list
+nobody kept yet computes it, one process for all (the others wait for its answer). Movies no
+list may show now (``server.serving.catalogue``) are left out as the list is read.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -35,6 +38,10 @@ CACHED_LENGTH = 500
 # within POPULAR_KEPT_SECONDS).
 ASK_AGAIN_AFTER_SECONDS = 300.0
 _last_asked: dict[str, float] = {}  # "window:genres" -> when this process last asked
+# A window's lists are computed again once older than this many times what computing them took
+# (the beat asks every ``POPULAR_REFRESH_SECONDS``): an aggregate of 25M ratings takes seconds,
+# which the bulk lane and the database are not to spend over and over.
+REFRESH_COST_RATIO = 30.0
 # How long a reader waits for another process computing a list nobody kept yet, and how often
 # it looks.
 FIRST_WAIT_SECONDS = 10.0
@@ -102,18 +109,72 @@ def compute_popular(
     return pairs, computed_at
 
 
-def keep_popular_lists(cache: Cache, session: Session) -> int:
-    """Compute again every popular list asked for within ``POPULAR_KEPT_SECONDS`` (the workers
-    run it every ``POPULAR_REFRESH_SECONDS``); returns how many."""
-    wanted = cache.wanted_popular(now() - POPULAR_KEPT_SECONDS)
-    for window, genre_key in wanted:
-        compute_popular(cache, session, window, genre_key.split("|") if genre_key else [])
-    return len(wanted)
+def keep_popular_lists(cache: Cache, session: Session, pace: float = REFRESH_COST_RATIO) -> int:
+    """Compute again every popular list asked for within ``POPULAR_KEPT_SECONDS`` and the
+    standard ones (everyone's and each genre's, of all time, so that no reader computes them),
+    each window's ratings aggregated once for all its lists; a window's lists only once ``pace``
+    times what their last computation took has passed since it began. Returns how many lists
+    were computed (the workers run it every ``POPULAR_REFRESH_SECONDS``)."""
+    wanted = set(cache.wanted_popular(now() - POPULAR_KEPT_SECONDS))
+    wanted |= {(0, "")} | {(0, name) for name in session.scalars(select(Genre.name))}
+    by_window: dict[int, list[str]] = {}
+    for window, genre_key in sorted(wanted):
+        by_window.setdefault(window, []).append(genre_key)
+    depth = CACHED_LENGTH + len(withheld_movies(cache, in_session(session)).movies)
+    computed = 0
+    for window, genre_keys in by_window.items():
+        last = cache.popular_cost(window)
+        if last is not None and time.time() - last[0] < pace * last[1]:
+            continue
+        started, clock = time.time(), time.perf_counter()
+        votes = _window_votes(session, window or None)
+        genres_of = _movies_by_genre(session) if any(genre_keys) else {}
+        computed_at = now()
+        for genre_key in genre_keys:
+            names = genre_key.split("|") if genre_key else []
+            chosen = votes.of(genres_of, names)
+            cache.store_popular(window, genre_key, chosen.ranked(depth), computed_at)
+            computed += 1
+        cache.store_popular_cost(window, started, time.perf_counter() - clock)
+    return computed
+
+
+@dataclass(frozen=True)
+class _Votes:
+    """Each movie's ratings in a window: how many, and their mean in stars."""
+
+    movies: npt.NDArray[np.int64]
+    counts: npt.NDArray[np.float64]
+    means: npt.NDArray[np.float64]
+
+    def of(self, genres_of: dict[str, npt.NDArray[np.int64]], names: list[str]) -> _Votes:
+        """The movies of any of the genres ``names`` (all movies without names)."""
+        if not names:
+            return self
+        empty = np.empty(0, np.int64)
+        members = np.concatenate([genres_of.get(name, empty) for name in names])
+        kept = np.isin(self.movies, members)
+        return _Votes(self.movies[kept], self.counts[kept], self.means[kept])
+
+    def ranked(self, n: int) -> list[tuple[int, float]]:
+        """The ``n`` best (movie, weighted rating), m the counts' ``MIN_VOTES_QUANTILE``."""
+        if not len(self.movies):
+            return []
+        min_votes = vote_quantile(self.counts, MIN_VOTES_QUANTILE)
+        scores = weighted_rating(self.counts, self.means, min_votes)
+        order = np.lexsort((self.movies, -scores))[:n]
+        return [(int(self.movies[i]), round(float(scores[i]), 4)) for i in order]
 
 
 def _weighted_ratings(
     session: Session, genres: list[str], window_days: int | None, n: int
 ) -> list[tuple[int, float]]:
+    return _window_votes(session, window_days, genres).ranked(n)
+
+
+def _window_votes(session: Session, window_days: int | None, genres: Sequence[str] = ()) -> _Votes:
+    """Every movie's votes within the window (of all time without one), of ``genres`` only
+    when given (then filtered by the database)."""
     query = select(
         Rating.movie_id, func.count().label("votes"), func.avg(Rating.half_stars).label("mean")
     ).group_by(Rating.movie_id)
@@ -129,11 +190,18 @@ def _weighted_ratings(
         )
         query = query.where(Rating.movie_id.in_(in_genres))
     rows = session.execute(query).all()
-    if not rows:
-        return []
-    movies = np.array([row[0] for row in rows], np.int64)
-    votes = np.array([row[1] for row in rows], np.float64)
-    means = np.array([float(row[2]) for row in rows]) / 2.0
-    scores = weighted_rating(votes, means, vote_quantile(votes, MIN_VOTES_QUANTILE))
-    order = np.lexsort((movies, -scores))[:n]
-    return [(int(movies[i]), round(float(scores[i]), 4)) for i in order]
+    return _Votes(
+        np.array([row[0] for row in rows], np.int64),
+        np.array([row[1] for row in rows], np.float64),
+        np.array([float(row[2]) for row in rows], np.float64) / 2.0,
+    )
+
+
+def _movies_by_genre(session: Session) -> dict[str, npt.NDArray[np.int64]]:
+    """Each genre's movies."""
+    members: dict[str, list[int]] = {}
+    for name, movie in session.execute(
+        select(Genre.name, MovieGenre.movie_id).join(Genre, Genre.id == MovieGenre.genre_id)
+    ):
+        members.setdefault(name, []).append(movie)
+    return {name: np.array(movies, np.int64) for name, movies in members.items()}

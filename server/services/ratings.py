@@ -301,16 +301,25 @@ def rated_movies(
     return [(rating, movie) for rating, movie in rows], total
 
 
+# People whose ratings one query reads (``ratings_by_user``).
+PEOPLE_A_QUERY = 500
+
+
 def ratings_by_user(
     session: Session, user_ids: list[int], feedback_weights: Mapping[str, float] | None = None
 ) -> dict[int, RatedMovies]:
     """The current ratings of each of ``user_ids`` that has any, in one query. With
     ``feedback_weights`` (the served lists' case) their feedback besides stars too, as signals
     and exclusions (``server.serving.feedback``), and people with feedback alone are included."""
-    rows = session.execute(
-        select(Rating.user_id, Rating.movie_id, Rating.half_stars).where(
-            Rating.user_id.in_(user_ids)
+    # Asked PEOPLE_A_QUERY at a time: for a few thousand people PostgreSQL's estimate (from a
+    # sample of the people) swings to scanning every rating, 3-5x slower than its index.
+    rows = itertools.chain.from_iterable(
+        session.execute(
+            select(Rating.user_id, Rating.movie_id, Rating.half_stars).where(
+                Rating.user_id.in_(user_ids[start : start + PEOPLE_A_QUERY])
+            )
         )
+        for start in range(0, len(user_ids), PEOPLE_A_QUERY)
     )
     # Streamed into numpy and cut per person there: a precompute shard reads hundreds of
     # thousands of ratings, and rows held at once or a Python list a person cost more.

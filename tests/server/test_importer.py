@@ -479,3 +479,17 @@ def test_keys_a_dead_first_load_left_dropped_come_back_without_orphans(
         assert not session.scalar(select(func.count()).where(Rating.user_id == gone))
     import_dataset(postgres, open_dataset(path))  # the same import resumes
     assert counts(postgres)["ratings"] == 3000
+
+
+def test_an_import_leaves_the_planner_statistics_of_what_it_loaded(
+    postgres: Database, tmp_path: Path
+) -> None:
+    path = tmp_path / "synthetic"
+    write_dataset(SyntheticSpec(users=60, movies=150, ratings=3000, seed=4), path)
+    import_dataset(postgres, open_dataset(path))
+    with postgres.transaction() as session:
+        estimated = session.execute(
+            text("SELECT reltuples FROM pg_class WHERE relname = 'ratings'")
+        ).scalar_one()
+    # Analyzed, the planner knows the table's rows (-1 before any ANALYZE, on PostgreSQL 14+).
+    assert estimated == 3000

@@ -1,6 +1,7 @@
 """Popular lists are kept by the workers: a reader never computes one that is kept, however
 old; the first reader of a new list computes it once for everyone; the workers compute again
-every list asked for within a day."""
+every list asked for within a day and the standard ones (everyone's, each genre's), paced by
+what computing them costs."""
 
 from __future__ import annotations
 
@@ -38,9 +39,9 @@ def top(client: FlaskClient) -> tuple[str, bool]:
     return body["items"][0]["movie_id"], body["cached"]
 
 
-def keep(app: Flask) -> int:
+def keep(app: Flask, pace: float = 0.0) -> int:
     with app.app_context(), get_db().transaction() as session:
-        return keep_popular_lists(get_serving().cache, session)
+        return keep_popular_lists(get_serving().cache, session, pace)
 
 
 def test_a_kept_list_is_read_as_it_is_and_the_workers_compute_it_again(
@@ -64,8 +65,34 @@ def test_lists_nobody_asked_for_within_a_day_are_let_go(
     top(client)
     day_ago = int(time.time()) - keys.POPULAR_KEPT_SECONDS - 1
     redis_client.zadd(keys.POPULAR_WANTED, {"0:": day_ago, "7:Drama": day_ago})
-    assert keep(app) == 0
+    assert keep(app) == 2  # the standard lists only: everyone's and Drama's, of all time
     assert redis_client.zcard(keys.POPULAR_WANTED) == 0
+    assert not redis_client.exists(keys.popular(7, "Drama"))
+
+
+def test_the_standard_lists_are_kept_before_anyone_asks(
+    app: Flask, client: FlaskClient, auth: dict[str, str], redis_client: redis.Redis
+) -> None:
+    seed(client, auth)
+    western = {"id": "w", "title": "W", "genres": ["Western"]}
+    assert client.post("/api/v1/movies", json=western, headers=auth).status_code == 201
+    client.put("/api/v1/users/a/ratings/w", json={"rating": 5.0}, headers=auth)
+    assert keep(app) == 3
+    body = client.get("/api/v1/movies/popular?n=3&genre=Western").get_json()
+    assert [item["movie_id"] for item in body["items"]] == ["w"] and body["cached"]
+    drama = client.get("/api/v1/movies/popular?n=3&genre=Drama").get_json()
+    assert drama["items"][0]["movie_id"] == "k0" and "w" not in str(drama["items"])
+
+
+def test_a_window_is_computed_again_only_once_paced_by_its_cost(
+    app: Flask, client: FlaskClient, auth: dict[str, str], redis_client: redis.Redis
+) -> None:
+    seed(client, auth)
+    assert keep(app, pace=1e9) == 2  # never computed: computed now
+    assert keep(app, pace=1e9) == 0  # a billion times its cost has not passed
+    began, took = map(float, redis_client.hget(keys.POPULAR_COSTS, "0").decode().split(":"))
+    assert 0 < took < 60 and abs(began - time.time()) < 60
+    assert keep(app, pace=0.0) == 2
 
 
 def test_the_first_reader_computes_a_new_list_for_the_others(
