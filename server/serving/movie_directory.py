@@ -196,10 +196,12 @@ class MovieDirectory:
             if read_at - self._whole_read_at < ROW_LIFETIME_SECONDS:
                 return  # another thread read it meanwhile
             with self.database.transaction() as session:
-                found = session.execute(_ROWS.limit(self.hold_all + 1)).all()
-                if len(found) <= self.hold_all:
+                count = session.scalar(select(func.count()).select_from(Movie)) or 0
+                held = count <= self.hold_all
+                if held:
+                    found = session.execute(_ROWS).all()
                     genres = _genres(session, _GENRES)
-            if len(found) <= self.hold_all:
+            if held:
                 self._rows = _movie_rows(found, genres)  # swapped whole: readers see one or other
                 self._batches = deque([(read_at, list(self._rows))])
                 self._stale = set()
