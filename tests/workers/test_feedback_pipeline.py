@@ -44,12 +44,13 @@ def test_refused_and_watched_movies_leave_the_list_and_come_back_when_undone(
         shown = movies_of(answer)
         return shown if answer["cached"] and not {refused, watched} & set(shown) else None
 
-    shown = wait_for(refreshed, timeout=30)
+    wait_for(lambda: unprocessed(seeded) == 0)  # the worker reports the feedback folded in
+    shown = wait_for(refreshed)
     assert wanted in shown  # on the watchlist: still suggested
-    wait_for(lambda: unprocessed(seeded) == 0)
     undo = api.delete(f"/api/v1/users/1/feedback/not_interested/{refused}", headers=AUTH)
     assert undo.status_code == 204
-    wait_for(lambda: refused in movies_of(recommended(api, "1")), timeout=30)
+    wait_for(lambda: unprocessed(seeded) == 0)  # ... and the undo
+    wait_for(lambda: refused in movies_of(recommended(api, "1")))
 
 
 def test_a_person_with_feedback_alone_gets_a_personal_list(
