@@ -311,6 +311,7 @@ def ratings_by_user(
     """The current ratings of each of ``user_ids`` that has any, in one query. With
     ``feedback_weights`` (the served lists' case) their feedback besides stars too, as signals
     and exclusions (``server.serving.feedback``), and people with feedback alone are included."""
+    grouped: dict[int, tuple[list[int], list[int]]] = defaultdict(lambda: ([], []))
     # Asked PEOPLE_A_QUERY at a time: for a few thousand people PostgreSQL's estimate (from a
     # sample of the people) swings to scanning every rating, 3-5x slower than its index.
     rows = itertools.chain.from_iterable(
@@ -321,23 +322,13 @@ def ratings_by_user(
         )
         for start in range(0, len(user_ids), PEOPLE_A_QUERY)
     )
-    # Streamed into numpy and cut per person there: a precompute shard reads hundreds of
-    # thousands of ratings, and rows held at once or a Python list a person cost more.
-    table = np.fromiter(itertools.chain.from_iterable(rows), np.int64).reshape(-1, 3)
-    table = table[np.argsort(table[:, 0], kind="stable")]
-    users, starts = np.unique(table[:, 0], return_index=True)
-    cuts = starts[1:]
-    movies, stars = np.ascontiguousarray(table[:, 1]), table[:, 2].astype(np.float32) / 2.0
-    rated = (
-        {
-            user: RatedMovies(theirs, given)
-            for user, theirs, given in zip(
-                users.tolist(), np.split(movies, cuts), np.split(stars, cuts), strict=True
-            )
-        }
-        if len(users)
-        else {}
-    )
+    for user, movie, half_stars in rows:
+        grouped[user][0].append(movie)
+        grouped[user][1].append(half_stars)
+    rated = {
+        user: RatedMovies(np.array(movies, np.int64), np.array(halves, np.float32) / 2.0)
+        for user, (movies, halves) in grouped.items()
+    }
     if feedback_weights is None:
         return rated
     for user, given in feedback_by_user(session, user_ids).items():
