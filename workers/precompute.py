@@ -24,7 +24,7 @@ from server.cache.lists import CachedList
 from server.models import ChampionSet, ModelStatus, ModelVersion, Movie, User
 from server.services import champions
 from server.services.model_versions import active_version, active_versions, get_version
-from server.services.ratings import ratings_by_user
+from server.services.ratings import newest_changes, ratings_by_user
 from server.serving.catalogue import Withheld, in_session, withheld_movies
 from server.serving.lists import compute_user_list, similar_list
 from server.serving.policy import CONTENT, RatedMovies, is_personal, segment_of
@@ -49,7 +49,9 @@ def precompute_users(
         version = get_version(session, algorithm, number)
         if version.status != ModelStatus.ACTIVE:
             return 0
-        ratings = ratings_by_user(session, user_ids, context.settings.feedback_weight_map)
+        weights = context.settings.feedback_weight_map
+        # Stamps first (see ``server.cache.guarded``): a person's newer list is not replaced.
+        ratings = ratings_by_user(session, user_ids, weights, newest_changes(session, user_ids))
         users = _people(session, user_ids)
         content = active_version(session, CONTENT)
         chosen = champions.current(session)
@@ -143,7 +145,8 @@ def refresh_users(context: WorkerContext, session: Session, user_ids: list[int])
     lists other algorithms' reads cached are dropped (their next read computes them). Returns
     how many lists were written. A user with no ratings left loses their lists (the fallback
     answers)."""
-    ratings = ratings_by_user(session, user_ids, context.settings.feedback_weight_map)
+    stamps = newest_changes(session, user_ids)  # before the data: see server.cache.guarded
+    ratings = ratings_by_user(session, user_ids, context.settings.feedback_weight_map, stamps)
     users = _people(session, user_ids)
     written = 0
     active = active_versions(session)
@@ -154,13 +157,13 @@ def refresh_users(context: WorkerContext, session: Session, user_ids: list[int])
     by_name = _served_by_name(context)
     withheld = withheld_movies(context.serving.cache, in_session(session)).lasting()
     auto: dict[str, CachedList | None] = {user.external_id: None for user in users}
-    everyone = [user.external_id for user in users]
+    everyone = {user.external_id: stamps.get(user.id, 0) for user in users}
     for algorithm, version in sorted(active.items()):
         # A version trained before its algorithm left the allow-list no longer serves.
         if algorithm not in registry.names() or "rank" not in registry.get(algorithm).capabilities:
             continue
         if algorithm not in by_name:  # its own lists come from reads: now out of date
-            context.serving.cache.drop_user_lists(algorithm, everyone)
+            context.serving.cache.drop_user_lists(algorithm, everyone, only_cached=True)
         if algorithm not in served:
             continue
         lists = []
@@ -174,16 +177,17 @@ def refresh_users(context: WorkerContext, session: Session, user_ids: list[int])
                 content = active.get(CONTENT)
                 entry = _list_for(context, version, content, user.id, rated, False, withheld)
             if entry is None:
-                context.serving.cache.drop_user_list(algorithm, user.external_id)
+                gone = {user.external_id: everyone[user.external_id]}
+                context.serving.cache.drop_user_lists(algorithm, gone)
                 continue
             if algorithm in by_name:
                 lists.append((user.external_id, entry))
             if champion:
                 auto[user.external_id] = entry.under(_generation(chosen))
         written += context.serving.cache.store_user_lists(algorithm, lists)
-    for user_key, entry in auto.items():
-        if entry is None:  # the read computes it (the fallback, or a champion not active)
-            context.serving.cache.drop_user_list(champions.AUTO, user_key)
+    # The read computes these (the fallback, or a champion not active).
+    unserved = {user_key: everyone[user_key] for user_key, entry in auto.items() if entry is None}
+    context.serving.cache.drop_user_lists(champions.AUTO, unserved)
     stored = [(user_key, entry) for user_key, entry in auto.items() if entry is not None]
     return written + context.serving.cache.store_user_lists(champions.AUTO, stored)
 

@@ -1,6 +1,6 @@
 """Ranked lists as the cache holds them: a small header (the model version that produced the list,
-the champion set it was served under, whether it carries reasons and is compressed, and its source
-label), then ``int32`` movie ids and ``float32`` scores, then, when it carries them, each movie's
+the champion set it was served under, whether it carries reasons and is compressed, for a person's
+list the newest of their changes it reflects (``server.cache.guarded``), and its source label), then ``int32`` movie ids and ``float32`` scores, then, when it carries them, each movie's
 reason.
 
 The body is stored compressed: its columns byte-shuffled (every value's first byte, then every
@@ -13,17 +13,21 @@ from __future__ import annotations
 
 import struct
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import IntEnum
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-# Model version number, champion set (0 unless served as "auto"), flags, source label length.
+# Model version number, champion set (0 unless served as "auto"), flags, source label length;
+# then, when STAMPED, the stamp (``CachedList.stamp``), then the source label.
 HEADER = struct.Struct("<IIBB")
+STAMP = struct.Struct("<Q")
 HAS_REASONS = 1
 COMPRESSED = 2  # lists written before compression are still read
+STAMPED = 4
+DROPPED = 8  # no list: a stamped marker that a person's list is gone (read as a miss)
 # Bytes per movie: id and score; with reasons also two references, a kind and two half-stars.
 PLAIN_BYTES = 8
 REASON_BYTES = 8 + 1 + 2
@@ -66,6 +70,8 @@ class CachedList:
     scores: npt.NDArray[np.float32]
     generation: int = 0
     reasons: Reasons | None = None
+    # A person's list: the newest of their changes it reflects (``RatedMovies.stamp``).
+    stamp: int = 0
 
     def __len__(self) -> int:
         return len(self.movies)
@@ -78,28 +84,26 @@ class CachedList:
     def head(self, n: int) -> CachedList:
         """The first ``n`` entries as a list of their own."""
         reasons = None if self.reasons is None else self.reasons.head(n)
-        return CachedList(
-            self.version, self.source, self.movies[:n], self.scores[:n], self.generation, reasons
-        )
+        return replace(self, movies=self.movies[:n], scores=self.scores[:n], reasons=reasons)
 
     def under(self, generation: int) -> CachedList:
-        """The same list, stamped as served under champion set ``generation``."""
-        return CachedList(
-            self.version, self.source, self.movies, self.scores, generation, self.reasons
-        )
+        """The same list, marked as served under champion set ``generation``."""
+        return replace(self, generation=generation)
 
     def explained(self, reasons: Reasons) -> CachedList:
         """The same list with each movie's reason."""
-        return CachedList(
-            self.version, self.source, self.movies, self.scores, self.generation, reasons
-        )
+        return replace(self, reasons=reasons)
+
+    def stamped(self, stamp: int) -> CachedList:
+        """The same list, reflecting its person's data as of change ``stamp``."""
+        return replace(self, stamp=stamp)
 
 
 def pack(entry: CachedList) -> bytes:
     """The compact bytes of a list."""
     source = entry.source.encode()[:255]
     reasons = entry.reasons
-    flags = COMPRESSED | (HAS_REASONS if reasons else 0)
+    flags = COMPRESSED | (HAS_REASONS if reasons else 0) | (STAMPED if entry.stamp else 0)
     columns = [np.asarray(entry.movies, "<i4"), np.asarray(entry.scores, "<f4")]
     if reasons is not None:
         columns += [
@@ -109,7 +113,14 @@ def pack(entry: CachedList) -> bytes:
         ]
     body = b"".join(_shuffled(column) for column in columns)
     header = HEADER.pack(entry.version, entry.generation, flags, len(source))
-    return header + source + zlib.compress(body, 1)
+    stamp = STAMP.pack(entry.stamp) if entry.stamp else b""
+    return header + stamp + source + zlib.compress(body, 1)
+
+
+def pack_dropped(stamp: int) -> bytes:
+    """The marker left where a person's list was dropped as of their change ``stamp``: no
+    reader takes it for a list, and a writer with older data does not replace it."""
+    return HEADER.pack(0, 0, STAMPED | DROPPED, 0) + STAMP.pack(stamp)
 
 
 def _shuffled(column: npt.NDArray[np.generic]) -> bytes:
@@ -129,7 +140,14 @@ def unpack(raw: bytes | str | None) -> CachedList | None:
     if not isinstance(raw, bytes) or len(raw) < HEADER.size:
         return None
     version, generation, flags, source_length = HEADER.unpack_from(raw)
-    start = HEADER.size + source_length
+    if flags & DROPPED:
+        return None
+    stamped = flags & STAMPED
+    at = HEADER.size + (STAMP.size if stamped else 0)
+    if len(raw) < at:
+        return None
+    stamp = STAMP.unpack_from(raw, HEADER.size)[0] if stamped else 0
+    start = at + source_length
     body = raw[start:]
     if flags & COMPRESSED:
         try:
@@ -149,8 +167,8 @@ def unpack(raw: bytes | str | None) -> CachedList | None:
         kinds = read(body, "u1", count, 16 * count)
         half_stars = read(body, "u1", 2 * count, 17 * count).reshape(count, 2)
         reasons = Reasons(kinds, refs, half_stars)
-    source = raw[HEADER.size : start].decode(errors="replace")
-    return CachedList(version, source, movies, scores, generation, reasons)
+    source = raw[at:start].decode(errors="replace")
+    return CachedList(version, source, movies, scores, generation, reasons, stamp)
 
 
 def _plain(body: bytes, dtype: str, count: int, offset: int) -> npt.NDArray[Any]:

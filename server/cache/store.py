@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
 
 from server.cache import keys
 from server.cache.connection import CACHE_ERRORS, Client, mget
-from server.cache.lists import CachedList, pack, unpack
+from server.cache.guarded import write_unless_newer
+from server.cache.lists import CachedList, pack, pack_dropped, unpack
 from server.cache.near import NearCache
 from server.cache.read_counts import ReadCounter
 from server.config import Settings
@@ -96,18 +97,24 @@ class Cache:
         return entry
 
     def store_user_lists(self, algorithm: str, lists: Iterable[tuple[str, CachedList]]) -> int:
-        """Write users' lists in one pipelined round trip; returns how many were written."""
-        return self._store((keys.recs(algorithm, user), entry) for user, entry in lists)
+        """Write users' lists in one pipelined round trip, each unless the one cached reflects
+        newer data of its person (``server.cache.guarded``); returns how many were written."""
+        writes = [
+            (keys.recs(algorithm, user), pack(entry.head(self.list_length)), entry.stamp)
+            for user, entry in lists
+        ]
+        written = write_unless_newer(self.client, writes, self.ttl)
+        self._forget_near([key for key, _value, _stamp in writes])
+        return written
 
     def store_similar_lists(self, algorithm: str, lists: Iterable[tuple[str, CachedList]]) -> int:
-        """Write movies' similar lists in one pipelined round trip."""
-        return self._store((keys.similar(algorithm, movie), entry) for movie, entry in lists)
-
-    def _store(self, items: Iterable[tuple[str, CachedList]]) -> int:
+        """Write movies' similar lists in one pipelined round trip (they depend on the model
+        version alone, which each list carries: no writer's data is older than another's)."""
         # On a cluster, redis-py's pipeline sends each node its keys' commands.
         pipe = self.client.pipeline(transaction=False)
         written = []
-        for key, entry in items:
+        for movie, entry in lists:
+            key = keys.similar(algorithm, movie)
             pipe.set(key, pack(entry.head(self.list_length)), ex=self.ttl)
             written.append(key)
         pipe.execute()
@@ -121,20 +128,23 @@ class Cache:
             self.near.invalidate(written)
 
     def drop_user_list(self, algorithm: str, user: str) -> None:
-        """Forget a user's cached list (their ratings changed and no refresh is possible)."""
+        """Forget a user's cached list (the person is gone)."""
         self.client.delete(keys.recs(algorithm, user))
         self._forget_near([keys.recs(algorithm, user)])
 
-    def drop_user_lists(self, algorithm: str, users: list[str]) -> None:
-        """Forget these users' cached lists of ``algorithm`` (one pipelined round trip)."""
-        if not users:
-            return
-        # On a cluster, redis-py's pipeline sends each node its keys' commands.
-        pipe = self.client.pipeline(transaction=False)
-        for user in users:
-            pipe.delete(keys.recs(algorithm, user))
-        pipe.execute()
-        self._forget_near([keys.recs(algorithm, user) for user in users])
+    def drop_user_lists(
+        self, algorithm: str, stamps: Mapping[str, int], only_cached: bool = False
+    ) -> None:
+        """Drop these people's lists of ``algorithm`` as of their newest changes (user ->
+        stamp), in one pipelined round trip: a marker that reads as a miss takes each list's
+        place, so a slower writer with older data cannot bring the list back. With
+        ``only_cached``, only where a list is cached."""
+        writes = [
+            (keys.recs(algorithm, user), pack_dropped(stamp), stamp)
+            for user, stamp in stamps.items()
+        ]
+        write_unless_newer(self.client, writes, self.ttl, only_cached)
+        self._forget_near([key for key, _value, _stamp in writes])
 
     # Active versions ----------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import itertools
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
@@ -305,12 +305,32 @@ def rated_movies(
 PEOPLE_A_QUERY = 500
 
 
+def newest_changes(session: Session, user_ids: list[int]) -> dict[int, int]:
+    """Each person's newest change (outbox event id) among ``user_ids``; people without any are
+    left out. Read before their ratings, it stamps the lists computed from them: every change
+    writes an event in its own transaction, so data read after the stamp is at least that new,
+    and a list with an older stamp than the one cached is a slower writer's stale one."""
+    newest: dict[int, int] = {}
+    for start in range(0, len(user_ids), PEOPLE_A_QUERY):
+        rows = session.execute(
+            select(RatingEvent.user_id, func.max(RatingEvent.id))
+            .where(RatingEvent.user_id.in_(user_ids[start : start + PEOPLE_A_QUERY]))
+            .group_by(RatingEvent.user_id)
+        )
+        newest.update((int(user or 0), int(event)) for user, event in rows)
+    return newest
+
+
 def ratings_by_user(
-    session: Session, user_ids: list[int], feedback_weights: Mapping[str, float] | None = None
+    session: Session,
+    user_ids: list[int],
+    feedback_weights: Mapping[str, float] | None = None,
+    stamps: Mapping[int, int] | None = None,
 ) -> dict[int, RatedMovies]:
     """The current ratings of each of ``user_ids`` that has any, in one query. With
     ``feedback_weights`` (the served lists' case) their feedback besides stars too, as signals
-    and exclusions (``server.serving.feedback``), and people with feedback alone are included."""
+    and exclusions (``server.serving.feedback``), and people with feedback alone are included.
+    With ``stamps`` (``newest_changes``, read before this) each carries its person's."""
     grouped: dict[int, tuple[list[int], list[int]]] = defaultdict(lambda: ([], []))
     # Asked PEOPLE_A_QUERY at a time: for a few thousand people PostgreSQL's estimate (from a
     # sample of the people) swings to scanning every rating, 3-5x slower than its index.
@@ -325,14 +345,18 @@ def ratings_by_user(
     for user, movie, half_stars in rows:
         grouped[user][0].append(movie)
         grouped[user][1].append(half_stars)
+    stamp = (stamps or {}).get
     rated = {
-        user: RatedMovies(np.array(movies, np.int64), np.array(halves, np.float32) / 2.0)
+        user: RatedMovies(
+            np.array(movies, np.int64), np.array(halves, np.float32) / 2.0, stamp=stamp(user, 0)
+        )
         for user, (movies, halves) in grouped.items()
     }
     if feedback_weights is None:
         return rated
     for user, given in feedback_by_user(session, user_ids).items():
-        rated[user] = with_feedback(rated.get(user, NO_RATINGS), given, feedback_weights)
+        alone = replace(NO_RATINGS, stamp=stamp(user, 0))
+        rated[user] = with_feedback(rated.get(user, alone), given, feedback_weights)
     return rated
 
 
@@ -350,8 +374,14 @@ def feedback_by_user(session: Session, user_ids: list[int]) -> dict[int, list[tu
 
 
 def rated_by(
-    session: Session, user_id: int, feedback_weights: Mapping[str, float] | None = None
+    session: Session,
+    user_id: int,
+    feedback_weights: Mapping[str, float] | None = None,
+    stamped: bool = False,
 ) -> RatedMovies:
     """One user's current ratings (``NO_RATINGS`` when they have none), and their feedback
-    besides stars with ``feedback_weights`` (see ``ratings_by_user``)."""
-    return ratings_by_user(session, [user_id], feedback_weights).get(user_id, NO_RATINGS)
+    besides stars with ``feedback_weights``; ``stamped`` with their newest change (see
+    ``ratings_by_user``)."""
+    stamps = newest_changes(session, [user_id]) if stamped else {}
+    alone = replace(NO_RATINGS, stamp=stamps.get(user_id, 0))
+    return ratings_by_user(session, [user_id], feedback_weights, stamps).get(user_id, alone)

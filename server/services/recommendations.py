@@ -370,7 +370,7 @@ def _computed_recommendations(
     """The page computed from the model, deeper than ``prefix`` (the current cached list, too
     short for the page) if there is one, else stored in the cache as the user's list."""
     user = get_user(session, user_external_id)
-    rated = rated_by(session, user.id, context.settings.feedback_weight_map)
+    rated = rated_by(session, user.id, context.settings.feedback_weight_map, stamped=cacheable)
     ranker, generation = _ranker(context, session, name, rated.evidence)
     version = active_version(session, ranker) if ranker in context.registry.names() else None
     # Someone who has rated nothing yet but picked genres gets popular movies of those genres.

@@ -51,7 +51,7 @@ def compute_user_list(
         exclude_rated,
         prefer_trained,
     )
-    return None if entry is None else explain(entry, rated, evidence, model)
+    return None if entry is None else explain(entry, rated, evidence, model).stamped(rated.stamp)
 
 
 def similar_list(

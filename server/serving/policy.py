@@ -70,13 +70,16 @@ def _no_weights() -> npt.NDArray[np.float32]:
 class RatedMovies:
     """What a person has told us: their ratings (internal movie ids and stars), the movies of
     their positive feedback with its summed weight (``MOVIEREC_FEEDBACK_WEIGHTS``), and the
-    movies never to be in their lists (watched, liked, or not interested)."""
+    movies never to be in their lists (watched, liked, or not interested). ``stamp`` is the
+    newest of their changes (an outbox event id, 0 for none) read before the rest, when asked
+    for (``server.services.ratings.newest_changes``): a list computed from this carries it."""
 
     movies: npt.NDArray[np.int64]
     stars: npt.NDArray[np.float32]
     signal_movies: npt.NDArray[np.int64] = field(default_factory=_no_movies)
     signal_weights: npt.NDArray[np.float32] = field(default_factory=_no_weights)
     excluded: npt.NDArray[np.int64] = field(default_factory=_no_movies)
+    stamp: int = 0
 
     def __len__(self) -> int:
         """How many ratings."""

@@ -67,10 +67,10 @@ def one_per_node(client: RedisCluster, key_of: Callable[[str], str]) -> list[str
     raise AssertionError("no names on some node")
 
 
-def listed(version: int, movies: list[int]) -> CachedList:
-    """A list of ``movies`` by a model version."""
+def listed(version: int, movies: list[int], stamp: int = 0) -> CachedList:
+    """A list of ``movies`` by a model version, of a person's data as of change ``stamp``."""
     scores = np.linspace(1.0, 0.5, len(movies)).astype(np.float32)
-    return CachedList(version, "als", np.array(movies, np.int32), scores)
+    return CachedList(version, "als", np.array(movies, np.int32), scores, stamp=stamp)
 
 
 def mget_calls(cluster: LocalCluster) -> int:
@@ -116,6 +116,11 @@ def test_users_lists_are_written_across_nodes_in_one_pipeline_and_read_back(
     assert cache.user_list("als", "7") == (3, None)
     cache.drop_user_list("als", "8")
     assert client.exists(keys.recs("als", "8")) == 0
+    # Stamped writes compare with what each node holds: older data is refused on every node.
+    assert cache.store_user_lists("als", [(u, listed(3, [9], stamp=5)) for u in users]) == 60
+    assert cache.store_user_lists("als", [(u, listed(3, [8], stamp=4)) for u in users]) == 0
+    cache.drop_user_lists("als", dict.fromkeys(users, 6))
+    assert cache.user_list("als", "7") == (3, None)
     assert cache.store_similar_lists("als", [("10", listed(3, [5, 6]))]) == 1
     assert cache.similar_list("als", "10")[1] is not None
     cache.store_popular(0, "", [(4, 2.5), (5, 1.5)], 1234)

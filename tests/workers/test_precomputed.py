@@ -12,6 +12,7 @@ from flask.testing import FlaskClient
 
 from server import create_app
 from server.cache import keys
+from server.cache.lists import unpack
 from server.config import Settings
 from server.db import Database
 from server.services import champions
@@ -61,7 +62,8 @@ def test_only_served_lists_are_kept_and_others_are_computed_by_the_read(
     assert served_by(api, "7", other)["cached"]  # the read cached it
     rate(api, "7", first["items"][0]["movie_id"], 0.5)
     assert process_events(context, [newest_event_of(seeded, "7")]) == 1
-    assert redis_client.exists(keys.recs(other, "7")) == 0  # dropped: it knew the old ratings
+    # Dropped (it knew the old ratings): a marker that reads as no list is left in its place.
+    assert unpack(redis_client.get(keys.recs(other, "7"))) is None
     assert redis_client.exists(keys.recs("als", "7")) == 1  # served: written again
     # The web process's near cache hears of the drop a moment later.
     again = wait_for(lambda: (answer := served_by(api, "7", other))["cached"] is False and answer)
