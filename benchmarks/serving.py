@@ -341,16 +341,14 @@ def put_rating(connection: http.client.HTTPConnection, user: str, movie: str, st
 def writes(seconds: float, database: Database) -> None:
     """CLIENTS connections PUT ratings as fast as the server takes them, each a new (user, movie)
     pair; then wait until every event is processed and compare the database with what was
-    accepted."""
+    accepted. Then the same load on the bare write (``benchmarks/serving_app.py``), on pairs of
+    its own, for the ratio."""
     connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=10)
     for user in range(WRITER_USERS):
         create_user(connection, f"w{user}")
     ratings_before, events_before = rating_and_event_counts(database)
     movies = [item["id"] for item in get_json("/api/v1/movies?limit=1000")["items"]]
-    listing = write_lines(movies)
-    variables = {"BENCH_MOVIES": listing, "BENCH_USERS": str(WRITER_USERS), "BENCH_KEY": API_KEY}
-    figures = run_wrk("wrk_writes.lua", seconds, variables)
-    os.unlink(listing)
+    figures = write_load(movies, "/api/v1", seconds)
     accepted = int(figures["requests"] - figures["errors"])
     drain_seconds = wait_until_processed(database)
     ratings_after, events_after = rating_and_event_counts(database)
@@ -369,6 +367,30 @@ def writes(seconds: float, database: Database) -> None:
         f"client gave up on), new ratings "
         f"{new_ratings}, new events {new_events}: {'consistent' if consistent else 'MISMATCH'}"
     )
+    bare = write_load(movies[::-1], "/bench", seconds)  # other movies: pairs of its own
+    bare_rate = (bare["requests"] - bare["errors"]) / bare["seconds"]
+    ratio = accepted / figures["seconds"] / bare_rate if bare_rate else float("nan")
+    wait_until_processed(database)
+    print(
+        f"bare write (the rating and its event in one transaction, nothing else): "
+        f"{bare_rate:.0f} ratings/s ({bare['errors']:.0f} failures; p50 {bare['p50_ms']:.1f} ms, "
+        f"p99 {bare['p99_ms']:.1f} ms); ours / bare: {ratio:.2f}"
+    )
+
+
+def write_load(movies: list[str], prefix: str, seconds: float) -> dict[str, float]:
+    """wrk's figures for CLIENTS connections PUTting ratings under ``prefix`` for ``seconds``."""
+    listing = write_lines(movies)
+    variables = {
+        "BENCH_MOVIES": listing,
+        "BENCH_USERS": str(WRITER_USERS),
+        "BENCH_KEY": API_KEY,
+        "BENCH_PREFIX": prefix,
+    }
+    try:
+        return run_wrk("wrk_writes.lua", seconds, variables)
+    finally:
+        os.unlink(listing)
 
 
 def rating_and_event_counts(database: Database) -> tuple[int, int]:

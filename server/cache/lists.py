@@ -1,6 +1,7 @@
 """Ranked lists as the cache holds them: a small header (the model version that produced the list,
-the champion set it was served under, whether it carries reasons and is compressed, for a person's
-list the newest of their changes it reflects (``server.cache.guarded``), and its source label), then ``int32`` movie ids and ``float32`` scores, then, when it carries them, each movie's
+the champion set it was served under, whether it carries reasons and is compressed, for a
+person's list the newest of their changes it reflects (``server.cache.guarded``), and its source
+label), then ``int32`` movie ids and ``float32`` scores, then, when it carries them, each movie's
 reason.
 
 The body is stored compressed: its columns byte-shuffled (every value's first byte, then every
