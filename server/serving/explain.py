@@ -93,29 +93,80 @@ class Evidence:
     ) -> npt.NDArray[np.float64]:
         """Cosine of the raters of each traits row of ``first`` and each of ``second``: how
         much the same people rated both."""
-        together = self.co_rated(first, second)
         norms = np.sqrt(np.outer(self.counts[first], self.counts[second]))
-        return np.asarray(np.divide(together, norms, out=np.zeros_like(together), where=norms > 0))
+        return _cosine(self.co_rated(first, second), norms)
+
+    def most_alike(
+        self, first: npt.NDArray[np.int64], second: npt.NDArray[np.int64], keep: int, floor: float
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+        """For each traits row of ``first``, the ``keep`` places in ``second`` most alike it,
+        best first (ties to the earlier place), and their cosines: the ranking of
+        ``alike(first, second)`` as far as it reaches ``floor``, whatever lies below it.
+
+        Counts only the pairs that can matter: a pair's cosine is at most the square root of
+        its smaller rater count over its larger, so a pair the table does not hold is counted
+        only when that bound reaches both ``floor`` and the row's ``keep``-th best cosine the
+        table gave. Lists are mostly of popular movies and the table holds most pairs, so the
+        costly pairs (a popular movie, whose raters are walked, and a rarer one) mostly drop."""
+        sizes, other_sizes = self.counts[first], self.counts[second]
+        norms = np.sqrt(np.outer(sizes, other_sizes))
+        tabled = self._tabled(first, second)
+        similarity = _cosine(self._from_table(first, second, tabled), norms)
+        known = np.outer(tabled[0], tabled[1])
+        ranked = np.sort(np.where(known, similarity, -np.inf), axis=1)
+        kth = ranked[:, -keep] if len(second) >= keep else np.full(len(first), -np.inf)
+        reach = _cosine(np.minimum.outer(sizes, other_sizes), norms)
+        wanted = ~known & (norms > 0) & (reach >= np.maximum(kth, floor)[:, None])
+        for part in (tabled[0], ~tabled[0]):  # a tabled row wants untabled columns alone
+            rows = np.flatnonzero(part & wanted.any(axis=1))
+            columns = np.flatnonzero((wanted & part[:, None]).any(axis=0))
+            if len(rows) and len(columns):
+                block = np.ix_(rows, columns)
+                counted = self._count(first[rows], second[columns])
+                similarity[block] = _cosine(counted, norms[block])
+        best = np.argsort(-similarity, axis=1, kind="stable")[:, :keep]
+        return best, np.take_along_axis(similarity, best, axis=1)
 
     def co_rated(
         self, first: npt.NDArray[np.int64], second: npt.NDArray[np.int64]
     ) -> npt.NDArray[np.float64]:
         """How many people rated both traits rows ``first[i]`` and ``second[j]``: read from
         the table where it holds both, counted (``co_rated``) for the other pairs."""
-        table = self.table
-        if table is None:
-            return self._count(first, second)
-        places, others = table.place[first], table.place[second]
-        rows, columns = places >= 0, others >= 0
-        counts = np.empty((len(first), len(second)))
-        counts[np.ix_(rows, columns)] = table.counts[np.ix_(places[rows], others[columns])]
+        rows, columns = self._tabled(first, second)
+        counts = self._from_table(first, second, (rows, columns))
         counts[~rows] = self._count(first[~rows], second)
         counts[np.ix_(rows, ~columns)] = self._count(first[rows], second[~columns])
+        return counts
+
+    def _tabled(
+        self, first: npt.NDArray[np.int64], second: npt.NDArray[np.int64]
+    ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+        """Which of ``first`` and which of ``second`` the table holds."""
+        if self.table is None:
+            return np.zeros(len(first), bool), np.zeros(len(second), bool)
+        return self.table.place[first] >= 0, self.table.place[second] >= 0
+
+    def _from_table(
+        self,
+        first: npt.NDArray[np.int64],
+        second: npt.NDArray[np.int64],
+        tabled: tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]],
+    ) -> npt.NDArray[np.float64]:
+        """The counts of the pairs the table holds; 0 for the others."""
+        counts = np.zeros((len(first), len(second)))
+        rows, columns = tabled
+        if self.table is not None and rows.any() and columns.any():
+            place = self.table.place
+            counts[np.ix_(rows, columns)] = self.table.counts[
+                np.ix_(place[first[rows]], place[second[columns]])
+            ]
         return counts
 
     def _count(
         self, first: npt.NDArray[np.int64], second: npt.NDArray[np.int64]
     ) -> npt.NDArray[np.float64]:
+        if not len(first) or not len(second):  # the kernel would still mark second's raters
+            return np.zeros((len(first), len(second)))
         raters = self.raters
         return co_rated(raters.indptr, raters.indices, raters.shape[0], first, second)  # type: ignore[no-any-return]
 
@@ -129,6 +180,12 @@ class Evidence:
         place = np.full(len(self.counts), -1, np.int64)
         place[head] = np.arange(len(head))
         return replace(self, table=CoRaters(place, counts))
+
+
+def _cosine(
+    together: npt.NDArray[np.float64], norms: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    return np.asarray(np.divide(together, norms, out=np.zeros_like(together), where=norms > 0))
 
 
 # De Bruijn sequence for the index of a 64-bit word's lowest set bit, and its table.
@@ -203,9 +260,8 @@ def _because(
     if not len(liked[0]) or not len(candidates):
         return
     liked_rows, liked_movies, liked_stars = liked
-    similarity = evidence.alike(rows[candidates], liked_rows)
-    best = np.argsort(-similarity, axis=1, kind="stable")[:, :2]  # best first: kept as a prefix
-    kept = np.take_along_axis(similarity, best, axis=1) >= MIN_SIMILARITY
+    best, similarity = evidence.most_alike(rows[candidates], liked_rows, 2, MIN_SIMILARITY)
+    kept = similarity >= MIN_SIMILARITY  # best first: kept as a prefix
     explained = kept[:, 0]
     movie_rows = candidates[explained]
     width = best.shape[1]

@@ -51,3 +51,20 @@ def test_the_table_of_the_most_rated_changes_no_count_nor_cosine() -> None:
         assert np.array_equal(tabled.alike(first, second), plain.alike(first, second))
     head = most_rated[:10].astype(np.int64)  # pairs all in the table
     assert np.array_equal(tabled.co_rated(head, head), plain.co_rated(head, head))
+
+
+def test_the_most_alike_are_the_best_of_every_cosine_as_far_as_the_floor() -> None:
+    plain = evidence(ratings(seed=3))
+    rng = np.random.default_rng(4)
+    for source in (plain, plain.tabled(size=40)):
+        for keep, floor, wide, narrow in ((2, 0.1, 60, 30), (1, 0.3, 50, 20), (3, 0.0, 40, 2)):
+            first = rng.choice(300, wide, replace=False).astype(np.int64)
+            second = rng.choice(300, narrow, replace=False).astype(np.int64)
+            every = plain.alike(first, second)
+            expected = np.argsort(-every, axis=1, kind="stable")[:, :keep]
+            cosines = np.take_along_axis(every, expected, axis=1)
+            best, similarity = source.most_alike(first, second, keep, floor)
+            reached = cosines >= floor
+            assert np.array_equal(similarity >= floor, reached)
+            assert np.array_equal(np.where(reached, best, -1), np.where(reached, expected, -1))
+            assert np.allclose(np.where(reached, similarity, 0), np.where(reached, cosines, 0))
