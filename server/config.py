@@ -90,7 +90,8 @@ class Settings:
     # served policy carries its 95 % confidence interval): scoring cost stops growing with
     # the catalogue's people.
     holdout_max_people: int = 10_000
-    # Cached lists hold this many movies; one precompute task covers this many users.
+    # Cached lists hold this many movies; one precompute task covers this many users (or
+    # movies, for similar lists).
     cache_list_length: int = 100
     cache_ttl_seconds: int = 7 * 86_400
     precompute_shard_users: int = 5_000

@@ -19,7 +19,6 @@ from functools import partial
 from sqlalchemy import Row, func, select, update
 from sqlalchemy.orm import Session
 
-from plugins.base import Recommender
 from server.cache.lists import CachedList
 from server.models import ChampionSet, ModelStatus, ModelVersion, Movie, User
 from server.services import champions
@@ -34,6 +33,8 @@ from workers.context import WorkerContext
 BATCH = 500
 # A list read deeper to make up for withheld movies is read at most this deep.
 MAX_DEPTH = 30_000
+# What a precompute shard holds: people (their lists) or movies (their similar lists).
+USERS, SIMILAR = "users", "similar"
 
 
 def precompute_users(
@@ -109,21 +110,24 @@ def _generation(chosen: ChampionSet | None) -> int:
 
 
 def precompute_similar(
-    context: WorkerContext, algorithm: str, number: int, model: Recommender
+    context: WorkerContext, algorithm: str, number: int, movie_ids: list[int]
 ) -> int:
-    """Cache every known movie's similar list for a version."""
+    """Compute and cache the similar lists of ``movie_ids`` (internal ids) for a version;
+    nothing if it is no longer active. Returns how many lists were written."""
     started = time.perf_counter()
     length = context.serving.cache.list_length
     with context.db.transaction() as session:
-        external = {
-            movie: ext for movie, ext in session.execute(select(Movie.id, Movie.external_id))
-        }
-        batch: list[tuple[str, CachedList]] = []
-        written = 0
         version = get_version(session, algorithm, number)
+        if version.status != ModelStatus.ACTIVE:
+            return 0
+        model = context.serving.models.model(version)
         evidence = context.serving.evidence.of(version, model)
         withheld = withheld_movies(context.serving.cache, in_session(session)).lasting()
-        for movie in model.known_movies().tolist():
+        rows = session.execute(select(Movie.id, Movie.external_id).where(Movie.id.in_(movie_ids)))
+        external = {movie: external_id for movie, external_id in rows}
+        batch: list[tuple[str, CachedList]] = []
+        written = 0
+        for movie in movie_ids:
             if movie not in external:  # deleted since the model was trained
                 continue
             alike = partial(similar_list, model, number, movie, evidence=evidence)
@@ -136,6 +140,16 @@ def precompute_similar(
         written += context.serving.cache.store_similar_lists(algorithm, batch)
         _add_precompute_time(session, version.id, time.perf_counter() - started)
     return written
+
+
+def precompute_shard(
+    context: WorkerContext, algorithm: str, number: int, ids: list[int], kind: str = USERS
+) -> int:
+    """One precompute task: people's lists (``USERS``) or movies' similar lists (``SIMILAR``)
+    of a version."""
+    if kind == SIMILAR:
+        return precompute_similar(context, algorithm, number, ids)
+    return precompute_users(context, algorithm, number, ids)
 
 
 def refresh_users(context: WorkerContext, session: Session, user_ids: list[int]) -> int:

@@ -62,8 +62,8 @@ def retrain_task(self: Any, algorithm: str, force: bool = False) -> str:
     holds the lock, try again once the lock could have expired: the holder may have died, and
     a requested retrain should not be dropped."""
 
-    def dispatch(name: str, number: int, users: list[int]) -> None:
-        precompute_task.apply_async((name, number, users), queue=TRAINING_QUEUE)
+    def dispatch(name: str, number: int, ids: list[int], kind: str) -> None:
+        precompute_task.apply_async((name, number, ids, kind), queue=TRAINING_QUEUE)
 
     context = process_context()
     context.coordination.retrain_started(algorithm)  # a new request may queue another
@@ -114,6 +114,8 @@ def keep_popular_task() -> int:
 
 
 @celery.task(name=PRECOMPUTE)
-def precompute_task(algorithm: str, number: int, users: list[int]) -> int:
-    """Cache one shard of users' lists."""
-    return precompute.precompute_users(process_context(), algorithm, number, users)
+def precompute_task(
+    algorithm: str, number: int, ids: list[int], kind: str = precompute.USERS
+) -> int:
+    """Cache one shard of people's lists, or of movies' similar lists."""
+    return precompute.precompute_shard(process_context(), algorithm, number, ids, kind)

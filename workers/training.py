@@ -64,7 +64,9 @@ KEPT_METRICS = (
     "coverage",
 )
 
-Dispatch = Callable[[str, int, list[int]], None]
+# Hands a precompute shard (algorithm, version number, ids, what the ids are: see
+# ``workers.precompute.precompute_shard``) to the workers listening to the training queue.
+Dispatch = Callable[[str, int, list[int], str], None]
 
 
 class RetrainStatus(StrEnum):
@@ -356,14 +358,15 @@ def precompute(
     dispatch: Dispatch | None,
     served: bool = True,
 ) -> None:
-    """Fill the cache for a newly promoted version: similar lists here when it is the one that
-    finds similar movies (``similar_algorithm``; another's are computed by the read), and when
-    it is ``served`` (``champions.precomputed``) users' lists in shards (handed to other
-    workers by ``dispatch`` when given)."""
-    from workers.precompute import precompute_similar
+    """Fill the cache for a newly promoted version, in shards (handed to other workers by
+    ``dispatch`` when given): every known movie's similar list when it is the one that finds
+    similar movies (``similar_algorithm``; another's are computed by the read), and when it is
+    ``served`` (``champions.precomputed``) users' lists."""
+    from workers.precompute import SIMILAR
 
     if "similar" in model.capabilities and algorithm == context.settings.similar_algorithm:
-        precompute_similar(context, algorithm, number, model)
+        movies = model.known_movies().tolist()
+        _in_shards(context, algorithm, number, movies, SIMILAR, dispatch)
     if "rank" in model.capabilities and served:
         _precompute_users(context, algorithm, number, dispatch)
 
@@ -379,17 +382,32 @@ def _precompute_users(
     context: WorkerContext, algorithm: str, number: int, dispatch: Dispatch | None
 ) -> None:
     """Every rating user's list of a version, in shards."""
-    from workers.precompute import precompute_users
+    from workers.precompute import USERS
 
     with context.db.transaction() as session:
         users = sorted(int(user) for user in session.scalars(select(Rating.user_id).distinct()))
+    _in_shards(context, algorithm, number, users, USERS, dispatch)
+
+
+def _in_shards(
+    context: WorkerContext,
+    algorithm: str,
+    number: int,
+    ids: list[int],
+    kind: str,
+    dispatch: Dispatch | None,
+) -> None:
+    """Precompute ``ids`` (of ``kind``) in shards of ``precompute_shard_users``: here, or
+    handed to ``dispatch``."""
+    from workers.precompute import precompute_shard
+
     size = context.settings.precompute_shard_users
-    for start in range(0, len(users), size):
-        shard = users[start : start + size]
+    for start in range(0, len(ids), size):
+        shard = ids[start : start + size]
         if dispatch is None:
-            precompute_users(context, algorithm, number, shard)
+            precompute_shard(context, algorithm, number, shard, kind)
         else:
-            dispatch(algorithm, number, shard)
+            dispatch(algorithm, number, shard, kind)
 
 
 def _fail_interrupted_runs(session: Session, algorithm: str) -> None:

@@ -1,5 +1,6 @@
-"""Precompute fans out: a retrain's shards of people go to the training queue, and every worker
-process listening to it takes some, on the real broker, database and Redis."""
+"""Precompute fans out: a retrain's shards of people (and of movies, for similar lists) go to the
+training queue, and every worker process listening to it takes some, on the real broker,
+database and Redis."""
 
 from __future__ import annotations
 
@@ -13,10 +14,14 @@ from sqlalchemy import select
 from server.cache import keys
 from server.config import Settings
 from server.db import Database
-from server.models import Rating, User
+from server.models import Movie, Rating, User
+from server.services.model_versions import active_version
 from server.tasks import PRECOMPUTE, RETRAIN, TaskQueue
 from tests.workers.conftest import wait_for
 from tests.workers.test_pipeline import AUTH
+from workers import training
+from workers.context import build_context
+from workers.precompute import SIMILAR, precompute_shard
 
 SHARD_USERS = 4
 
@@ -59,3 +64,27 @@ def test_a_retrains_precompute_shards_run_on_another_worker_process_too(
     other = next(node for node, runs in retrained.items() if runs == 0)
     # The worker process that did not retrain took shards of the retrain's precompute.
     assert precomputed[other] >= 1
+
+
+def test_similar_lists_go_out_in_shards_of_movies_like_peoples_lists(
+    seeded: Database, pipeline_settings: dict[str, Any], redis_client: redis.Redis
+) -> None:
+    context = build_context(Settings.load(pipeline_settings | {"precompute_shard_users": 40}))
+    shards: list[tuple[str, int, list[int], str]] = []
+    outcome = training.retrain(context, "knn-item", dispatch=lambda *shard: shards.append(shard))
+    assert outcome.status == training.RetrainStatus.PROMOTED
+    similar = [shard for shard in shards if shard[3] == SIMILAR]
+    with seeded.transaction() as session:
+        version = active_version(session, "knn-item")
+        assert version is not None
+        model = context.serving.models.model(version)
+        rows = session.execute(select(Movie.id, Movie.external_id))
+        external = {movie: movie_key for movie, movie_key in rows}
+    known = model.known_movies().tolist()
+    assert sorted(movie for shard in similar for movie in shard[2]) == sorted(known)
+    assert len(similar) == -(-len(known) // 40) and max(len(shard[2]) for shard in similar) == 40
+    keys_of = [keys.similar("knn-item", external[movie]) for movie in known]
+    assert not any(redis_client.mget(keys_of))  # handed out, not run by the retrain
+    for algorithm, number, ids, kind in similar:
+        precompute_shard(context, algorithm, number, ids, kind)
+    assert all(redis_client.mget(keys_of))
