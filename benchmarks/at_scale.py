@@ -332,6 +332,8 @@ def measure_reads(env: dict[str, str], people: int, args: argparse.Namespace) ->
                 "p99_ms": float(np.median([run["p99_ms"] for run in runs])),
                 "p99_each": [run["p99_ms"] for run in runs],
                 "errors": sum(run["errors"] for run in runs),
+                "timeouts": sum(run["timeouts"] for run in runs),
+                "statuses": sum(run["statuses"] for run in runs),
             }
     finally:
         stop((web,))
@@ -363,12 +365,13 @@ def report_reads(reads: dict[int, dict[str, Any]]) -> None:
                     f"{figures['p99_ms']:.1f}",
                     each,
                     f"{ratio:.2f}",
-                    f"{figures['errors']:.0f}",
+                    f"{figures['errors']:.0f} ({figures['timeouts']:.0f} / "
+                    f"{figures['statuses']:.0f})",
                 ]
             )
     print(f"\nreads: wrk, {CONNECTIONS} connections as fast as they go; medians over the runs")
     headers = ["ratings", "read", "req/s", "p50 ms", "p99 ms", "p99 each run", "p99 / smallest"]
-    headers.append("errors")
+    headers.append("errors (timeouts / not 2xx)")
     print(table(headers, rows))
 
 
