@@ -180,6 +180,9 @@ def refresh_users(context: WorkerContext, session: Session, user_ids: list[int])
             context.serving.cache.drop_user_lists(algorithm, everyone, only_cached=True)
         if algorithm not in served:
             continue
+        model = context.serving.models.model(version)
+        if is_personal(model):  # the co-raters' table makes explaining cheaper once counted
+            context.serving.evidence.tabled_soon(version, model)
         lists = []
         for user in users:
             rated = ratings.get(user.id)

@@ -36,9 +36,12 @@ class HeldPerVersion(Generic[T]):
         return held[1]
 
     def put(self, version: ModelVersion, value: T) -> None:
-        """Hold ``value`` as ``version``'s from now on."""
+        """Hold ``value`` as ``version``'s from now on, unless a newer version's is held by
+        now (``value`` may have been built while a newer version came in)."""
         with self._lock:
-            self._held[version.algorithm] = (version.number, value)
+            held = self._held.get(version.algorithm)
+            if held is None or held[0] <= version.number:
+                self._held[version.algorithm] = (version.number, value)
 
 
 class ModelStore:

@@ -5,6 +5,8 @@ and the genres from the database."""
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -22,6 +24,8 @@ class EvidenceStore:
     def __init__(self, movies: MovieDirectory) -> None:
         self.movies = movies
         self._evidence: HeldPerVersion[Evidence] = HeldPerVersion()
+        self._counting: set[tuple[str, int]] = set()  # versions whose table a thread counts
+        self._lock = threading.Lock()
 
     def of(self, version: ModelVersion, model: Recommender) -> Evidence:
         """The evidence of ``model``, ``version``'s."""
@@ -35,6 +39,28 @@ class EvidenceStore:
             evidence = evidence.tabled()
             self._evidence.put(version, evidence)
         return evidence
+
+    def tabled_soon(self, version: ModelVersion, model: Recommender) -> None:
+        """Count the table of ``tabled`` in a thread of its own, unless it is held or being
+        counted: for a process that explains lists as they come (the live lane), which keeps
+        answering without it meanwhile instead of stopping for seconds at a new version
+        (scipy's sparse product lets go of the GIL)."""
+        if self.of(version, model).table is not None:
+            return
+        key = (version.algorithm, version.number)
+        with self._lock:
+            if key in self._counting:
+                return
+            self._counting.add(key)
+
+        def count() -> None:
+            try:
+                self.tabled(version, model)
+            finally:
+                with self._lock:
+                    self._counting.discard(key)
+
+        threading.Thread(target=count, name=f"table-{version.algorithm}", daemon=True).start()
 
     def _build(self, model: Recommender) -> Evidence:
         data = getattr(model, "data", None)  # a plugin not built on RecommenderBase may lack it

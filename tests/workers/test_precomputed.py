@@ -5,23 +5,30 @@ cached, and dropped when the person's ratings change."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import astuple
 from typing import Any
 
+import numpy as np
 import redis
 from flask.testing import FlaskClient
+from sqlalchemy import select
 
 from server import create_app
 from server.cache import keys
-from server.cache.lists import unpack
+from server.cache.lists import CachedList, unpack
 from server.config import Settings
 from server.db import Database
+from server.models import ModelVersion, User
 from server.services import champions
+from server.services.model_versions import active_version
+from server.serving.model_store import HeldPerVersion
 from server.serving.policy import Segment
 from tests.conftest import API_KEY
 from tests.workers.conftest import wait_for
 from tests.workers.test_events import newest_event_of, rate
 from workers.context import WorkerContext, build_context
 from workers.events import process_events
+from workers.precompute import refresh_users
 from workers.training import retrain
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
@@ -96,3 +103,44 @@ def test_under_auto_each_person_keeps_one_list_their_champions(
     assert process_events(context, [newest_event_of(seeded, "7")]) == 1
     assert kept_lists(redis_client, champions.AUTO) == 60
     assert served_by(api, "7", champions.AUTO)["cached"]  # written again, folded in
+
+
+def test_the_live_lane_counts_the_co_raters_table_aside_and_explains_the_same_with_it(
+    seeded: Database,
+    train: Callable[..., Any],
+    pipeline_settings: dict[str, Any],
+    redis_client: redis.Redis,
+) -> None:
+    train("als")
+    live = build_context(Settings.load(pipeline_settings))  # a process of its own, table-less
+    with seeded.transaction() as session:
+        version = active_version(session, "als")
+        assert version is not None
+        person = session.scalars(select(User.id).where(User.external_id == "7")).one()
+    model = live.serving.models.model(version)
+    assert live.serving.evidence.of(version, model).table is None
+
+    def refreshed() -> CachedList:
+        with seeded.transaction() as session:
+            refresh_users(live, session, [person])
+        entry = unpack(redis_client.get(keys.recs("als", "7")))
+        assert entry is not None and entry.reasons is not None
+        return entry
+
+    first = refreshed()  # asks for the table, and explains without waiting for it
+    wait_for(lambda: live.serving.evidence.of(version, model).table is not None, timeout=60)
+    second = refreshed()
+    assert second.reasons is not None and first.reasons is not None
+    assert np.array_equal(second.movies, first.movies)
+    for mine, theirs in zip(astuple(second.reasons), astuple(first.reasons), strict=True):
+        assert np.array_equal(mine, theirs)
+
+
+def test_a_value_built_for_an_older_version_does_not_replace_a_newer_ones() -> None:
+    held: HeldPerVersion[str] = HeldPerVersion()
+    older, newer = ModelVersion(algorithm="als", number=1), ModelVersion(algorithm="als", number=2)
+    assert held.get(newer, lambda: "newer") == "newer"
+    held.put(older, "older, built meanwhile")
+    assert held.get(newer, lambda: "built again") == "newer"
+    held.put(newer, "newer, tabled")
+    assert held.get(newer, lambda: "built again") == "newer, tabled"
