@@ -95,7 +95,8 @@ def test_import_keeps_metadata_genres_and_tags(database: Database) -> None:
 def test_kaggle_import_keeps_poster_paths(database: Database) -> None:
     import_dataset(database, open_dataset(FIXTURES / "kaggle", Problems()))
     with database.transaction() as session:
-        posters = dict(session.execute(select(Movie.external_id, Movie.poster_path)).tuples().all())
+        rows = session.execute(select(Movie.external_id, Movie.poster_path))
+        posters = {movie: poster for movie, poster in rows}
     assert posters == {"31": "/x.jpg", "1029": "/y.jpg", "1030": None}
 
 
