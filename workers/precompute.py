@@ -149,7 +149,9 @@ def precompute_shard(
     of a version."""
     if kind == SIMILAR:
         return precompute_similar(context, algorithm, number, ids)
-    return precompute_users(context, algorithm, number, ids)
+    if kind == USERS:
+        return precompute_users(context, algorithm, number, ids)
+    raise ValueError(f"unknown precompute shard kind: {kind!r}")
 
 
 def refresh_users(context: WorkerContext, session: Session, user_ids: list[int]) -> int:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 import redis
 from flask.testing import FlaskClient
 from sqlalchemy import select
@@ -88,3 +89,11 @@ def test_similar_lists_go_out_in_shards_of_movies_like_peoples_lists(
     for algorithm, number, ids, kind in similar:
         precompute_shard(context, algorithm, number, ids, kind)
     assert all(redis_client.mget(keys_of))
+
+
+def test_a_shard_of_an_unknown_kind_is_refused_not_taken_for_people(
+    seeded: Database, pipeline_settings: dict[str, Any]
+) -> None:
+    context = build_context(Settings.load(pipeline_settings))
+    with pytest.raises(ValueError, match="unknown precompute shard kind"):
+        precompute_shard(context, "als", 1, [1, 2], "movies")
