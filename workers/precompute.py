@@ -121,7 +121,9 @@ def precompute_similar(
         if version.status != ModelStatus.ACTIVE:
             return 0
         model = context.serving.models.model(version)
-        evidence = context.serving.evidence.of(version, model)
+        # Many lists to explain: count the most rated movies' co-raters once (their similar
+        # lists are mostly of them), as for people's lists.
+        evidence = context.serving.evidence.tabled(version, model)
         withheld = withheld_movies(context.serving.cache, in_session(session)).lasting()
         rows = session.execute(select(Movie.id, Movie.external_id).where(Movie.id.in_(movie_ids)))
         external = {movie: external_id for movie, external_id in rows}

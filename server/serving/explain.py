@@ -316,8 +316,8 @@ def explain_alike(entry: CachedList, movie: int, evidence: Evidence | None) -> C
         own = evidence.traits.rows([movie])[0]
         known = rows >= 0
         if own >= 0 and known.any():
-            both = evidence.raters[:, rows[known]].T @ evidence.raters[:, [own]]
-            refs[known, 1] = np.asarray(both.toarray()).ravel().astype(np.int32)
+            both = evidence.co_rated(rows[known], np.array([own], np.int64))
+            refs[known, 1] = both[:, 0].astype(np.int32)
     kinds = np.full(len(entry), Why.ALIKE, np.uint8)
     return entry.explained(Reasons(kinds, refs, np.zeros((len(entry), 2), np.uint8)))
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from plugins.algorithms.implicit_mf import confidence
+from plugins.algorithms.neighbours import neighbour_lists
 from plugins.data import MovieInfo, Ratings
 from plugins.registry import discover
 from plugins.testing import structured_ratings
@@ -43,6 +45,51 @@ def test_knn_item_prediction_is_the_weighted_neighbour_mean() -> None:
     sim_32 = 1.0  # only user 2 rated both: (4*2) / (4 * 2)
     expected = (sim_31 * 5 + sim_32 * 3) / (sim_31 + sim_32)
     assert model.predict(1, [3])[0] == np.float32(expected)
+
+
+def _similarity_by_hand(x: np.ndarray, y: np.ndarray, kind: str, shrink: float) -> float:
+    """One pair's similarity over its common raters, from the textbook formulas."""
+    n = len(x)
+    if kind == "msd":
+        return float(1 / (1 + np.mean((x - y) ** 2)))
+    if kind == "pearson":
+        x, y = x - x.mean(), y - y.mean()
+    den = np.sqrt((x @ x) * (y @ y))
+    value = float(x @ y / den) if den > 0 else 0.0
+    return value * (n - 1) / (n - 1 + shrink)
+
+
+@pytest.mark.parametrize("kind", ["cosine", "pearson", "msd"])
+def test_neighbour_lists_are_the_best_similarities_of_every_pair(kind: str) -> None:
+    # 30 people rate 12 movies at random; each movie's list must be its `width` most similar
+    # movies of a positive similarity, best first, as computed pair by pair.
+    rng = np.random.default_rng(3)
+    dense = np.where(rng.random((30, 12)) < 0.5, rng.uniform(0.5, 5, (30, 12)), 0.0)
+    matrix = sp.csr_matrix(dense)
+    width, shrink = 4, 5.0
+    lists = neighbour_lists(matrix.tocsc(), matrix, kind, shrink, 2, width)
+    for a in range(12):
+        expected = {}
+        for b in range(12):
+            common = (dense[:, a] > 0) & (dense[:, b] > 0)
+            if b != a and common.sum() >= 2:
+                value = _similarity_by_hand(dense[common, a], dense[common, b], kind, shrink)
+                if value > 0:
+                    expected[b] = value
+        best = sorted(expected, key=lambda b: -expected[b])[:width]
+        row = lists[a]
+        assert row.indices.tolist() == best
+        np.testing.assert_allclose(row.data, [expected[b] for b in best], rtol=1e-5)
+
+
+def test_neighbour_lists_cut_ties_at_the_width_in_the_order_first_seen() -> None:
+    # Everyone gives every movie the same stars: every pair's cosine is 1, so each list holds
+    # the first `width` other movies, in column order.
+    matrix = sp.csr_matrix(np.full((5, 9), 3.0))
+    lists = neighbour_lists(matrix.tocsc(), matrix, "cosine", 0.0, 1, 3)
+    assert lists[0].indices.tolist() == [1, 2, 3]
+    assert lists[4].indices.tolist() == [0, 1, 2]
+    np.testing.assert_allclose(lists.data, 1.0, rtol=1e-6)
 
 
 def test_popularity_weighted_rating_by_hand() -> None:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from server.serving.explain import Evidence, co_rated
+from server.cache.lists import CachedList
+from server.serving.explain import Evidence, co_rated, explain_alike
 
 
 def ratings(people: int = 400, movies: int = 300, seed: int = 0) -> sp.csc_matrix:
@@ -68,3 +69,20 @@ def test_the_most_alike_are_the_best_of_every_cosine_as_far_as_the_floor() -> No
             assert np.array_equal(similarity >= floor, reached)
             assert np.array_equal(np.where(reached, best, -1), np.where(reached, expected, -1))
             assert np.allclose(np.where(reached, similarity, 0), np.where(reached, cosines, 0))
+
+
+def test_a_similar_list_names_how_many_rated_both_with_or_without_the_table() -> None:
+    stars = ratings(seed=5)
+    raters = (stars > 0).astype(np.float64).tocsc()
+    plain = evidence(stars)
+    listed = np.array([0, 3, 150, 7, 299, 40], np.int32)  # head and tail movies alike
+    for movie in (2, 250):  # one in the table's head, one far out of it
+        expected = (raters[:, listed].T @ raters[:, [movie]]).toarray().ravel()
+        entry = CachedList(
+            1, "knn-item", listed, np.linspace(1, 0.5, len(listed), dtype=np.float32)
+        )
+        for source in (plain, plain.tabled(size=40)):
+            reasons = explain_alike(entry, movie, source).reasons
+            assert reasons is not None
+            assert reasons.refs[:, 0].tolist() == [movie] * len(listed)
+            assert reasons.refs[:, 1].tolist() == expected.astype(int).tolist()
