@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
@@ -60,7 +61,8 @@ class Ease(RecommenderBase[EaseConfig]):
         inverse = scipy.linalg.inv(gram, overwrite_a=True, check_finite=False)
         weights = inverse / -np.diag(inverse)
         np.fill_diagonal(weights, 0.0)
-        self.weights = weights.astype(np.float32)
+        # Row-major: a person's scores add up rows (the inverse comes back column-major).
+        self.weights = np.ascontiguousarray(weights, dtype=np.float32)
         self._derive()
 
     def _derive(self) -> None:
@@ -74,7 +76,7 @@ class Ease(RecommenderBase[EaseConfig]):
         history = self.position[items]
         known = history >= 0
         # The person's row of X (1 per liked rating, plus feedback weights) times the weights.
-        return np.asarray(values[known] @ self.weights[history[known]], np.float32).reshape(-1)
+        return _weighted_rows(np.asarray(self.weights), history[known], values[known])  # type: ignore[no-any-return]
 
     def _score(self, state: UserState, items: IndexArray) -> FloatArray:
         positions = self.position[items]
@@ -96,3 +98,15 @@ class Ease(RecommenderBase[EaseConfig]):
         self.items = arrays["items"]
         self.weights = arrays["weights"]
         self._derive()
+
+
+@numba.njit(cache=True)
+def _weighted_rows(weights, rows, values):  # type: ignore[no-untyped-def]
+    """``values @ weights[rows]`` without copying the rows out first: half the time of numpy's
+    at a few hundred rows of thousands, and every person's list is made of it."""
+    out = np.zeros(weights.shape[1], np.float32)
+    for i in range(len(rows)):
+        row, value = weights[rows[i]], values[i]
+        for j in range(len(out)):
+            out[j] += value * row[j]
+    return out

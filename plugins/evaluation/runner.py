@@ -142,11 +142,13 @@ def evaluate_fold(
     fold: Fold,
     catalogue: np.ndarray,
     protocol: EvaluationProtocol,
-    fallback: Baseline,
+    fallback: Baseline | None,
     train: Ratings | None = None,
 ) -> tuple[FoldResult, FoldOutput]:
     """Fit ``model`` on the fold's training part (``train``: made here unless the caller made
-    it for the fold's other uses; models never change it) and measure it on the test part."""
+    it for the fold's other uses; models never change it) and measure it on the test part.
+    ``fallback`` answers the ratings ``model`` cannot predict (None: fitted here when
+    ``model`` predicts ratings at all)."""
     train = fold.train.to_ratings(catalogue) if train is None else train
     started = time.perf_counter()
     model.fit(train, FitOptions(seed=protocol.seed))
@@ -155,6 +157,7 @@ def evaluate_fold(
     started = time.perf_counter()
     predictions: list[tuple[int, int, float, float]] = []
     if "predict" in model.capabilities:
+        fallback = Baseline().fit(train) if fallback is None else fallback
         predictions = _rating_predictions(model, fold.test, fallback, result)
     top_lists: list[tuple[int, int, int, float]] = []
     if "rank" in model.capabilities and protocol.top_n:
