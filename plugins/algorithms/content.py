@@ -111,8 +111,10 @@ class Content(RecommenderBase[ContentConfig]):
     def _score(self, state: UserState, items: IndexArray) -> FloatArray:
         if state.extra is None:
             return np.full(len(items), np.nan, np.float32)
-        scores = np.asarray(self.vectors[items] @ state.extra).ravel().astype(np.float32)
-        return np.where(self.has_content[items], scores, np.nan).astype(np.float32)
+        # One product over every movie, then a gather: picking the rows first copied the
+        # whole matrix when ranking everything.
+        scores = np.asarray(self.vectors @ state.extra, np.float32).ravel()
+        return np.where(self.has_content[items], scores[items], np.float32(np.nan))
 
     def _similar_scores(self, item: int) -> FloatArray:
         if not self.has_content[item]:

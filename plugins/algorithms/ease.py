@@ -66,29 +66,28 @@ class Ease(RecommenderBase[EaseConfig]):
         self._derive()
 
     def _derive(self) -> None:
-        self.position = np.full(self.data.shape[1], -1, np.int64)
-        self.position[self.items] = np.arange(len(self.items))
+        # Each movie's row in the weights; len(items) for a movie not modelled, which a
+        # person's scores hold as a NaN past the modelled ones (one gather scores a catalogue).
+        self.slot = np.full(self.data.shape[1], len(self.items), np.int64)
+        self.slot[self.items] = np.arange(len(self.items))
 
     def _user_extra(self, state: UserState) -> FloatArray:
         liked = state.rated[state.stars >= self.config.min_stars]
         items = np.concatenate([liked, state.signal_items])
         values = np.concatenate([np.ones(len(liked), np.float32), state.signal_weights])
-        history = self.position[items]
-        known = history >= 0
+        history = self.slot[items]
+        known = history < len(self.items)
         # The person's row of X (1 per liked rating, plus feedback weights) times the weights.
-        return _weighted_rows(np.asarray(self.weights), history[known], values[known])  # type: ignore[no-any-return]
+        scores = _weighted_rows(np.asarray(self.weights), history[known], values[known])
+        return np.append(scores, np.float32(np.nan))
 
     def _score(self, state: UserState, items: IndexArray) -> FloatArray:
-        positions = self.position[items]
-        scores = np.full(len(items), np.nan, np.float32)
-        modelled = positions >= 0
-        scores[modelled] = state.extra[positions[modelled]]
-        return scores
+        return state.extra[self.slot[items]]  # type: ignore[no-any-return]
 
     def _similar_scores(self, item: int) -> FloatArray:
         scores = np.full(self.data.shape[1], np.nan, np.float32)
-        if self.position[item] >= 0:
-            scores[self.items] = self.weights[self.position[item]]
+        if self.slot[item] < len(self.items):
+            scores[self.items] = self.weights[self.slot[item]]
         return scores
 
     def _state_arrays(self) -> dict[str, np.ndarray]:

@@ -136,6 +136,11 @@ def test_ease_keeps_its_weights_row_major_and_scores_as_the_matrix_product() -> 
     user = int(train.user_ids[0])
     row = train.matrix[0]
     liked = row.indices[row.data >= 3.5]
-    positions = model.position[liked]  # type: ignore[attr-defined]
-    expected = weights[positions[positions >= 0]].sum(axis=0)
-    np.testing.assert_allclose(model.user_state(user).extra, expected, rtol=1e-5, atol=1e-6)
+    slots = model.slot[liked]  # type: ignore[attr-defined]
+    expected = weights[slots[slots < len(weights)]].sum(axis=0)
+    scores = model.score(user, train.movie_ids)
+    modelled = model.slot < len(weights)  # type: ignore[attr-defined]
+    np.testing.assert_allclose(
+        scores[modelled], expected[model.slot[modelled]], rtol=1e-5, atol=1e-6
+    )  # type: ignore[attr-defined]
+    assert np.isnan(scores[~modelled]).all() and (~modelled).any()

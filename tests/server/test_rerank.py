@@ -7,7 +7,13 @@ import pytest
 
 from server.cache.lists import CachedList
 from server.config import Settings, SettingsError
-from server.serving.rerank import MovieTraits, Reranking, rerank
+from server.serving.rerank import (
+    CALIBRATION_ALPHA,
+    MovieTraits,
+    Reranking,
+    _greedy_places,
+    rerank,
+)
 
 GENRES = {1: ("Drama",), 2: ("Drama",), 3: ("Drama",), 4: ("Comedy",), 5: ("Comedy", "Drama")}
 COUNTS = {1: 100, 2: 50, 3: 9, 4: 3, 5: 0}
@@ -64,3 +70,39 @@ def test_weights_out_of_range_are_refused() -> None:
         Settings.load({"rerank_calibration": 1.0})
     with pytest.raises(SettingsError, match="RERANK_POPULARITY"):
         Settings.load({"rerank_popularity": -0.1})
+
+
+def _greedy_by_hand(
+    base: np.ndarray, shares: np.ndarray, target: np.ndarray, calibration: float, places: int
+) -> list[int]:
+    """Each place: the open row of the best base value less calibration x KL(target || the
+    smoothed mix the list would have with it), every genre's term summed anew."""
+    chosen: list[int] = []
+    held = np.zeros(shares.shape[1])
+    for place in range(places):
+        values = []
+        for row in range(len(base)):
+            mix = (held + shares[row]) / (place + 1)
+            smoothed = (1 - CALIBRATION_ALPHA) * mix + CALIBRATION_ALPHA * target
+            wanted = target > 0
+            divergence = np.sum(target[wanted] * np.log2(target[wanted] / smoothed[wanted]))
+            values.append(-np.inf if row in chosen else base[row] - calibration * divergence)
+        chosen.append(int(np.argmax(values)))
+        held += shares[chosen[-1]]
+    return chosen
+
+
+def test_the_greedy_places_are_the_objectives_best_one_after_another() -> None:
+    rng = np.random.default_rng(7)
+    for _ in range(40):
+        rows, genres = int(rng.integers(2, 40)), int(rng.integers(1, 12))
+        shares = np.zeros((rows, genres))
+        for row in range(rows):
+            own = rng.choice(genres, int(rng.integers(0, min(3, genres) + 1)), replace=False)
+            shares[row, own] = 1.0 / max(len(own), 1)
+        target = rng.dirichlet(np.ones(genres)) * (rng.random(genres) < 0.7)
+        target = target / target.sum() if target.sum() > 0 else target
+        base = 1.0 / np.log2(np.arange(rows) + 2.0) - 0.2 * rng.random(rows)
+        places = min(10, rows)
+        got = _greedy_places(base, shares, target, 0.6, places).tolist()
+        assert got == _greedy_by_hand(base, shares, target, 0.6, places)
