@@ -115,26 +115,24 @@ class RelayReport:
 
 
 def relay(
-    context: WorkerContext, send_event: Send, send_retrain: Callable[[str], None]
+    context: WorkerContext,
+    send_event: Send,
+    send_retrain: Callable[[str], None],
+    tasks_queued: int = 0,
 ) -> RelayReport:
     """Re-send the newest unprocessed event of each user whose events waited longer than
     ``relay_after_seconds`` (the broker was down, or a worker died); ask for a retrain of each
     scheduled algorithm that has ``retrain_after_events`` new events or no model at all, and of
-    each scheduled or serving algorithm trained before the newest import."""
+    each scheduled or serving algorithm trained before the newest import.
+
+    Nothing is re-sent while ``tasks_queued`` tasks wait on the events queue: the workers are
+    behind, not gone, and each task they take drains the oldest waiting events too, so a
+    re-send would only queue more tasks behind the backlog."""
     context.coordination.beat_heartbeat(now())
     settings = context.settings
     cutoff = now() - settings.relay_after_seconds
     with context.db.transaction() as session:
-        waiting = (
-            session.execute(
-                select(func.max(RatingEvent.id))
-                .where(RatingEvent.processed_at.is_(None), RatingEvent.created_at <= cutoff)
-                .group_by(RatingEvent.user_id)
-                .limit(RELAY_BATCH)
-            )
-            .scalars()
-            .all()
-        )
+        waiting = [] if tasks_queued > 0 else _late_events(session, cutoff)
         newest = int(session.scalar(select(func.max(RatingEvent.id))) or 0)
         imported = session.scalar(
             select(func.max(RatingEvent.id)).where(RatingEvent.kind == IMPORT_EVENT)
@@ -152,11 +150,24 @@ def relay(
                 settings.retrain_after_events,
             )
         ]
-    ids = [int(event_id) for event_id in waiting]
-    for start in range(0, len(ids), EVENTS_PER_TASK):
-        send_event(ids[start : start + EVENTS_PER_TASK])
+    for start in range(0, len(waiting), EVENTS_PER_TASK):
+        send_event(waiting[start : start + EVENTS_PER_TASK])
     for algorithm in due:
         send_retrain(algorithm)
     if waiting or due:
         log.info("relay re-sent %d users' events; retrain due: %s", len(waiting), due)
     return RelayReport(len(waiting), due)
+
+
+def _late_events(session: Session, cutoff: int) -> list[int]:
+    """The newest unprocessed event of each user (at most ``RELAY_BATCH``) whose events are
+    older than ``cutoff``."""
+    return [
+        int(event_id)
+        for event_id in session.execute(
+            select(func.max(RatingEvent.id))
+            .where(RatingEvent.processed_at.is_(None), RatingEvent.created_at <= cutoff)
+            .group_by(RatingEvent.user_id)
+            .limit(RELAY_BATCH)
+        ).scalars()
+    ]

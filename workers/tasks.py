@@ -7,9 +7,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from kombu.exceptions import ChannelError, KombuError
+
 from server.services import enrich, popular
 from server.tasks import (
     ENRICH_MOVIES,
+    EVENTS_QUEUE,
     IMPORT_DATASET,
     KEEP_POPULAR,
     PRECOMPUTE,
@@ -51,9 +54,24 @@ def relay_task() -> int:
             retrain_task.apply_async((algorithm, False), queue=TRAINING_QUEUE)
 
     report = events.relay(
-        context, lambda event_ids: process_events_task.apply_async((event_ids,)), send_retrain
+        context,
+        lambda event_ids: process_events_task.apply_async((event_ids,)),
+        send_retrain,
+        events_queued(),
     )
     return report.resent
+
+
+def events_queued() -> int:
+    """How many tasks wait on the events queue (0 when the broker cannot tell: the relay then
+    re-sends, as it would with none waiting)."""
+    try:
+        with celery.connection_for_write() as connection:
+            _, count, _ = connection.default_channel.queue_declare(EVENTS_QUEUE, passive=True)
+    except (ChannelError, KombuError, OSError) as error:
+        log.warning("the events queue's length is unknown: %s", error)
+        return 0
+    return int(count)
 
 
 @celery.task(name=RETRAIN, bind=True, max_retries=BUSY_RETRIES)

@@ -20,8 +20,10 @@ from server.db import Database
 from server.models import RatingEvent
 from server.tasks import EVENTS_QUEUE, PROCESS_EVENTS, TaskQueue, broker_url
 from tests.conftest import API_KEY
+from workers.celery_app import celery
 from workers.context import WorkerContext, build_context
 from workers.events import process_events, relay
+from workers.tasks import events_queued, process_events_task
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 
@@ -110,6 +112,31 @@ def test_an_import_asks_each_serving_algorithm_for_one_retrain_and_refreshes_no_
 
 # Event ids no test's database reaches.
 OURS = 10**9
+
+
+def test_late_events_are_resent_unless_tasks_wait_on_the_events_queue(
+    seeded: Database, context: WorkerContext, api: FlaskClient
+) -> None:
+    rate(api, "7", "3", 5.0)  # published to no worker: it waits, and grows late
+    deadline = time.monotonic() + 60
+    sent: list[list[int]] = []
+    while not sent and time.monotonic() < deadline:
+        sent = relay_asks(context)[0]
+        time.sleep(0.2)
+    assert sent == [[newest_event_of(seeded, "7")]]
+    behind: list[list[int]] = []  # workers behind, not gone: their tasks drain it anyway
+    relay(context, behind.append, lambda _: None, tasks_queued=3)
+    assert behind == []
+    assert waiting(seeded) == 1
+
+
+def test_the_relay_counts_the_tasks_waiting_on_the_events_queue() -> None:
+    celery.control.purge()
+    assert events_queued() == 0
+    for event_id in (OURS + 8, OURS + 9):
+        process_events_task.apply_async(([event_id],))
+    assert events_queued() == 2
+    celery.control.purge()
 
 
 def test_a_lone_event_is_published_at_once_and_a_burst_as_one_task(
