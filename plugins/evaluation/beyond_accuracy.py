@@ -24,12 +24,9 @@ from itertools import combinations
 
 import numpy as np
 import numpy.typing as npt
-import scipy.sparse as sp
 
 HEAD_SHARE_OF_RATINGS = 0.2
 CALIBRATION_ALPHA = 0.01
-# Personalization multiplies this many (list, list) pairs at a time, at most.
-PAIRS_A_BLOCK = 4_000_000
 
 Genres = Mapping[int, tuple[str, ...]]
 
@@ -113,27 +110,22 @@ def _genre_distance(a: int, b: int, genres: Genres) -> float:
 
 def personalization(lists: Sequence[Sequence[int]]) -> float:
     """1 - the mean overlap of two users' lists (shared movies over the longer list's length),
-    over every pair of users, computed as sparse products a block of lists at a time: only
-    pairs sharing a movie are held, never a dense lists x lists matrix (10,000 lists: 3 GB)."""
+    over every pair of users.
+
+    Counted movie by movie, not pair by pair: a movie on c lists is shared by each pair of
+    them, and a pair counts it as 1 over the longer one's length, so with those lists ordered
+    by length each one adds its place in that order over its own length (10,000 lists: a sort
+    of their entries, where the pairs' sparse products took 1.5 s)."""
     if len(lists) < 2:
         return float("nan")
-    movies = sorted({movie for ranked in lists for movie in ranked})
-    column = {movie: index for index, movie in enumerate(movies)}
-    lengths = np.array([len(ranked) for ranked in lists], np.float64)
-    rows = np.repeat(np.arange(len(lists)), lengths.astype(np.int64))
-    cols = [column[movie] for ranked in lists for movie in ranked]
-    lists_by_movie = sp.csr_matrix(
-        (np.ones(len(cols)), (rows, cols)), shape=(len(lists), len(movies))
-    )
-    movies_by_list = lists_by_movie.T.tocsr()
-    block = max(1, PAIRS_A_BLOCK // len(lists))
-    overlap = 0.0
-    for start in range(0, len(lists), block):
-        shared = (lists_by_movie[start : start + block] @ movies_by_list).tocoo()
-        first, second = shared.row + start, shared.col
-        other = first != second  # a list shares everything with itself: not a pair
-        longer = np.maximum(lengths[first[other]], lengths[second[other]])
-        overlap += float((shared.data[other] / longer).sum())
+    lengths = np.array([len(ranked) for ranked in lists], np.int64)
+    movies = np.fromiter((movie for ranked in lists for movie in ranked), np.int64, lengths.sum())
+    entry_lengths = np.repeat(lengths, lengths).astype(np.float64)
+    order = np.lexsort((entry_lengths, movies))
+    movies, entry_lengths = movies[order], entry_lengths[order]
+    starts = np.flatnonzero(np.r_[True, movies[1:] != movies[:-1]])
+    place = np.arange(len(movies)) - np.repeat(starts, np.diff(np.r_[starts, len(movies)]))
+    overlap = 2.0 * float((place / entry_lengths).sum())  # each pair both ways round
     pairs = len(lists) * (len(lists) - 1)
     return float(1.0 - overlap / pairs)
 

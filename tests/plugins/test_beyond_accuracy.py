@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from plugins.evaluation.beyond_accuracy import (
@@ -48,6 +49,21 @@ def test_intra_list_diversity_by_genre_jaccard() -> None:
 def test_personalization_is_one_minus_the_mean_overlap() -> None:
     assert personalization([[1, 2], [1, 3], [4, 5]]) == pytest.approx(1 - (1 / 2) / 3)
     assert personalization([[1, 2], [1, 2]]) == pytest.approx(0.0)
+
+
+def test_personalization_counts_every_pair_over_the_longer_list() -> None:
+    # Lists of unequal lengths (an empty one too): the movie-by-movie count is the mean over
+    # every pair of users of shared movies over the longer list's length.
+    rng = np.random.default_rng(5)
+    for _ in range(20):
+        lists = [rng.choice(30, int(rng.integers(0, 9)), replace=False).tolist() for _ in range(25)]
+        overlaps = [
+            len(set(a) & set(b)) / max(len(a), len(b), 1)
+            for i, a in enumerate(lists)
+            for j, b in enumerate(lists)
+            if i != j
+        ]
+        assert personalization(lists) == pytest.approx(1 - np.mean(overlaps), abs=1e-12)
 
 
 def test_calibration_is_steck_s_smoothed_kl_divergence() -> None:
