@@ -122,8 +122,9 @@ def precompute_similar(
             return 0
         model = context.serving.models.model(version)
         # Many lists to explain: count the most rated movies' co-raters once (their similar
-        # lists are mostly of them), as for people's lists.
-        evidence = context.serving.evidence.tabled(version, model)
+        # lists are mostly of them), as for people's lists, and hold who rated what by person
+        # (the rarer movies' co-raters are counted through their few raters).
+        evidence = context.serving.evidence.profiled(version, model)
         withheld = withheld_movies(context.serving.cache, in_session(session)).lasting()
         rows = session.execute(select(Movie.id, Movie.external_id).where(Movie.id.in_(movie_ids)))
         external = {movie: external_id for movie, external_id in rows}

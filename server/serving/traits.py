@@ -40,6 +40,16 @@ class EvidenceStore:
             self._evidence.put(version, evidence)
         return evidence
 
+    def profiled(self, version: ModelVersion, model: Recommender) -> Evidence:
+        """``tabled``'s evidence with each person's rated movies at hand too
+        (``Evidence.profiled``), held from now on: for a process about to explain many
+        similar lists."""
+        evidence = self.tabled(version, model)
+        if evidence.profiles is None:
+            evidence = evidence.profiled()
+            self._evidence.put(version, evidence)
+        return evidence
+
     def tabled_soon(self, version: ModelVersion, model: Recommender) -> None:
         """Count the table of ``tabled`` in a thread of its own, unless it is held or being
         counted: for a process that explains lists as they come (the live lane), which keeps

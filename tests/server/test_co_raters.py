@@ -7,7 +7,12 @@ import numpy as np
 import scipy.sparse as sp
 
 from server.cache.lists import CachedList
-from server.serving.explain import Evidence, co_rated, explain_alike
+from server.serving.explain import (
+    Evidence,
+    co_rated,
+    counted_through_people,
+    explain_alike,
+)
 
 
 def ratings(people: int = 400, movies: int = 300, seed: int = 0) -> sp.csc_matrix:
@@ -81,8 +86,25 @@ def test_a_similar_list_names_how_many_rated_both_with_or_without_the_table() ->
         entry = CachedList(
             1, "knn-item", listed, np.linspace(1, 0.5, len(listed), dtype=np.float32)
         )
-        for source in (plain, plain.tabled(size=40)):
+        for source in (plain, plain.tabled(size=40), plain.tabled(size=40).profiled()):
             reasons = explain_alike(entry, movie, source).reasons
             assert reasons is not None
             assert reasons.refs[:, 0].tolist() == [movie] * len(listed)
             assert reasons.refs[:, 1].tolist() == expected.astype(int).tolist()
+
+
+def test_counted_through_the_raters_own_movies_or_theirs_the_counts_are_the_same() -> None:
+    stars = ratings(seed=6)
+    raters = (stars > 0).astype(np.float64).tocsc()
+    plain = evidence(stars)
+    profiled = plain.tabled(size=40).profiled()
+    rng = np.random.default_rng(7)
+    for movie in [*range(0, 300, 7), 299]:  # head movies walk the others, tail ones people
+        others = rng.choice(300, 30, replace=False).astype(np.int64)
+        expected = (raters[:, others].T @ raters[:, [movie]]).toarray().ravel()
+        assert np.array_equal(profiled.rated_both(movie, others), expected)
+        assert np.array_equal(plain.rated_both(movie, others), expected)
+        people = raters.indices[raters.indptr[movie] : raters.indptr[movie + 1]]
+        profiles = raters.tocsr()
+        through = counted_through_people(profiles.indptr, profiles.indices, people, others, 300)
+        assert np.array_equal(through, expected)
