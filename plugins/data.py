@@ -59,10 +59,8 @@ class Ratings:
             raise ValueError("users, movies, stars and timestamps must have the same length")
         self.movie_info: Mapping[int, MovieInfo] = dict(movie_info or {})
         catalogue = np.fromiter(self.movie_info.keys(), np.int64, len(self.movie_info))
-        self.user_ids: IdArray = np.unique(user_col)
-        self.movie_ids: IdArray = np.unique(np.concatenate([movie_col, catalogue]))
-        rows = np.searchsorted(self.user_ids, user_col)
-        cols = np.searchsorted(self.movie_ids, movie_col)
+        self.user_ids, rows = _ids_and_places(user_col)
+        self.movie_ids, cols = _ids_and_places(movie_col, catalogue)
         self.matrix, self.times = _to_csr(rows, cols, star_col, time_col, self.shape)
 
     @classmethod
@@ -170,6 +168,29 @@ class Ratings:
             self.times.data[keep],
             self.movie_info or {int(m): MovieInfo() for m in self.movie_ids},
         )
+
+
+# Ids spanning at most this many values are marked in an array that wide (see
+# ``_ids_and_places``): 80 MB for a moment at most.
+MARKED_SPAN = 16_000_000
+
+
+def _ids_and_places(
+    column: npt.NDArray[np.int64], more: npt.NDArray[np.int64] | None = None
+) -> tuple[IdArray, npt.NDArray[np.int64]]:
+    """The sorted distinct ids of ``column`` and ``more``, and the place of each of
+    ``column``'s among them. Ids of a narrow span (a database's, MovieLens') are marked in an
+    array as wide as the span: for 25M ratings a fifth of sorting and searching them."""
+    every = column if more is None or not len(more) else np.concatenate([column, more])
+    low = int(every.min()) if len(every) else 0
+    span = int(every.max()) - low + 1 if len(every) else 0
+    if span > MARKED_SPAN:
+        ids = np.unique(every)
+        return ids, np.searchsorted(ids, column)
+    present = np.zeros(span, bool)
+    present[every - low] = True
+    places = np.cumsum(present, dtype=np.int32) - 1
+    return np.flatnonzero(present) + low, places[column - low].astype(np.int64)
 
 
 def _to_csr(

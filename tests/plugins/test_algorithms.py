@@ -144,3 +144,20 @@ def test_ease_keeps_its_weights_row_major_and_scores_as_the_matrix_product() -> 
         scores[modelled], expected[model.slot[modelled]], rtol=1e-5, atol=1e-6
     )  # type: ignore[attr-defined]
     assert np.isnan(scores[~modelled]).all() and (~modelled).any()
+
+
+def test_ratings_index_ids_of_any_span_alike() -> None:
+    # Narrow spans of ids are marked in an array, wide ones sorted: the same matrix either way.
+    users, movies, stars = [5, 3, 5, 9], [20, 10, 10, 40], [4.0, 3.0, 2.5, 5.0]
+    narrow = Ratings(users, movies, stars, movie_info={30: MovieInfo(title="unrated")})
+    wide = Ratings(
+        [u * 10**12 for u in users],
+        [m * 10**12 for m in movies],
+        stars,
+        movie_info={30 * 10**12: MovieInfo(title="unrated")},
+    )
+    assert narrow.user_ids.tolist() == [3, 5, 9] and narrow.movie_ids.tolist() == [10, 20, 30, 40]
+    np.testing.assert_array_equal(wide.user_ids, narrow.user_ids * 10**12)
+    np.testing.assert_array_equal(wide.movie_ids, narrow.movie_ids * 10**12)
+    assert (narrow.matrix != wide.matrix).nnz == 0
+    assert narrow.matrix[1, 0] == 2.5 and narrow.matrix[1, 1] == 4.0
