@@ -304,12 +304,7 @@ def packed_columns(
     fetching rows, or a COPY read message by message, manages well under one. Queries cover
     ranges of the first column, each small enough for a ``bytea``; each one's rows are copied
     into one array as they come, so the packed rows are held once (25M ratings: 450 MB)."""
-    types = [(column, _SENDS[_width(table, column)]) for column in columns]
-    packed = sql.SQL(" || ").join(
-        sql.SQL("{}({})").format(sql.SQL(send), sql.Identifier(column))
-        for column, (send, _) in types
-    )
-    row = np.dtype([(column, dtype) for column, (_, dtype) in types])
+    packed, row = _packing(table, columns)
     first = sql.Identifier(columns[0])
     name = sql.Identifier(table.name)
     cursor = session.connection().connection.driver_connection.cursor(binary=True)  # type: ignore[union-attr]
@@ -334,6 +329,33 @@ def packed_columns(
                 records[filled : filled + len(part)] = part
                 filled += len(part)
     return [records[column][:filled].astype(np.int64) for column in columns]
+
+
+def packed_rows(
+    session: Session, table: Table, columns: Sequence[str], key: str, keys: Sequence[int]
+) -> list[npt.NDArray[np.int64]]:
+    """The integer ``columns`` of ``table``'s rows whose ``key`` is one of ``keys``, one int64
+    array a column, packed by the database as ``packed_columns`` does (PostgreSQL; ``keys``
+    few enough for one ``bytea``): a shard's people's ratings without a Python row each."""
+    packed, row = _packing(table, columns)
+    query = sql.SQL("SELECT string_agg({p}, ''::bytea) FROM {t} WHERE {k} = ANY(%s)").format(
+        p=packed, t=sql.Identifier(table.name), k=sql.Identifier(key)
+    )
+    cursor = session.connection().connection.driver_connection.cursor(binary=True)  # type: ignore[union-attr]
+    with cursor:
+        cursor.execute(query, (list(keys),))
+        records = np.frombuffer(cursor.fetchone()[0] or b"", dtype=row)
+    return [records[column].astype(np.int64) for column in columns]
+
+
+def _packing(table: Table, columns: Sequence[str]) -> tuple[sql.Composed, np.dtype[np.void]]:
+    """The SQL expression of a row of ``columns`` in binary, and numpy's type of that row."""
+    types = [(column, _SENDS[_width(table, column)]) for column in columns]
+    packed = sql.SQL(" || ").join(
+        sql.SQL("{}({})").format(sql.SQL(send), sql.Identifier(column))
+        for column, (send, _) in types
+    )
+    return packed, np.dtype([(column, dtype) for column, (_, dtype) in types])
 
 
 def _width(table: Table, column: str) -> int:

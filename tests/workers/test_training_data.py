@@ -14,6 +14,7 @@ from sqlalchemy import select
 from server.datasets import bulk
 from server.db import Database
 from server.models import Rating
+from server.services import ratings
 from workers.training import load_training_table, rating_columns
 
 
@@ -53,3 +54,22 @@ def test_ratings_packed_in_many_pieces_are_read_whole(
         monkeypatch.setattr(bulk, "_PACKED_BYTES", 4096)  # about 220 ratings a query
         pieces = rating_columns(session)
     np.testing.assert_array_equal(sorted_rows(pieces), sorted_rows(whole))
+
+
+def test_a_shards_ratings_are_each_persons_stored_ratings_by_movie(
+    seeded: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ratings, "PEOPLE_A_QUERY", 7)  # several queries for the shard
+    with seeded.transaction() as session:
+        rows = session.execute(select(Rating.user_id, Rating.movie_id, Rating.half_stars)).all()
+        people = sorted({user for user, _, _ in rows})
+        asked = [*people[::2], 10**6]  # every other person, and one nobody is
+        read = ratings.ratings_by_user(session, asked)
+        assert ratings.ratings_by_user(session, []) == {}
+    expected: dict[int, list[tuple[int, float]]] = {}
+    for user, movie, half_stars in sorted(rows):
+        expected.setdefault(user, []).append((movie, half_stars / 2))
+    assert sorted(read) == people[::2]
+    for user, rated in read.items():
+        assert list(zip(rated.movies.tolist(), rated.stars.tolist(), strict=True)) == expected[user]
+        assert rated.movies.dtype == np.int64 and rated.stars.dtype == np.float32
