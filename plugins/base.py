@@ -23,6 +23,7 @@ from typing import (
     runtime_checkable,
 )
 
+import numba
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
@@ -357,19 +358,70 @@ class RecommenderBase(Generic[ConfigT]):
 
     def _top(self, scores: FloatArray, blocked: IndexArray, n: int) -> Ranked:
         """The best ``n`` scorable movies, excluding ``blocked`` dense indices."""
-        values = np.where(np.isnan(scores), -np.inf, scores).astype(np.float32)
-        values[blocked[(blocked >= 0) & (blocked < len(values))]] = -np.inf
-        return top_n(values, n, self.data.movie_ids)
+        return top_n(scores, n, self.data.movie_ids, blocked)
 
 
-def top_n(values: FloatArray, n: int, ids: IdArray) -> Ranked:
-    """The ``n`` largest finite ``values`` as a ranked list of ``ids`` (ties: lower index)."""
-    finite = np.flatnonzero(np.isfinite(values))
-    if n <= 0 or len(finite) == 0:
+def top_n(values: FloatArray, n: int, ids: IdArray, blocked: IndexArray | None = None) -> Ranked:
+    """The ``n`` largest finite ``values`` (as float32) but those of ``blocked`` places, as a
+    ranked list of ``ids`` (ties: lower index)."""
+    if n <= 0:
         return Ranked(np.empty(0, np.int64), np.empty(0, np.float32))
-    chosen = finite[np.argpartition(-values[finite], n - 1)[:n]] if len(finite) > n else finite
+    values = np.asarray(values, np.float32)
+    banned = np.empty(0, np.int64) if blocked is None else np.asarray(blocked, np.int64)
+    chosen = _best_places(values, banned, n)
     order = chosen[np.lexsort((chosen, -values[chosen]))]
-    return Ranked(ids[order].astype(np.int64), values[order].astype(np.float32))
+    return Ranked(ids[order].astype(np.int64), values[order])
+
+
+@numba.njit(cache=True)
+def _best_places(values, blocked, n):  # type: ignore[no-untyped-def]
+    """The places of the ``n`` largest finite ``values`` not ``blocked``, in no order (ties:
+    lower place). One pass keeping the best so far in a heap whose root is the worst of them:
+    a list is picked from every movie's score for every person served, and a full partition
+    (plus the passes to mask NaNs and blocked movies first) took three times as long."""
+    banned = np.zeros(len(values), np.bool_)
+    for place in blocked:
+        if 0 <= place < len(values):
+            banned[place] = True
+    kept_values = np.empty(min(n, len(values)), np.float32)
+    kept = np.empty(len(kept_values), np.int64)
+    size = 0
+    for i in range(len(values)):
+        value = values[i]
+        if not np.isfinite(value) or banned[i]:
+            continue
+        if size < len(kept):  # room left: sift the newcomer up from the bottom
+            j = size
+            size += 1
+            while j > 0:
+                parent = (j - 1) >> 1
+                if _worse(kept_values[parent], kept[parent], value, i):
+                    break
+                kept_values[j], kept[j] = kept_values[parent], kept[parent]
+                j = parent
+        elif _worse(kept_values[0], kept[0], value, i):  # replaces the worst: sift it down
+            j = 0
+            while 2 * j + 1 < size:
+                child = 2 * j + 1
+                if child + 1 < size and _worse(
+                    kept_values[child + 1], kept[child + 1], kept_values[child], kept[child]
+                ):
+                    child += 1
+                if not _worse(kept_values[child], kept[child], value, i):
+                    break
+                kept_values[j], kept[j] = kept_values[child], kept[child]
+                j = child
+        else:
+            continue
+        kept_values[j], kept[j] = value, i
+    return kept[:size]
+
+
+@numba.njit(cache=True, inline="always")
+def _worse(value, place, other_value, other_place):  # type: ignore[no-untyped-def]
+    """Whether (``value``, ``place``) ranks below the other: a lower value, or a tie at a later
+    place."""
+    return value < other_value or (value == other_value and place > other_place)
 
 
 def _data_arrays(data: Ratings) -> dict[str, np.ndarray]:

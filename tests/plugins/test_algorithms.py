@@ -8,6 +8,7 @@ import scipy.sparse as sp
 
 from plugins.algorithms.implicit_mf import confidence
 from plugins.algorithms.neighbours import neighbour_lists
+from plugins.base import top_n
 from plugins.data import MovieInfo, Ratings
 from plugins.registry import discover
 from plugins.testing import structured_ratings
@@ -161,3 +162,24 @@ def test_ratings_index_ids_of_any_span_alike() -> None:
     np.testing.assert_array_equal(wide.movie_ids, narrow.movie_ids * 10**12)
     assert (narrow.matrix != wide.matrix).nnz == 0
     assert narrow.matrix[1, 0] == 2.5 and narrow.matrix[1, 1] == 4.0
+
+
+@pytest.mark.parametrize("n", [1, 5, 40, 400])
+def test_a_top_list_is_the_best_finite_unblocked_scores_ties_to_the_lower_place(n: int) -> None:
+    rng = np.random.default_rng(n)
+    for _ in range(20):
+        values = rng.integers(0, 12, 300).astype(np.float32)  # many ties, at the cut too
+        values[rng.random(300) < 0.3] = np.nan
+        values[rng.random(300) < 0.05] = -np.inf
+        values[rng.random(300) < 0.05] = np.inf  # not a score either
+        blocked = rng.integers(-5, 310, 40)  # out-of-range places are ignored
+        ids = np.arange(300) * 7 + 3
+        ranked = top_n(values, n, ids, blocked)
+        allowed = np.isfinite(values)
+        allowed[blocked[(blocked >= 0) & (blocked < 300)]] = False
+        places = np.flatnonzero(allowed)
+        expected = sorted(places.tolist(), key=lambda place: (-values[place], place))[:n]
+        assert ranked.movies.tolist() == ids[expected].tolist()
+        np.testing.assert_array_equal(ranked.scores, values[expected])
+    assert len(top_n(np.full(5, np.nan, np.float32), 3, np.arange(5)).movies) == 0
+    assert len(top_n(np.ones(5, np.float32), 0, np.arange(5)).movies) == 0
