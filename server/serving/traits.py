@@ -54,7 +54,7 @@ class EvidenceStore:
         """Count the table of ``tabled`` in a thread of its own, unless it is held or being
         counted: for a process that explains lists as they come (the live lane), which keeps
         answering without it meanwhile instead of stopping for seconds at a new version
-        (scipy's sparse product lets go of the GIL)."""
+        (the count lets go of the GIL)."""
         if self.of(version, model).table is not None:
             return
         key = (version.algorithm, version.number)

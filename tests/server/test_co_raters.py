@@ -10,6 +10,7 @@ from server.cache.lists import CachedList
 from server.serving.explain import (
     Evidence,
     co_rated,
+    co_rating_table,
     counted_through_people,
     explain_alike,
 )
@@ -57,6 +58,17 @@ def test_the_table_of_the_most_rated_changes_no_count_nor_cosine() -> None:
         assert np.array_equal(tabled.alike(first, second), plain.alike(first, second))
     head = most_rated[:10].astype(np.int64)  # pairs all in the table
     assert np.array_equal(tabled.co_rated(head, head), plain.co_rated(head, head))
+
+
+def test_the_table_is_the_sparse_product_whatever_its_bands() -> None:
+    raters = (ratings() > 0).astype(np.float64).tocsc()
+    head = np.argsort(-np.diff(raters.indptr), kind="stable")[:70]
+    profiles = sp.csr_matrix(raters[:, head])
+    profiles.sort_indices()
+    expected = (raters[:, head].T @ raters[:, head]).toarray()
+    for band in (1, 7, 64, 70, 500):  # bands that split the rows unevenly, and one for all
+        table = co_rating_table(profiles.indptr, profiles.indices, 70, band)
+        assert table.dtype == np.float32 and np.array_equal(table, expected)
 
 
 def test_the_most_alike_are_the_best_of_every_cosine_as_far_as_the_floor() -> None:
