@@ -12,6 +12,7 @@ import dataclasses
 import ipaddress
 import os
 import secrets
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from functools import cached_property
@@ -344,15 +345,24 @@ def _coerce(name: str, value: Any) -> Any:
 def read_or_create_secret(path: Path) -> tuple[str, bool]:
     """Return the secret stored at ``path``, creating it (mode 0600) on first use.
 
-    The second value is True when the secret was created by this call.
+    The second value is True when the secret was created by this call. Processes starting
+    together (gunicorn's workers) may all find it missing: each writes a secret whole under a
+    name of its own and links it into place, the first link wins, and the others read the
+    winner's, so none reads a half-written secret or keeps one of its own.
     """
     if path.exists():
         return path.read_text().strip(), False
     make_private_dir(path.parent)
     secret = secrets.token_urlsafe(32)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w") as handle:
-        handle.write(secret + "\n")
+    descriptor, written = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # 0600
+    try:
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secret + "\n")
+        os.link(written, path)
+    except FileExistsError:
+        return path.read_text().strip(), False
+    finally:
+        os.unlink(written)
     return secret, True
 
 
