@@ -36,6 +36,11 @@ class ServingContext:
         """The served policy's settings."""
         return Policy.from_settings(self.settings)
 
+    def release_held(self) -> None:
+        """Let go of the models and evidence held; what is asked for next is loaded again."""
+        self.models.release()
+        self.evidence.release()
+
 
 def build_serving_context(
     settings: Settings, client: redis.Redis, database: Database, near_cache: bool = False

@@ -35,6 +35,11 @@ class HeldPerVersion(Generic[T]):
                 self._held[version.algorithm] = held
         return held[1]
 
+    def clear(self) -> None:
+        """Hold nothing: each value is built again when next asked for."""
+        with self._lock:
+            self._held.clear()
+
     def put(self, version: ModelVersion, value: T) -> None:
         """Hold ``value`` as ``version``'s from now on, unless a newer version's is held by
         now (``value`` may have been built while a newer version came in)."""
@@ -63,3 +68,7 @@ class ModelStore:
             return self.registry.load(version.algorithm, self.artifacts.fetch(version.artifact))
 
         return self._models.get(version, load)
+
+    def release(self) -> None:
+        """Let go of every model held (each is loaded again when next asked for)."""
+        self._models.clear()

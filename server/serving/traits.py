@@ -72,6 +72,10 @@ class EvidenceStore:
 
         threading.Thread(target=count, name=f"table-{version.algorithm}", daemon=True).start()
 
+    def release(self) -> None:
+        """Let go of every version's evidence held (each is built again when next asked for)."""
+        self._evidence.clear()
+
     def _build(self, model: Recommender) -> Evidence:
         data = getattr(model, "data", None)  # a plugin not built on RecommenderBase may lack it
         if isinstance(data, Ratings):

@@ -4,6 +4,8 @@ cached, and dropped when the person's ratings change."""
 
 from __future__ import annotations
 
+import gc
+import weakref
 from collections.abc import Callable
 from dataclasses import astuple
 from typing import Any
@@ -144,3 +146,21 @@ def test_a_value_built_for_an_older_version_does_not_replace_a_newer_ones() -> N
     assert held.get(newer, lambda: "built again") == "newer"
     held.put(newer, "newer, tabled")
     assert held.get(newer, lambda: "built again") == "newer, tabled"
+
+
+def test_a_retrain_lets_go_of_the_models_and_evidence_its_process_held(
+    seeded: Database, train: Callable[..., Any], context: WorkerContext
+) -> None:
+    train("als")  # its precompute, in this process, loaded the model and its evidence
+    with seeded.transaction() as session:
+        version = active_version(session, "als")
+        assert version is not None
+    model = context.serving.models.model(version)
+    evidence = context.serving.evidence.of(version, model)
+    assert context.serving.models.model(version) is model  # held until then
+    held = weakref.ref(model), weakref.ref(evidence)
+    del model, evidence
+    train("content")
+    gc.collect()
+    assert [reference() for reference in held] == [None, None]
+    assert context.serving.models.model(version).name == "als"  # loaded again when asked for
