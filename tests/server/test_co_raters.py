@@ -60,6 +60,18 @@ def test_the_table_of_the_most_rated_changes_no_count_nor_cosine() -> None:
     assert np.array_equal(tabled.co_rated(head, head), plain.co_rated(head, head))
 
 
+def test_movies_rated_by_few_are_left_out_of_the_table_and_counted_as_before() -> None:
+    plain = evidence(ratings())
+    tabled = plain.tabled(size=300, min_raters=20)  # every movie, but the rarely rated
+    assert tabled.table is not None
+    assert set(np.flatnonzero(tabled.table.place >= 0)) == set(np.flatnonzero(plain.counts >= 20))
+    assert 0 < (plain.counts < 20).sum() < 300  # the data has both kinds
+    everything = np.arange(300, dtype=np.int64)
+    assert np.array_equal(
+        tabled.co_rated(everything, everything), plain.co_rated(everything, everything)
+    )
+
+
 def test_the_table_is_the_sparse_product_whatever_its_bands() -> None:
     raters = (ratings() > 0).astype(np.float64).tocsc()
     head = np.argsort(-np.diff(raters.indptr), kind="stable")[:70]
