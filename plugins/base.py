@@ -155,6 +155,11 @@ class RecommenderBase(Generic[ConfigT]):
         """Scores of dense ``items`` for a user, higher is better; NaN where it cannot score."""
         raise NotImplementedError
 
+    def _score_catalogue(self, state: UserState) -> FloatArray:
+        """Scores of every movie, in dense order (what ``recommend`` ranks): ``_score`` of
+        them all unless a plugin has a cheaper way."""
+        return self._score(state, np.arange(self.data.shape[1], dtype=np.int64))
+
     def _predict(self, state: UserState, items: IndexArray) -> FloatArray:
         """Predicted stars; by default the scores (right for rating models)."""
         return self._score(state, items)
@@ -274,7 +279,7 @@ class RecommenderBase(Generic[ConfigT]):
         user rated); fewer when fewer can be scored."""
         self._require("rank")
         state = self.user_state(user)
-        scores = self._score(state, np.arange(self.data.shape[1], dtype=np.int64))
+        scores = self._score_catalogue(state)
         blocked = self.data.movie_indices(np.asarray(exclude if exclude is not None else []))
         if exclude_rated:
             blocked = np.concatenate([blocked, state.rated])

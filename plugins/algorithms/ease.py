@@ -84,6 +84,9 @@ class Ease(RecommenderBase[EaseConfig]):
     def _score(self, state: UserState, items: IndexArray) -> FloatArray:
         return state.extra[self.slot[items]]  # type: ignore[no-any-return]
 
+    def _score_catalogue(self, state: UserState) -> FloatArray:
+        return state.extra[self.slot]  # type: ignore[no-any-return]
+
     def _similar_scores(self, item: int) -> FloatArray:
         scores = np.full(self.data.shape[1], np.nan, np.float32)
         if self.slot[item] < len(self.items):

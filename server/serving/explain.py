@@ -121,7 +121,7 @@ class Evidence:
         sizes, other_sizes = self.counts[first], self.counts[second]
         norms = np.sqrt(np.outer(sizes, other_sizes))
         tabled = self._tabled(first, second)
-        similarity = _cosine(self._from_table(first, second, tabled), norms)
+        similarity = _cosine(self._from_table(first, second), norms)
         known = np.outer(tabled[0], tabled[1])
         ranked = np.sort(np.where(known, similarity, -np.inf), axis=1)
         kth = ranked[:, -keep] if len(second) >= keep else np.full(len(first), -np.inf)
@@ -143,7 +143,7 @@ class Evidence:
         """How many people rated both traits rows ``first[i]`` and ``second[j]``: read from
         the table where it holds both, counted (``co_rated``) for the other pairs."""
         rows, columns = self._tabled(first, second)
-        counts = self._from_table(first, second, (rows, columns))
+        counts = self._from_table(first, second)
         counts[~rows] = self._count(first[~rows], second)
         counts[np.ix_(rows, ~columns)] = self._count(first[rows], second[~columns])
         return counts
@@ -157,20 +157,13 @@ class Evidence:
         return self.table.place[first] >= 0, self.table.place[second] >= 0
 
     def _from_table(
-        self,
-        first: npt.NDArray[np.int64],
-        second: npt.NDArray[np.int64],
-        tabled: tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]],
+        self, first: npt.NDArray[np.int64], second: npt.NDArray[np.int64]
     ) -> npt.NDArray[np.float64]:
         """The counts of the pairs the table holds; 0 for the others."""
-        counts = np.zeros((len(first), len(second)))
-        rows, columns = tabled
-        if self.table is not None and rows.any() and columns.any():
-            place = self.table.place
-            counts[np.ix_(rows, columns)] = self.table.counts[
-                np.ix_(place[first[rows]], place[second[columns]])
-            ]
-        return counts
+        if self.table is None:
+            return np.zeros((len(first), len(second)))
+        place = self.table.place
+        return _read_table(self.table.counts, place[first], place[second])  # type: ignore[no-any-return]
 
     def _count(
         self, first: npt.NDArray[np.int64], second: npt.NDArray[np.int64]
@@ -261,6 +254,22 @@ def co_rated(  # type: ignore[no-untyped-def]
         for j in range(start, stop):
             for p in range(indptr[second[j]], indptr[second[j] + 1]):
                 marks[indices[p]] = 0
+    return counts
+
+
+@numba.njit(cache=True)
+def _read_table(table, rows, columns):  # type: ignore[no-untyped-def]
+    """``table[rows[i], columns[j]]`` for every pair of places both at least 0; 0 for the
+    others. One pass, where indexing a block out of the table and into the counts took three
+    (7.8 % of a precompute at 25M)."""
+    counts = np.zeros((len(rows), len(columns)))
+    for i in range(len(rows)):
+        if rows[i] < 0:
+            continue
+        line = table[rows[i]]
+        for j in range(len(columns)):
+            if columns[j] >= 0:
+                counts[i, j] = line[columns[j]]
     return counts
 
 
@@ -362,7 +371,9 @@ def _liked(
         empty = np.empty(0, np.int64)
         return empty, empty, np.empty(0, np.float32)
     stars = rated.stars[keep]
-    top = max(min(LIKED_STARS, float(stars.max())), float(np.median(stars)))
+    top = min(LIKED_STARS, float(stars.max()))
+    if np.count_nonzero(stars > top) * 2 >= len(stars):  # else the median is at most ``top``
+        top = max(top, float(np.median(stars)))
     order = np.argsort(-stars, kind="stable")
     order = order[stars[order] >= top][:MAX_LIKED]
     return rows[keep][order], rated.movies[keep][order].astype(np.int64), stars[order]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
@@ -85,11 +86,15 @@ class RatedMovies:
         """How many ratings."""
         return len(self.movies)
 
-    @property
+    @cached_property
     def evidence(self) -> int:
         """How many movies the person said something positive or rated: their segment's
-        count (a person with likes but no stars is not new)."""
-        return len(np.union1d(self.movies, self.signal_movies))
+        count (a person with likes but no stars is not new). Asked several times for each
+        list: counted once."""
+        movies = self.movies
+        if not len(self.signal_movies) and bool(np.all(movies[1:] > movies[:-1])):
+            return len(movies)  # distinct already (stored ratings come sorted by movie)
+        return len(np.union1d(movies, self.signal_movies))
 
     @property
     def seen(self) -> npt.NDArray[np.int64]:
