@@ -123,8 +123,9 @@ class Evidence:
         tabled = self._tabled(first, second)
         similarity = _cosine(self._from_table(first, second), norms)
         known = np.outer(tabled[0], tabled[1])
-        ranked = np.sort(np.where(known, similarity, -np.inf), axis=1)
-        kth = ranked[:, -keep] if len(second) >= keep else np.full(len(first), -np.inf)
+        kth = np.full(len(first), -np.inf)
+        if len(second) >= keep:
+            kth = _best_in_rows(np.where(known, similarity, -np.inf), keep)[1][:, -1]
         reach = _cosine(np.minimum.outer(sizes, other_sizes), norms)
         wanted = ~known & (norms > 0) & (reach >= np.maximum(kth, floor)[:, None])
         for part in (tabled[0], ~tabled[0]):  # a tabled row wants untabled columns alone
@@ -134,8 +135,7 @@ class Evidence:
                 block = np.ix_(rows, columns)
                 counted = self._count(first[rows], second[columns])
                 similarity[block] = _cosine(counted, norms[block])
-        best = np.argsort(-similarity, axis=1, kind="stable")[:, :keep]
-        return best, np.take_along_axis(similarity, best, axis=1)
+        return _best_in_rows(similarity, keep)  # type: ignore[no-any-return]
 
     def co_rated(
         self, first: npt.NDArray[np.int64], second: npt.NDArray[np.int64]
@@ -255,6 +255,33 @@ def co_rated(  # type: ignore[no-untyped-def]
             for p in range(indptr[second[j]], indptr[second[j] + 1]):
                 marks[indices[p]] = 0
     return counts
+
+
+@numba.njit(cache=True)
+def _best_in_rows(values, keep):  # type: ignore[no-untyped-def]
+    """The places of each row's ``keep`` largest values (all when fewer), largest first, ties
+    to the earlier place, and those values: a stable sort of each row, cut, without sorting
+    the rest (a list's 100 rows of 50 cosines, twice a person)."""
+    rows, width = values.shape
+    keep = min(keep, width)
+    places = np.empty((rows, keep), np.int64)
+    best = np.empty((rows, keep), values.dtype)
+    for i in range(rows):
+        size = 0
+        for j in range(width):
+            value = values[i, j]
+            if size == keep:
+                if not value > best[i, keep - 1]:
+                    continue
+                k = keep - 1  # the last one drops out
+            else:
+                k = size
+                size += 1
+            while k > 0 and value > best[i, k - 1]:
+                best[i, k], places[i, k] = best[i, k - 1], places[i, k - 1]
+                k -= 1
+            best[i, k], places[i, k] = value, j
+    return places, best
 
 
 @numba.njit(cache=True)

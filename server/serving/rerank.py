@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 import numba
 import numpy as np
@@ -27,6 +28,9 @@ from server.cache.lists import CachedList
 # The model's top this many are the candidates; the first ``DEPTH`` places are re-ranked.
 POOL = 100
 DEPTH = 20
+# Movies are found by id in an array indexed by id while the largest id is at most this many
+# times the number of movies (database ids are dense), else by a binary search.
+DENSE_IDS = 16
 
 
 @dataclass(frozen=True)
@@ -79,10 +83,22 @@ class MovieTraits:
     def rows(self, movies: npt.ArrayLike) -> npt.NDArray[np.int64]:
         """Row of each movie, -1 for a movie not known here."""
         wanted = np.asarray(movies, np.int64)
+        if self._row_of_id is not None:
+            return _rows_by_id(self._row_of_id, wanted)  # type: ignore[no-any-return]
         if not len(self.ids):
             return np.full(len(wanted), -1, np.int64)
         found = np.minimum(np.searchsorted(self.ids, wanted), len(self.ids) - 1)
         return np.where(self.ids[found] == wanted, found, -1)
+
+    @cached_property
+    def _row_of_id(self) -> npt.NDArray[np.int64] | None:
+        """Each movie's row at its id (-1 between), when the ids are dense enough: a person's
+        movies are looked up several times for every list computed."""
+        if not len(self.ids) or self.ids[0] < 0 or self.ids[-1] > DENSE_IDS * len(self.ids):
+            return None
+        row_of_id = np.full(int(self.ids[-1]) + 1, -1, np.int64)
+        row_of_id[self.ids] = np.arange(len(self.ids))
+        return row_of_id
 
     def mix(self, movies: npt.ArrayLike) -> npt.NDArray[np.float64]:
         """The genre mix of ``movies`` (sums to 1; zeros when none has a genre)."""
@@ -90,6 +106,15 @@ class MovieTraits:
         total = self.shares[rows[rows >= 0]].sum(axis=0, dtype=np.float64)
         weight = float(total.sum())
         return np.asarray(total / weight if weight > 0 else total, np.float64)
+
+
+@numba.njit(cache=True)
+def _rows_by_id(row_of_id, wanted):  # type: ignore[no-untyped-def]
+    rows = np.full(len(wanted), -1, np.int64)
+    for i in range(len(wanted)):
+        if 0 <= wanted[i] < len(row_of_id):
+            rows[i] = row_of_id[wanted[i]]
+    return rows
 
 
 def rerank(

@@ -9,6 +9,7 @@ import scipy.sparse as sp
 from server.cache.lists import CachedList
 from server.serving.explain import (
     Evidence,
+    _best_in_rows,
     co_rated,
     co_rating_table,
     counted_through_people,
@@ -132,3 +133,14 @@ def test_counted_through_the_raters_own_movies_or_theirs_the_counts_are_the_same
         profiles = raters.tocsr()
         through = counted_through_people(profiles.indptr, profiles.indices, people, others, 300)
         assert np.array_equal(through, expected)
+
+
+def test_each_rows_best_places_are_a_stable_sorts_first() -> None:
+    rng = np.random.default_rng(4)
+    for shape, keep in (((30, 50), 2), ((5, 3), 2), ((4, 1), 2), ((3, 8), 8), ((0, 5), 2)):
+        values = rng.integers(0, 4, shape).astype(np.float64)  # many ties
+        values[values == 3] = -np.inf
+        places, best = _best_in_rows(values, keep)
+        expected = np.argsort(-values, axis=1, kind="stable")[:, :keep]
+        assert np.array_equal(places, expected)
+        assert np.array_equal(best, np.take_along_axis(values, expected, axis=1))

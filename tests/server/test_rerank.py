@@ -23,6 +23,15 @@ def traits() -> MovieTraits:
     return MovieTraits.build(list(COUNTS), list(COUNTS.values()), GENRES)
 
 
+def test_movies_are_found_by_id_whether_the_ids_are_dense_or_sparse() -> None:
+    counts = [3, 2, 1]
+    for ids in ([2, 5, 7], [2, 5, 10**9]):  # by an array indexed by id, and by a search
+        known = MovieTraits.build(ids, counts, {})
+        wanted = [7 if ids[2] == 7 else 10**9, -3, 0, 2, 6, 5, 10**12]
+        assert known.rows(wanted).tolist() == [2, -1, -1, 0, -1, 1, -1]
+    assert MovieTraits.build([], [], {}).rows([1, 2]).tolist() == [-1, -1]
+
+
 def listed(*movies: int) -> CachedList:
     scores = np.linspace(1.0, 0.5, len(movies)).astype(np.float32)
     return CachedList(3, "ease", np.array(movies, np.int32), scores, 7)
