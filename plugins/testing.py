@@ -116,6 +116,17 @@ class PluginConformance:
         assert scores.dtype == np.float32 and scores.shape == (len(data.movie_ids),)
         assert np.isfinite(scores).any()
 
+    def test_catalogue_scores_are_each_movies_score(self, model: RecommenderBase[Any]) -> None:
+        """What ``recommend`` ranks (``_score_catalogue``) is the score of every movie, for a
+        known person and a folded-in one."""
+        data = model.data
+        states = [model.user_state(int(data.user_ids[0]))]
+        if "fold_in" in model.capabilities:
+            states.append(model.fold_in(data.movie_ids[:3], [5.0, 4.0, 1.0]))
+        for state in states:
+            every = model._score(state, np.arange(len(data.movie_ids), dtype=np.int64))
+            np.testing.assert_allclose(model._score_catalogue(state), every, rtol=1e-5, atol=1e-6)
+
     def test_unknown_user_and_movie(self, model: RecommenderBase[Any]) -> None:
         """Unknown ids give NaN or a fallback, never an exception."""
         data = model.data

@@ -127,6 +127,13 @@ class _Factorization(RecommenderBase[FactorizationConfig]):
         dots = self.item_factors[items] @ factors.vector
         return (self.biases.predict(factors.bias, items) + dots).astype(np.float32)
 
+    def _score_catalogue(self, state: UserState) -> FloatArray:
+        # Gathering every row first copied the whole factor matrix for each list.
+        factors: _Factors = state.extra
+        every = np.arange(self.data.shape[1], dtype=np.int64)
+        dots = self.item_factors @ factors.vector
+        return (self.biases.predict(factors.bias, every) + dots).astype(np.float32)
+
     def _state_arrays(self) -> dict[str, np.ndarray]:
         return self.biases.arrays() | {"users": self.user_factors, "items": self.item_factors}
 

@@ -61,14 +61,13 @@ class Hybrid(RecommenderBase[HybridConfig]):
         return component_states(self.components, self, state)
 
     def _score(self, state: UserState, items: IndexArray) -> FloatArray:
-        catalogue = np.arange(self.data.shape[1], dtype=np.int64)
         total = np.zeros(len(items), np.float64)
         scored = np.zeros(len(items), bool)
         for component, weight, own in zip(
             self.components, self.weights.values(), state.extra, strict=True
         ):
             # the same training data, so the component's dense indices are ours
-            scores = component._score(own, catalogue).astype(np.float64)
+            scores = component._score_catalogue(own).astype(np.float64)
             finite = np.isfinite(scores)
             if not finite.any():
                 continue
