@@ -5,6 +5,7 @@ and the bodies of cached answers, rendered once per list held and never stale.""
 from __future__ import annotations
 
 import gc
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -34,6 +35,26 @@ def test_the_first_read_builds_the_serving_context_once_and_freezes_the_heap(
         first = get_serving()
         assert client.get("/api/v1/users/ada/recommendations", headers=auth).status_code == 200
         assert get_serving() is first
+
+
+def test_a_processs_first_requests_arriving_together_build_one_serving_context(
+    app: Flask,
+) -> None:
+    threads = 8
+    together = threading.Barrier(threads)
+    built: list[object] = []
+
+    def first_request() -> None:
+        with app.app_context():
+            together.wait()
+            built.append(get_serving())
+
+    started = [threading.Thread(target=first_request) for _ in range(threads)]
+    for thread in started:
+        thread.start()
+    for thread in started:
+        thread.join()
+    assert len(built) == threads and len({id(serving) for serving in built}) == 1
 
 
 def test_a_held_list_is_rendered_once_and_anew_when_anyone_rewrites_it(
