@@ -134,6 +134,9 @@ class RecommenderBase(Generic[ConfigT]):
     version: ClassVar[str] = "1"
     capabilities: ClassVar[frozenset[str]] = frozenset({"rank"})
     config_class: ClassVar[type[Any]]
+    #: Whether a registry that keeps fits (``Registry.fits``) keeps this plugin's: a composite
+    #: says no, since its components are kept themselves and keeping it would copy them.
+    keeps_fits: ClassVar[bool] = True
 
     def __init__(
         self, config: ConfigT | Mapping[str, Any] | None = None, registry: Registry | None = None
@@ -200,9 +203,18 @@ class RecommenderBase(Generic[ConfigT]):
         return self._data is not None
 
     def fit(self, ratings: Ratings, options: FitOptions | None = None) -> Self:
-        """Learn from ``ratings``; returns self."""
+        """Learn from ``ratings``; returns self. Made by a registry that keeps fits, it takes
+        back an identical earlier fit when there is one, and keeps its own otherwise."""
+        options = options or FitOptions()
+        fits = self.registry.fits if self.registry is not None and self.keeps_fits else None
+        place = fits.place(self, ratings, options) if fits is not None else None
+        if fits is not None and place is not None and self._take_kept(place, ratings):
+            fits.reused(self.name)
+            return self
         self._data = ratings
-        self._fit(ratings, options or FitOptions())
+        self._fit(ratings, options)
+        if fits is not None and place is not None:
+            fits.keep(place, lambda directory: self._write(directory, {}))
         return self
 
     def user_state(self, user: int | UserState) -> UserState:
@@ -317,8 +329,12 @@ class RecommenderBase(Generic[ConfigT]):
 
     def save(self, directory: Path) -> None:
         """Write the model to ``directory``: ``model.json`` and one ``.npy`` per array."""
+        self._write(directory, _data_arrays(self.data))
+
+    def _write(self, directory: Path, data: Mapping[str, np.ndarray]) -> None:
+        """What was learned, with ``data``'s arrays, in ``directory``."""
         directory.mkdir(parents=True, exist_ok=True)
-        arrays = {f"data.{key}": value for key, value in _data_arrays(self.data).items()}
+        arrays = {f"data.{key}": value for key, value in data.items()}
         arrays |= {f"model.{key}": value for key, value in self._state_arrays().items()}
         for key, value in arrays.items():
             np.save(directory / f"{key}.npy", np.ascontiguousarray(value), allow_pickle=False)
@@ -329,6 +345,15 @@ class RecommenderBase(Generic[ConfigT]):
     @classmethod
     def load(cls, directory: Path, registry: Registry | None = None) -> Self:
         """A model saved by ``save``; arrays are memory-mapped read-only, never unpickled."""
+        meta, arrays = cls._read(directory)
+        model = cls(meta["config"], registry)
+        data = {k[5:]: v for k, v in arrays.items() if k.startswith("data.")}
+        model._take(directory, arrays, _data_from_arrays(data))
+        return model
+
+    @classmethod
+    def _read(cls, directory: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """The metadata and memory-mapped arrays that ``_write`` left in ``directory``."""
         meta = json.loads((directory / "model.json").read_text())
         if meta.get("name") != cls.name or meta.get("version") != cls.version:
             raise ValueError(
@@ -339,13 +364,24 @@ class RecommenderBase(Generic[ConfigT]):
             key: np.load(directory / f"{key}.npy", mmap_mode="r", allow_pickle=False)
             for key in meta["arrays"]
         }
-        model = cls(meta["config"], registry)
-        model._data = _data_from_arrays(
-            {k[5:]: v for k, v in arrays.items() if k.startswith("data.")}
-        )
-        model._restore({k[6:]: v for k, v in arrays.items() if k.startswith("model.")})
-        model._load_files(directory)
-        return model
+        return meta, arrays
+
+    def _take(self, directory: Path, arrays: Mapping[str, np.ndarray], data: Ratings) -> None:
+        """Become the model read from ``directory``, trained on ``data``."""
+        self._data = data
+        self._restore({k[6:]: v for k, v in arrays.items() if k.startswith("model.")})
+        self._load_files(directory)
+
+    def _take_kept(self, directory: Path, ratings: Ratings) -> bool:
+        """Become the fit kept in ``directory`` (of these ``ratings``); False when there is
+        none, or it cannot be read (another process dropped it meanwhile)."""
+        try:
+            _, arrays = self._read(directory)
+            self._take(directory, arrays, ratings)
+        except (OSError, ValueError, KeyError):
+            self._data = None
+            return False
+        return True
 
     # -- helpers --------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ evaluation engine from dataset files). External ids are integers; dense indices 
 from __future__ import annotations
 
 import copy
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -108,7 +109,30 @@ class Ratings:
             raise ValueError(f"signals of shape {matrix.shape} for ratings of {self.shape}")
         ratings = copy.copy(self)
         ratings.__dict__["signals"] = matrix
+        ratings.__dict__.pop("fingerprint", None)
         return ratings
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """A digest of everything a fit can read (ids, stars, times, feedback, metadata): two
+        ``Ratings`` with one fingerprint train the same model. About 0.5 s at 25M ratings."""
+        digest = hashlib.blake2b(digest_size=16)
+        signals = self.signals
+        for array in (
+            self.user_ids,
+            self.movie_ids,
+            self.matrix.indptr,
+            self.matrix.indices,
+            self.matrix.data,
+            self.times.data,
+            signals.indptr,
+            signals.indices,
+            signals.data,
+        ):
+            digest.update(f"{array.dtype.str}{array.shape}".encode())
+            digest.update(np.ascontiguousarray(array).data)
+        digest.update(repr(sorted(self.movie_info.items())).encode())
+        return digest.hexdigest()
 
     @property
     def shape(self) -> tuple[int, int]:

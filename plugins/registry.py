@@ -16,6 +16,7 @@ from typing import Any
 
 from plugins.base import CAPABILITIES, MissingDependency, Recommender, RecommenderBase
 from plugins.config import build_config
+from plugins.fits import FitMemo
 
 GROUP = "movierec.algorithms"
 log = logging.getLogger(__name__)
@@ -39,6 +40,8 @@ class Registry:
     def __init__(self, classes: Mapping[str, type[Recommender]], skipped: list[Skipped]) -> None:
         self.classes = dict(sorted(classes.items()))
         self.skipped = skipped
+        # Where the models this registry makes keep their fits for reuse (None: nowhere).
+        self.fits: FitMemo | None = None
 
     def names(self) -> list[str]:
         """Names of the loaded algorithms, sorted."""

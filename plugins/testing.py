@@ -27,7 +27,8 @@ from plugins.base import RecommenderBase, Unsupported
 from plugins.config import build_config, config_dict
 from plugins.data import MovieInfo, Ratings
 from plugins.evaluation.metrics import rating_errors, user_top_n
-from plugins.registry import validate_plugin_class
+from plugins.fits import FitMemo
+from plugins.registry import Registry, validate_plugin_class
 
 GENRES = ("action", "comedy", "drama", "horror", "romance", "scifi", "thriller", "family")
 
@@ -219,6 +220,34 @@ class PluginConformance:
             model.score(model.fold_in(movies, stars), model.data.movie_ids),
             rtol=1e-5,
         )
+
+    def test_a_kept_fit_is_taken_back(
+        self,
+        algorithm: type[RecommenderBase[Any]],
+        data: tuple[Ratings, Ratings],
+        tmp_path: Path,
+    ) -> None:
+        """Made by a registry that keeps fits (as the workers' retrains are), a second fit on
+        the same ratings takes the first back: it scores exactly as the first and folds in
+        as the first does."""
+        if not algorithm.keeps_fits:
+            return
+        reused: list[str] = []
+        registry = Registry({algorithm.name: algorithm}, [])
+        registry.fits = FitMemo(tmp_path / "fits", reused.append)
+        fitted = algorithm(self.params, registry).fit(data[0])
+        taken = algorithm(self.params, registry).fit(data[0])
+        assert reused == [algorithm.name]
+        movies = data[0].movie_ids
+        for user in data[0].user_ids[:3].tolist():
+            np.testing.assert_array_equal(fitted.score(user, movies), taken.score(user, movies))
+        if "fold_in" in taken.capabilities:
+            row = data[0].matrix[1]
+            np.testing.assert_allclose(
+                taken.score(taken.fold_in(movies[row.indices], row.data), movies),
+                fitted.score(fitted.fold_in(movies[row.indices], row.data), movies),
+                rtol=1e-5,
+            )
 
     def test_quality_floor(
         self, model: RecommenderBase[Any], data: tuple[Ratings, Ratings]

@@ -54,7 +54,8 @@ class Settings:
     algorithms: tuple[str, ...] = ()
     # The Celery broker; empty uses the Redis server above (embedded or not).
     broker_url: str = ""
-    # Algorithms the workers train, each with its retraining interval in seconds.
+    # Algorithms the workers train, each with its retraining interval in seconds, in the order
+    # they are asked for: a composite after its components, whose fits it takes back.
     train_schedule: tuple[str, ...] = (
         "popularity=600",
         "popularity-count=600",
@@ -63,8 +64,8 @@ class Settings:
         "svd=3600",
         "knn-item=3600",
         "ease=3600",
-        "hybrid=3600",
         "content=3600",
+        "hybrid=3600",
     )
     # Retrain every scheduled algorithm once this many rating events arrived since its last run.
     retrain_after_events: int = 1000

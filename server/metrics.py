@@ -82,6 +82,12 @@ class Metrics:
             ("algorithm", "outcome"),
             buckets=RETRAIN_BUCKETS,
         )
+        self.fits_reused: Counter = Counter(
+            "movierec_fits_reused",
+            "Fits a retrain took back from an earlier one on the same ratings (a composite's "
+            "components, the holdout's content model), by algorithm.",
+            ("algorithm",),
+        )
 
 
 _metrics: Metrics | None = None

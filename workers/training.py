@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import itertools
 import logging
+import shutil
 import time
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, cast
@@ -26,6 +28,7 @@ from plugins.base import FitOptions, Recommender
 from plugins.data import MovieInfo
 from plugins.evaluation.runner import EvaluationProtocol, evaluate_fold
 from plugins.evaluation.splits import RatingTable, sample_test_people, timeline_split
+from plugins.fits import FitMemo
 from plugins.registry import Registry
 from server.datasets.bulk import packed_columns
 from server.db import now
@@ -50,6 +53,8 @@ log = logging.getLogger(__name__)
 
 # Below this many ratings a holdout says nothing; the version is trained but not scored.
 MIN_RATINGS_TO_EVALUATE = 200
+# Under the data directory: the fits retrains keep for one another (see ``_kept_fits``).
+FITS_DIRECTORY = "fits"
 
 # What a version's row keeps of the holdout's metrics.
 KEPT_METRICS = (
@@ -214,7 +219,8 @@ def _retrain_locked(
         )
         session.add(row)
     try:
-        model = _train(context, row, table, signals)
+        with _kept_fits(context, version_of_data, algorithm):
+            model = _train(context, row, table, signals)
     except Exception as error:  # a plugin is third-party code: record any failure, keep going
         log.exception("training %s version %d failed", algorithm, row.number)
         problem = f"{type(error).__name__}: {error}"
@@ -222,6 +228,31 @@ def _retrain_locked(
         return Outcome(RetrainStatus.FAILED, row.number, problem)
     del table, signals  # the precompute needs neither: 28 bytes a rating given back
     return _decide(context, row.id, model, dispatch)
+
+
+@contextmanager
+def _kept_fits(context: WorkerContext, version_of_data: int, algorithm: str) -> Iterator[None]:
+    """While it lasts, the models the registry makes keep their fits (on this machine's disk,
+    for this version of the data: the others' are dropped) and take back identical ones; the
+    retrained algorithm itself is fitted anew."""
+    root = context.settings.resolved_data_dir / FITS_DIRECTORY
+    for other in root.glob("*"):
+        if other.name != str(version_of_data):
+            shutil.rmtree(other, ignore_errors=True)
+    fits = FitMemo(
+        root / str(version_of_data), lambda name: metrics().fits_reused.labels(name).inc()
+    )
+    fits.forget(algorithm)
+    registry = context.serving.registry
+    registry.fits = fits
+    try:
+        yield
+    finally:
+        registry.fits = None
+
+
+def _count_reuse(algorithm: str) -> None:
+    metrics().fits_reused.labels(algorithm).inc()
 
 
 def _train(

@@ -140,6 +140,7 @@ class Gbm(RecommenderBase[GbmConfig]):
     version = "2"
     capabilities = frozenset({"predict"})
     config_class = GbmConfig
+    keeps_fits = False  # its components keep theirs
 
     def _fit(self, ratings: Ratings, options: FitOptions) -> None:
         features, targets = self._out_of_fold(ratings, options)

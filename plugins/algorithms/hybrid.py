@@ -46,6 +46,7 @@ class Hybrid(RecommenderBase[HybridConfig]):
     version = "1"
     capabilities = frozenset({"rank", "fold_in"})
     config_class = HybridConfig
+    keeps_fits = False  # its components keep theirs
 
     @property
     def weights(self) -> dict[str, float]:
