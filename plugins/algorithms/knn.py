@@ -37,6 +37,13 @@ class KnnConfig:
     shrinkage: float = 100.0
     min_support: int = 1
     max_neighbors: int = 1000
+    # Similarities count at most this many of each person's newest ratings (0: all), for
+    # knn-item; knn-user likewise counts each movie's newest raters. A pair is counted once
+    # for every person who rated both, so the cost grows with the square of a profile: on the
+    # synthetic 25M ratings, the 1.3 % of people with over 1,000 ratings made half the work.
+    # Accuracy holds (timeline holdout, NDCG@10 with 1,000 against all: ml-latest-small 0.0905
+    # against 0.0897, served 0.0871 against 0.0859; the Kaggle ratings 0.0715 against 0.0729).
+    max_profile: int = 1000
     baseline_epochs: int = 10
     reg_user: float = 15.0
     reg_item: float = 10.0
@@ -45,6 +52,8 @@ class KnnConfig:
         """Reject settings that cannot work."""
         if self.k < 1 or self.max_neighbors < self.k or self.min_support < 0:
             raise ConfigError("need 1 <= k <= max_neighbors and min_support >= 0")
+        if self.max_profile < 0:
+            raise ConfigError("max_profile must be >= 0 (0: every rating)")
         if self.shrinkage < 0:
             raise ConfigError("shrinkage must be >= 0")
 
@@ -66,6 +75,11 @@ class _Knn(RecommenderBase[KnnConfig]):
         self.biases = fit_als(ratings, config.reg_user, config.reg_item, config.baseline_epochs)
         self._derive()
         values = self._residuals() if config.similarity == "pearson_baseline" else ratings.matrix
+        if self.user_based:  # each movie's newest raters
+            times = ratings.times.tocsc().T.tocsr()
+            values = _newest_per_row(values.tocsc().T.tocsr(), times, config.max_profile).T
+        else:  # each person's newest ratings
+            values = _newest_per_row(values, ratings.times, config.max_profile)
         by_entity, by_other = (
             (values.T.tocsc(), values.tocsc().T.tocsr())
             if self.user_based
@@ -220,6 +234,22 @@ class KnnUser(_Knn):
         row = self.top_k[state.index]
         sums = np.asarray((row @ self.rated_by_user).todense()).ravel()
         return sums[items].astype(np.float32)
+
+
+def _newest_per_row(values: sp.csr_matrix, times: sp.csr_matrix, most: int) -> sp.csr_matrix:
+    """``values`` keeping at most ``most`` entries a row (all when 0): the newest by ``times``,
+    a matrix of the same structure (among equal times, the row's earlier entries)."""
+    counts = np.diff(values.indptr)
+    if not most or counts.max(initial=0) <= most:
+        return values
+    keep = np.ones(values.nnz, bool)
+    for row in np.flatnonzero(counts > most):
+        start, end = values.indptr[row], values.indptr[row + 1]
+        newest_first = np.argsort(-times.data[start:end], kind="stable")
+        keep[start + newest_first[most:]] = False
+    indptr = np.zeros(len(counts) + 1, np.int64)
+    np.cumsum(np.minimum(counts, most), out=indptr[1:])
+    return sp.csr_matrix((values.data[keep], values.indices[keep], indptr), shape=values.shape)
 
 
 def _means(matrix: sp.csr_matrix, axis: int, default: float) -> FloatArray:

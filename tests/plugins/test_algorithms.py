@@ -93,6 +93,43 @@ def test_neighbour_lists_cut_ties_at_the_width_in_the_order_first_seen() -> None
     np.testing.assert_allclose(lists.data, 1.0, rtol=1e-6)
 
 
+@pytest.mark.parametrize("name", ["knn-item", "knn-user"])
+def test_knn_similarities_count_only_the_newest_ratings_within_max_profile(name: str) -> None:
+    """knn-item counts each person's newest ``max_profile`` ratings, knn-user each movie's
+    newest raters: the same neighbours as the data cut to those ratings beforehand."""
+    train, _ = structured_ratings()
+    users, movies, stars = train.coo
+    times = train.times.data
+    owner = users if name == "knn-item" else movies
+    order = np.lexsort((-times, owner))  # each owner's ratings, newest first
+    place = np.arange(len(order)) - np.searchsorted(owner[order], owner[order])
+    kept = np.zeros(len(order), bool)
+    kept[order[place < 8]] = True
+    assert 0 < kept.sum() < len(kept)
+    cut = Ratings(
+        train.user_ids[users[kept]],
+        train.movie_ids[movies[kept]],
+        stars[kept],
+        times[kept],
+        train.movie_info,
+    )
+    cosine = {"similarity": "cosine", "variant": "basic"}
+    capped = pairs(discover().create(name, cosine | {"max_profile": 8}).fit(train))
+    assert capped and capped == pairs(discover().create(name, cosine).fit(cut))
+    assert capped != pairs(discover().create(name, cosine).fit(train))
+
+
+def pairs(model: object) -> dict[tuple[int, int], float]:
+    """A k-NN model's neighbour lists by external ids: (entity, neighbour) -> similarity."""
+    data = model.data  # type: ignore[attr-defined]
+    ids = data.user_ids if model.user_based else data.movie_ids  # type: ignore[attr-defined]
+    lists = model.neighbours.tocoo()  # type: ignore[attr-defined]
+    return {
+        (int(ids[row]), int(ids[col])): float(sim)
+        for row, col, sim in zip(lists.row, lists.col, lists.data, strict=True)
+    }
+
+
 def test_popularity_weighted_rating_by_hand() -> None:
     # movie 1: five 4-star votes; movie 2: one 5-star vote; m = 3 votes, C = overall mean
     ratings = Ratings([1, 2, 3, 4, 5, 6], [1, 1, 1, 1, 1, 2], [4, 4, 4, 4, 4, 5])
