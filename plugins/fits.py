@@ -28,13 +28,23 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# Fits are kept only while the disk has this much room: they must never take the room a model
+# version needs (one version of each algorithm at 25M ratings keeps about 1 GB).
+MIN_FREE_BYTES = 2 << 30
+
 
 class FitMemo:
     """Fitted models in ``root``, one directory an algorithm and one entry a fit."""
 
-    def __init__(self, root: Path, on_reuse: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        on_reuse: Callable[[str], None] | None = None,
+        min_free_bytes: int = MIN_FREE_BYTES,
+    ) -> None:
         self.root = root
         self.on_reuse = on_reuse
+        self.min_free_bytes = min_free_bytes
 
     def place(self, model: Recommender, ratings: Ratings, options: FitOptions) -> Path:
         """Where the fit of ``model`` on ``ratings`` with ``options`` is kept."""
@@ -58,6 +68,10 @@ class FitMemo:
         is logged and costs only the reuse."""
         temporary = place.with_name(f".{place.name}.{os.getpid()}.{uuid.uuid4().hex}")
         try:
+            temporary.parent.mkdir(parents=True, exist_ok=True)
+            if shutil.disk_usage(temporary.parent).free < self.min_free_bytes:
+                log.info("not keeping a fit in %s: the disk is nearly full", place)
+                return
             write(temporary)
             temporary.rename(place)  # atomic; refused when another process kept it first
         except OSError as error:

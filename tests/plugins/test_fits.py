@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -102,6 +103,17 @@ def test_a_fit_that_cannot_be_kept_is_still_made(tmp_path: Path) -> None:
     assert model.is_fitted
     registry.create("popularity").fit(train)
     assert reused == []
+
+
+def test_no_fit_is_kept_on_a_nearly_full_disk(tmp_path: Path) -> None:
+    train, _ = structured_ratings()
+    reused: list[str] = []
+    registry = discover()
+    room = shutil.disk_usage(tmp_path).free
+    registry.fits = FitMemo(tmp_path, reused.append, min_free_bytes=room + (1 << 40))
+    registry.create("popularity").fit(train)
+    registry.create("popularity").fit(train)
+    assert reused == [] and list((tmp_path / "popularity").iterdir()) == []
 
 
 @pytest.mark.parametrize("broken", ["model.json", "an array"])
