@@ -17,7 +17,9 @@ process of its own instead (precompute in that one process). Then the app under 
 endpoint of the same app (the reference of the same run), a random person's recommendations
 (the service key reads anyone's), and the popular lists (everyone, two genres, a recent
 window). The first size is the reference too: each read's p99 at a bigger size is printed over
-the reference's.
+the reference's. ``--access-log PATH`` writes every read's time to ``PATH.<people>`` (gunicorn's
+access log: the second, the process, the seconds taken, the status, the path) and prints when
+each timed run began and ended, so that a slow run can be broken down.
 
 Redis is measured with ``MEMORY USAGE`` of every key (SCAN), by kind of key, and divided by the
 people of the catalogue. Freshness under load is ``benchmarks.freshness_under_load``.
@@ -74,6 +76,11 @@ def main() -> None:
     parser.add_argument("--server", default="host=127.0.0.1 port=5432 user=root")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/11", help="flushed")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--access-log",
+        type=Path,
+        help="write every read's time here (gunicorn's access log; the size is added to the name)",
+    )
     parser.add_argument(
         "--bulk-processes", type=int, default=2, help="bulk lane processes (0: movierec train)"
     )
@@ -307,7 +314,8 @@ def report_redis(url: str, people: int) -> None:
 
 def measure_reads(env: dict[str, str], people: int, args: argparse.Namespace) -> dict[str, Any]:
     """wrk against the served app: recommendations of random people, and popular lists."""
-    web = start_web(env, args.web_workers)
+    log = args.access_log
+    web = start_web(env, args.web_workers, log and log.with_name(f"{log.name}.{people}"))
     chosen = np.random.default_rng(args.seed).choice(people, min(people, READ_PEOPLE), False)
     kinds = {
         "bare": ["/bench/constant"],
@@ -325,7 +333,12 @@ def measure_reads(env: dict[str, str], people: int, args: argparse.Namespace) ->
                 f"{first['statuses']:.0f} statuses other than 2xx)"
             )
         for kind, paths in kinds.items():
-            runs = [wrk(paths, args.seconds) for _ in range(args.rounds)]
+            runs = []
+            for _ in range(args.rounds):
+                started = time.strftime("%H:%M:%S")
+                runs.append(wrk(paths, args.seconds))
+                if log:  # where each run's lines are in the access log
+                    print(f"  {kind}: a run from {started} to {time.strftime('%H:%M:%S')}")
             figures[kind] = {
                 "rate": float(np.median([run["rate"] for run in runs])),
                 "p50_ms": float(np.median([run["p50_ms"] for run in runs])),

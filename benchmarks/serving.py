@@ -102,9 +102,17 @@ def main() -> None:
     print(machine())
 
 
-def start_web(env: dict[str, str], web_workers: int) -> subprocess.Popen[bytes]:
+# A request a line: when (to the second), which process, how long (seconds), status and path.
+ACCESS_LOG_FORMAT = "%(t)s %(p)s %(L)s %(s)s %(U)s"
+
+
+def start_web(
+    env: dict[str, str], web_workers: int, access_log: Path | None = None
+) -> subprocess.Popen[bytes]:
     """gunicorn serving movierec's app and the bare endpoint on ``PORT``, as production runs it:
-    ``web_workers`` processes of ``THREADS_PER_WORKER`` threads."""
+    ``web_workers`` processes of ``THREADS_PER_WORKER`` threads; every request's time written
+    to ``access_log`` when given."""
+    logging = ["--access-logfile", str(access_log), "--access-logformat", ACCESS_LOG_FORMAT]
     return subprocess.Popen(  # noqa: S603 (our own command line)
         [
             sys.executable,
@@ -120,6 +128,7 @@ def start_web(env: dict[str, str], web_workers: int) -> subprocess.Popen[bytes]:
             str(THREADS_PER_WORKER),
             "--log-level",
             "warning",
+            *(logging if access_log is not None else []),
             "benchmarks.serving_app:app",
         ],
         env=env,
